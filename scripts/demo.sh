@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up the machine, start the `main` cluster and run the demo example
+# against it (DATABASE_URL=$CLUSTER_URL). Extra arguments go to the example.
+set -euo pipefail
+# shellcheck source=scripts/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$REPO_ROOT"
+
+export CLUSTER_NAME=main
+setup_machine
+eval "$(bash "$CLUSTER_SH" --name main urls)"
+export DATABASE_URL="$CLUSTER_URL"
+echo "DATABASE_URL=$DATABASE_URL" >&2
+exec cargo run --example demo -- "$@"

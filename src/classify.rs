@@ -1,0 +1,2218 @@
+//! Allocation-free classification of MySQL/MariaDB statement text, for routing.
+//!
+//! The router has to decide, for every statement, whether a read replica may run it.
+//! Parsing SQL properly would be slow and would need the server's grammar, so this is a
+//! single-pass byte lexer that skips whitespace, comments and quoted text and yields
+//! keyword-ish tokens; classification looks at the first token(s) and then scans the rest
+//! only for the handful of things that change where a statement must run (locking
+//! clauses, `INTO`, stateful functions, `:=`, `;`).
+//!
+//! Everything works on bytes, so no input can make it panic, and nothing allocates.
+//!
+//! Known, deliberate limitations (all resolve towards "send it to the master" or are
+//! irrelevant for the SQL Diesel generates):
+//! - the server's default lexical modes are assumed: backslash escapes in strings
+//!   (not `NO_BACKSLASH_ESCAPES`) and `"..."` as a string (not `ANSI_QUOTES`);
+//! - versioned executable comments (`/*!50100 ... */`, `/*M!100100 ... */`) always count
+//!   as SQL, whatever the server version: the conservative reading;
+//! - a `;` inside an executable comment still splits statements;
+//! - a stored function called from a `SELECT` may write: text can't tell, as in every
+//!   SQL-text router.
+
+use std::fmt;
+use std::ops::{BitOr, BitOrAssign};
+
+/// What a statement is, as far as routing cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    /// A plain read: `SELECT` (also `WITH ... SELECT`, parenthesised, `UNION`s, without
+    /// `FROM`), `TABLE t`, `VALUES (...)`.
+    Select,
+    /// `SELECT ... FOR UPDATE` / `FOR SHARE` / `LOCK IN SHARE MODE`.
+    LockingRead,
+    /// `SELECT ... INTO @var | OUTFILE | DUMPFILE`.
+    SelectInto,
+    /// `INSERT` (also `INSERT ... SELECT`).
+    Insert,
+    /// `REPLACE` as a statement (not the string function).
+    Replace,
+    /// `UPDATE` (also `WITH ... UPDATE`).
+    Update,
+    /// `DELETE` (also `WITH ... DELETE`).
+    Delete,
+    /// `LOAD DATA` / `LOAD XML`.
+    LoadData,
+    /// Schema and administration: `CREATE`/`ALTER`/`DROP` (not temporary tables),
+    /// `TRUNCATE`, `RENAME`, `GRANT`, `REVOKE`, `ANALYZE`/`OPTIMIZE`/`REPAIR TABLE`,
+    /// `FLUSH`, `RESET`, `PURGE`, `INSTALL`/`UNINSTALL`, `IMPORT`.
+    Ddl,
+    /// `CREATE [OR REPLACE] TEMPORARY TABLE|SEQUENCE`.
+    CreateTemporaryTable,
+    /// `DROP TEMPORARY TABLE|TABLES|SEQUENCE`.
+    DropTemporaryTable,
+    /// `LOCK TABLE[S]`.
+    LockTables,
+    /// `UNLOCK TABLE[S]`.
+    UnlockTables,
+    /// `CALL proc(...)`.
+    Call,
+    /// `DO expr`.
+    Do,
+    /// A session variable or user variable assignment: `SET [SESSION|LOCAL] var = ..`,
+    /// `SET @@[session.|local.]var`, `SET NAMES`, `SET CHARACTER SET`, `SET @x := ..`.
+    SetSession,
+    /// `SET [SESSION] TRANSACTION ...`: characteristics of the next transaction(s).
+    SetTransaction,
+    /// `SET GLOBAL|PERSIST ..`, `SET @@global.`, `SET PASSWORD`, `SET [DEFAULT] ROLE`.
+    SetGlobal,
+    /// `SET [SESSION] autocommit = ..`; the value is in [`Flags::AUTOCOMMIT_OFF`] /
+    /// [`Flags::AUTOCOMMIT_ON`] (neither when it isn't a literal).
+    SetAutocommit,
+    /// `USE db`.
+    Use,
+    /// `SHOW ...` (`SHOW WARNINGS`/`ERRORS` also set [`Flags::READS_PREVIOUS_STATE`]).
+    Show,
+    /// `EXPLAIN` / `DESCRIBE` / `DESC`, of anything: the explained statement doesn't run.
+    /// (`EXPLAIN ANALYZE stmt` and MariaDB's `ANALYZE stmt` do run it: they classify as
+    /// the inner statement, `Explain` only when that is a plain `Select`.)
+    Explain,
+    /// `BEGIN [WORK]`, `START TRANSACTION [...]`.
+    Begin,
+    /// `COMMIT [WORK] [...]`.
+    Commit,
+    /// `ROLLBACK [WORK] [...]` (not `TO SAVEPOINT`).
+    Rollback,
+    /// `SAVEPOINT name`.
+    Savepoint,
+    /// `RELEASE SAVEPOINT name`.
+    ReleaseSavepoint,
+    /// `ROLLBACK [WORK] TO [SAVEPOINT] name`.
+    RollbackToSavepoint,
+    /// `XA START|END|PREPARE|COMMIT|ROLLBACK|RECOVER ...`.
+    Xa,
+    /// `GET [CURRENT|STACKED] DIAGNOSTICS`.
+    GetDiagnostics,
+    /// `HANDLER tbl OPEN|READ|CLOSE`.
+    Handler,
+    /// `PREPARE stmt FROM ...`.
+    Prepare,
+    /// `EXECUTE stmt [USING ...]`, `EXECUTE IMMEDIATE ...`.
+    Execute,
+    /// `DEALLOCATE PREPARE` / `DROP PREPARE`.
+    Deallocate,
+    /// `KILL [QUERY|CONNECTION] id`.
+    Kill,
+    /// Anything not recognised (also malformed input): the router sends it to the master.
+    Other,
+    /// Nothing but whitespace, comments and semicolons.
+    Empty,
+}
+
+impl Kind {
+    /// Whether a read-only replica must not run this statement: it changes data, the
+    /// schema, global state, or we can't tell.
+    ///
+    /// Decisions worth knowing (the router handles the "run on the master anyway" cases
+    /// through the kind itself, not through this):
+    /// - `LockingRead`: false. A replica could run it, it's a read; routing still sends
+    ///   it to the master because the locks only mean something there.
+    /// - `SelectInto`: true, for `@var` as for files: conservative.
+    /// - `CreateTemporaryTable` / `DropTemporaryTable`: false. `read_only` servers accept
+    ///   them and they touch no replicated data; the router pins the session instead.
+    /// - `Do`, `Handler`, `GetDiagnostics`, `UnlockTables`: false (no data change).
+    /// - `Call`, `Execute`: true: the body is opaque, so conservative.
+    /// - `Prepare`, `Deallocate`: false: preparing changes no data (the `EXECUTE` is what
+    ///   gets judged).
+    /// - `Kill`, `Xa`, `SetGlobal`, `LockTables`: true (server-wide or master-only effect).
+    /// - `Other`: true: unknown, so conservative.
+    pub(crate) fn is_write(self) -> bool {
+        matches!(
+            self,
+            Kind::Insert
+                | Kind::Replace
+                | Kind::Update
+                | Kind::Delete
+                | Kind::LoadData
+                | Kind::Ddl
+                | Kind::LockTables
+                | Kind::SelectInto
+                | Kind::Call
+                | Kind::Execute
+                | Kind::Xa
+                | Kind::SetGlobal
+                | Kind::Kill
+                | Kind::Other
+        )
+    }
+
+    /// A short human name, for error messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Select => "SELECT",
+            Kind::LockingRead => "SELECT ... FOR UPDATE/SHARE (locking read)",
+            Kind::SelectInto => "SELECT ... INTO",
+            Kind::Insert => "INSERT",
+            Kind::Replace => "REPLACE",
+            Kind::Update => "UPDATE",
+            Kind::Delete => "DELETE",
+            Kind::LoadData => "LOAD DATA",
+            Kind::Ddl => "CREATE/ALTER/DROP (DDL)",
+            Kind::CreateTemporaryTable => "CREATE TEMPORARY TABLE",
+            Kind::DropTemporaryTable => "DROP TEMPORARY TABLE",
+            Kind::LockTables => "LOCK TABLES",
+            Kind::UnlockTables => "UNLOCK TABLES",
+            Kind::Call => "CALL",
+            Kind::Do => "DO",
+            Kind::SetSession => "SET (session variable)",
+            Kind::SetTransaction => "SET TRANSACTION",
+            Kind::SetGlobal => "SET GLOBAL",
+            Kind::SetAutocommit => "SET autocommit",
+            Kind::Use => "USE",
+            Kind::Show => "SHOW",
+            Kind::Explain => "EXPLAIN",
+            Kind::Begin => "BEGIN",
+            Kind::Commit => "COMMIT",
+            Kind::Rollback => "ROLLBACK",
+            Kind::Savepoint => "SAVEPOINT",
+            Kind::ReleaseSavepoint => "RELEASE SAVEPOINT",
+            Kind::RollbackToSavepoint => "ROLLBACK TO SAVEPOINT",
+            Kind::Xa => "XA",
+            Kind::GetDiagnostics => "GET DIAGNOSTICS",
+            Kind::Handler => "HANDLER",
+            Kind::Prepare => "PREPARE",
+            Kind::Execute => "EXECUTE",
+            Kind::Deallocate => "DEALLOCATE PREPARE",
+            Kind::Kill => "KILL",
+            Kind::Other => "unrecognised statement",
+            Kind::Empty => "empty statement",
+        }
+    }
+
+    /// Precedence in a batch; the first statement of the highest rank gives the batch's
+    /// kind. Writes beat everything; then statements that change session or transaction
+    /// state (a batch mixing `SET` and `SELECT` must not look like a plain read, or the
+    /// `SET` would run on a replica connection only); then locking reads; then reads.
+    fn rank(self) -> u8 {
+        match self {
+            Kind::Empty => 0,
+            k if k.is_write() => 4,
+            Kind::SetSession
+            | Kind::SetTransaction
+            | Kind::SetAutocommit
+            | Kind::Use
+            | Kind::Begin
+            | Kind::Commit
+            | Kind::Rollback
+            | Kind::Savepoint
+            | Kind::ReleaseSavepoint
+            | Kind::RollbackToSavepoint
+            | Kind::UnlockTables
+            | Kind::CreateTemporaryTable
+            | Kind::DropTemporaryTable
+            | Kind::Prepare
+            | Kind::Deallocate => 3,
+            Kind::LockingRead => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Bit flags for things found inside a statement that change where it must run.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub(crate) struct Flags(u16);
+
+impl Flags {
+    /// No flag.
+    pub(crate) const NONE: Flags = Flags(0);
+    /// Reads the session's previous statement: `LAST_INSERT_ID(`, `FOUND_ROWS(`,
+    /// `ROW_COUNT(`, `SHOW WARNINGS|ERRORS`, `SHOW COUNT(*) WARNINGS|ERRORS`,
+    /// `SHOW PROFILE[S]`, `GET DIAGNOSTICS`, `@@warning_count`, `@@error_count`,
+    /// `@@identity`, `@@last_insert_id`.
+    pub(crate) const READS_PREVIOUS_STATE: Flags = Flags(1 << 0);
+    /// `SQL_CALC_FOUND_ROWS`: a later `FOUND_ROWS()` must run on the same node.
+    pub(crate) const CALC_FOUND_ROWS: Flags = Flags(1 << 1);
+    /// `GET_LOCK(`, `RELEASE_LOCK(`, `RELEASE_ALL_LOCKS(`, `IS_FREE_LOCK(`, `IS_USED_LOCK(`.
+    pub(crate) const NAMED_LOCK: Flags = Flags(1 << 2);
+    /// Assigns a user variable: `@x :=` anywhere, `SELECT ... INTO @x`, `SET @x = ..`.
+    pub(crate) const USER_VARIABLE_WRITE: Flags = Flags(1 << 3);
+    /// The text holds more than one non-empty statement.
+    pub(crate) const MULTI: Flags = Flags(1 << 4);
+    /// Advances or sets a sequence: `NEXTVAL(`, `SETVAL(`, `LASTVAL(`, `NEXT VALUE FOR`,
+    /// `PREVIOUS VALUE FOR`. (`SLEEP(` is not one.)
+    pub(crate) const WRITE_FUNCTION: Flags = Flags(1 << 5);
+    /// `START TRANSACTION READ ONLY`.
+    pub(crate) const READ_ONLY_TXN: Flags = Flags(1 << 6);
+    /// `SET autocommit = 0|OFF|FALSE`.
+    pub(crate) const AUTOCOMMIT_OFF: Flags = Flags(1 << 7);
+    /// `SET autocommit = 1|ON|TRUE`.
+    pub(crate) const AUTOCOMMIT_ON: Flags = Flags(1 << 8);
+
+    const NAMES: [(Flags, &'static str); 9] = [
+        (Flags::READS_PREVIOUS_STATE, "READS_PREVIOUS_STATE"),
+        (Flags::CALC_FOUND_ROWS, "CALC_FOUND_ROWS"),
+        (Flags::NAMED_LOCK, "NAMED_LOCK"),
+        (Flags::USER_VARIABLE_WRITE, "USER_VARIABLE_WRITE"),
+        (Flags::MULTI, "MULTI"),
+        (Flags::WRITE_FUNCTION, "WRITE_FUNCTION"),
+        (Flags::READ_ONLY_TXN, "READ_ONLY_TXN"),
+        (Flags::AUTOCOMMIT_OFF, "AUTOCOMMIT_OFF"),
+        (Flags::AUTOCOMMIT_ON, "AUTOCOMMIT_ON"),
+    ];
+
+    /// Whether every flag of `other` is set in `self`.
+    #[inline]
+    pub(crate) fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether no flag is set.
+    #[inline]
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl BitOr for Flags {
+    type Output = Flags;
+    #[inline]
+    fn bitor(self, rhs: Flags) -> Flags {
+        Flags(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for Flags {
+    #[inline]
+    fn bitor_assign(&mut self, rhs: Flags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// Lists the flag names, so test failures and logs are readable.
+impl fmt::Debug for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Flags(")?;
+        let mut first = true;
+        for (flag, name) in Flags::NAMES {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str(" | ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        f.write_str(")")
+    }
+}
+
+/// A statement's (or a batch's) kind and flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Classification {
+    pub kind: Kind,
+    pub flags: Flags,
+}
+
+/// Classifies text holding possibly several `;`-separated statements.
+///
+/// For a batch, the kind is that of the first statement of the highest precedence:
+/// writes (any [`Kind::is_write`] kind) > session/transaction state (`SET` except
+/// global, `USE`, `BEGIN`/`COMMIT`/`ROLLBACK`/savepoints, `UNLOCK TABLES`, temporary
+/// tables, `PREPARE`/`DEALLOCATE`) > `LockingRead` > reads > `Empty`. Flags are OR-ed,
+/// and [`Flags::MULTI`] is set when there is more than one non-empty statement. Use
+/// [`statements`] to handle a batch statement by statement.
+pub(crate) fn classify(sql: &str) -> Classification {
+    let mut lx = Lexer::new(sql.as_bytes());
+    let mut acc = Classification {
+        kind: Kind::Empty,
+        flags: Flags::NONE,
+    };
+    let mut count = 0usize;
+    while !lx.at_end() {
+        let (c, _) = classify_one(&mut lx);
+        if c.kind == Kind::Empty {
+            continue;
+        }
+        count += 1;
+        acc.flags |= c.flags;
+        if c.kind.rank() > acc.kind.rank() {
+            acc.kind = c.kind;
+        }
+    }
+    if count > 1 {
+        acc.flags |= Flags::MULTI;
+    }
+    acc
+}
+
+/// Iterates the non-empty statements of a batch: each one's text (between the `;`
+/// separators, whitespace-trimmed, comments kept since executable comments are SQL) and
+/// its own classification (never [`Flags::MULTI`]).
+pub(crate) fn statements(sql: &str) -> impl Iterator<Item = (&str, Classification)> + '_ {
+    Statements {
+        sql,
+        lx: Lexer::new(sql.as_bytes()),
+    }
+}
+
+/// The name a statement is about, as written minus its quotes (a backticked name keeps
+/// doubled backticks as they are): the database of `USE db`, or the table of
+/// `CREATE [OR REPLACE] TEMPORARY TABLE [IF NOT EXISTS] [db.]name` and
+/// `DROP TEMPORARY TABLE [IF EXISTS] [db.]name[, ...]` (the first one). Looks at the
+/// first non-empty statement only; `None` for anything else.
+pub(crate) fn target_name(sql: &str) -> Option<&str> {
+    let (stmt, class) = statements(sql).next()?;
+    let mut lx = Lexer::new(stmt.as_bytes());
+    let name = match class.kind {
+        Kind::Use => {
+            lx.find(|t| t.kw() == Kw::Use)?;
+            let t = lx.next()?;
+            if !matches!(t.tk, Tk::Word | Tk::Ident | Tk::Str) {
+                return None;
+            }
+            t
+        }
+        Kind::CreateTemporaryTable | Kind::DropTemporaryTable => {
+            lx.find(|t| t.kw() == Kw::Temporary)?;
+            lx.next()?; // TABLE / TABLES / SEQUENCE
+            if lx.eat(Kw::If) {
+                lx.eat(Kw::Not);
+                lx.eat(Kw::Exists);
+            }
+            let mut last = lx.next()?;
+            if !matches!(last.tk, Tk::Word | Tk::Ident) {
+                return None;
+            }
+            while lx.eat_tk(Tk::Dot) {
+                match lx.next() {
+                    Some(t) if matches!(t.tk, Tk::Word | Tk::Ident) => last = t,
+                    _ => return None,
+                }
+            }
+            last
+        }
+        _ => return None,
+    };
+    stmt.get(name.start..name.start + name.text.len())
+}
+
+/// Whether `sql` mentions `name` as an identifier token: bare (also after a `db.`
+/// qualifier) or backticked, ASCII case-insensitively, outside string literals and
+/// comments (executable comments count). User variables and strings never match.
+pub(crate) fn mentions_identifier(sql: &str, name: &str) -> bool {
+    let name = name.as_bytes();
+    if name.is_empty() {
+        return false;
+    }
+    Lexer::new(sql.as_bytes())
+        .any(|t| matches!(t.tk, Tk::Word | Tk::Ident) && ident_eq(t.text, name))
+}
+
+/// Compares a backticked identifier's raw content (where "``" stands for "`") with a
+/// name, ASCII case-insensitively.
+fn ident_eq(raw: &[u8], name: &[u8]) -> bool {
+    let mut i = 0;
+    let mut j = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        i += if c == b'`' && raw.get(i + 1) == Some(&b'`') {
+            2
+        } else {
+            1
+        };
+        match name.get(j) {
+            Some(d) if d.eq_ignore_ascii_case(&c) => j += 1,
+            _ => return false,
+        }
+    }
+    j == name.len()
+}
+
+/// The iterator behind [`statements`].
+struct Statements<'a> {
+    sql: &'a str,
+    lx: Lexer<'a>,
+}
+
+impl<'a> Iterator for Statements<'a> {
+    type Item = (&'a str, Classification);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.lx.at_end() {
+            let start = self.lx.pos;
+            let (class, end) = classify_one(&mut self.lx);
+            if class.kind != Kind::Empty {
+                let text = self.sql.get(start..end).unwrap_or("");
+                return Some((text.trim_matches(is_space), class));
+            }
+        }
+        None
+    }
+}
+
+/// MySQL's whitespace.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+/// Classifies the statement starting at the lexer's position and consumes it with its
+/// terminating `;`. Returns the classification and where the statement's text ends (the
+/// `;` or the end of input).
+fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
+    let mut flags = Flags::NONE;
+    // `EXPLAIN ANALYZE` / MariaDB `ANALYZE`: the inner statement is executed.
+    let mut analyzed = false;
+    // Opening parentheses before the first keyword: only a query can follow.
+    let mut parens = false;
+    let mut select_like = false;
+    // `WITH`: the main statement's keyword is still to come.
+    let mut cte = false;
+
+    // The head: the first keyword(s). Prefixes (`(`, `SET STATEMENT .. FOR`, `ANALYZE`)
+    // loop rather than recurse, so no input can exhaust the stack.
+    let mut kind = loop {
+        let t = match lx.next() {
+            Some(t) if t.tk != Tk::Semi => t,
+            other => {
+                let end = other.map_or(lx.s.len(), |t| t.start);
+                let kind = if analyzed || parens {
+                    Kind::Other
+                } else {
+                    Kind::Empty
+                };
+                return (Classification { kind, flags }, end);
+            }
+        };
+        if t.tk == Tk::LParen {
+            parens = true;
+            continue;
+        }
+        let k = t.kw();
+        if parens && !matches!(k, Kw::Select | Kw::With | Kw::Table | Kw::Values) {
+            break Kind::Other;
+        }
+        break match k {
+            Kw::Select | Kw::Table | Kw::Values => {
+                select_like = true;
+                Kind::Select
+            }
+            Kw::With => {
+                select_like = true;
+                cte = true;
+                Kind::Select
+            }
+            Kw::Insert => Kind::Insert,
+            Kw::Replace => Kind::Replace,
+            Kw::Update => Kind::Update,
+            Kw::Delete => Kind::Delete,
+            Kw::Load => match lx.peek_kw() {
+                Kw::Data | Kw::Xml => Kind::LoadData,
+                _ => Kind::Other,
+            },
+            Kw::Create => {
+                let mut la = lx.clone();
+                if la.eat(Kw::Or) {
+                    la.eat(Kw::Replace);
+                }
+                if la.eat(Kw::Temporary) && (la.eat(Kw::Table) || la.eat(Kw::Sequence)) {
+                    Kind::CreateTemporaryTable
+                } else {
+                    Kind::Ddl
+                }
+            }
+            Kw::Drop => {
+                let mut la = lx.clone();
+                if la.eat(Kw::Temporary)
+                    && (la.eat(Kw::Table) || la.eat(Kw::Tables) || la.eat(Kw::Sequence))
+                {
+                    Kind::DropTemporaryTable
+                } else if la.eat(Kw::Prepare) {
+                    Kind::Deallocate
+                } else {
+                    Kind::Ddl
+                }
+            }
+            Kw::Analyze => match lx.peek_kw() {
+                Kw::Table | Kw::Tables | Kw::NoWriteToBinlog | Kw::Local => Kind::Ddl,
+                _ => {
+                    lx.skip_format();
+                    analyzed = true;
+                    continue;
+                }
+            },
+            Kw::Alter
+            | Kw::Truncate
+            | Kw::Rename
+            | Kw::Grant
+            | Kw::Revoke
+            | Kw::Optimize
+            | Kw::Repair
+            | Kw::Flush
+            | Kw::Reset
+            | Kw::Purge
+            | Kw::Install
+            | Kw::Uninstall
+            | Kw::Import => Kind::Ddl,
+            Kw::Lock => match lx.peek_kw() {
+                Kw::Table | Kw::Tables => Kind::LockTables,
+                _ => Kind::Other,
+            },
+            Kw::Unlock => match lx.peek_kw() {
+                Kw::Table | Kw::Tables => Kind::UnlockTables,
+                _ => Kind::Other,
+            },
+            Kw::Call => Kind::Call,
+            Kw::Do => Kind::Do,
+            Kw::Use => Kind::Use,
+            Kw::Set => {
+                let mut la = lx.clone();
+                if la.eat(Kw::Statement) {
+                    // MariaDB `SET STATEMENT var=val[, ..] FOR stmt`: classify `stmt`.
+                    if la.skip_to_for() {
+                        *lx = la;
+                        continue;
+                    }
+                    Kind::Other
+                } else {
+                    let (kind, f) = parse_set(la);
+                    flags |= f;
+                    kind
+                }
+            }
+            Kw::Show => {
+                let mut la = lx.clone();
+                let reads_state = match la.next().map_or(Kw::None, |t| t.kw()) {
+                    Kw::Warnings | Kw::Errors | Kw::Profile | Kw::Profiles => true,
+                    Kw::Count => {
+                        la.eat_tk(Tk::LParen)
+                            && la.next().is_some_and(|t| t.text == b"*")
+                            && la.eat_tk(Tk::RParen)
+                            && matches!(la.peek_kw(), Kw::Warnings | Kw::Errors)
+                    }
+                    _ => false,
+                };
+                if reads_state {
+                    flags |= Flags::READS_PREVIOUS_STATE;
+                }
+                Kind::Show
+            }
+            Kw::Explain | Kw::Describe | Kw::Desc => {
+                let mut la = lx.clone();
+                la.skip_format();
+                if la.eat(Kw::Analyze) {
+                    la.skip_format();
+                    *lx = la;
+                    analyzed = true;
+                    continue;
+                }
+                Kind::Explain
+            }
+            Kw::Begin => match lx.peek() {
+                None => Kind::Begin,
+                Some(t) if t.tk == Tk::Semi || t.kw() == Kw::Work => Kind::Begin,
+                // `BEGIN NOT ATOMIC` (MariaDB compound statement) and anything else.
+                Some(_) => Kind::Other,
+            },
+            Kw::Start => {
+                let mut la = lx.clone();
+                if la.eat(Kw::Transaction) {
+                    if la.has_read_only() {
+                        flags |= Flags::READ_ONLY_TXN;
+                    }
+                    Kind::Begin
+                } else {
+                    // START SLAVE / REPLICA / GROUP_REPLICATION ...
+                    Kind::Other
+                }
+            }
+            Kw::Commit => Kind::Commit,
+            Kw::Rollback => {
+                let mut la = lx.clone();
+                la.eat(Kw::Work);
+                if la.eat(Kw::To) {
+                    Kind::RollbackToSavepoint
+                } else {
+                    Kind::Rollback
+                }
+            }
+            Kw::Savepoint => Kind::Savepoint,
+            Kw::Release => match lx.peek_kw() {
+                Kw::Savepoint => Kind::ReleaseSavepoint,
+                _ => Kind::Other,
+            },
+            Kw::Xa => Kind::Xa,
+            Kw::Get => {
+                let mut la = lx.clone();
+                if !la.eat(Kw::Current) {
+                    la.eat(Kw::Stacked);
+                }
+                if la.eat(Kw::Diagnostics) {
+                    flags |= Flags::READS_PREVIOUS_STATE;
+                    Kind::GetDiagnostics
+                } else {
+                    Kind::Other
+                }
+            }
+            Kw::Handler => Kind::Handler,
+            Kw::Prepare => Kind::Prepare,
+            Kw::Execute => Kind::Execute,
+            Kw::Deallocate => Kind::Deallocate,
+            Kw::Kill => Kind::Kill,
+            _ => Kind::Other,
+        };
+    };
+
+    // The tail: scan the rest of the statement for what matters.
+    let mut depth: i64 = 0;
+    let mut locking = false;
+    let mut into = false;
+    let end = loop {
+        let Some(t) = lx.next() else {
+            break lx.s.len();
+        };
+        match t.tk {
+            Tk::Semi => break t.start,
+            Tk::LParen => depth += 1,
+            Tk::RParen => depth -= 1,
+            Tk::SysVar if sysvar_reads_state(t.text) => {
+                flags |= Flags::READS_PREVIOUS_STATE;
+            }
+            Tk::UserVar if lx.peek_tk() == Some(Tk::Assign) => {
+                flags |= Flags::USER_VARIABLE_WRITE;
+            }
+            Tk::Word => match t.kw() {
+                Kw::None => {}
+                Kw::For => {
+                    if matches!(lx.peek_kw(), Kw::Update | Kw::Share) {
+                        locking = true;
+                    }
+                }
+                Kw::Lock => {
+                    let mut la = lx.clone();
+                    if la.eat(Kw::In) && la.eat(Kw::Share) {
+                        locking = true;
+                    }
+                }
+                Kw::Into => {
+                    into = true;
+                    if lx.peek_tk() == Some(Tk::UserVar) {
+                        flags |= Flags::USER_VARIABLE_WRITE;
+                    }
+                }
+                Kw::SqlCalcFoundRows => flags |= Flags::CALC_FOUND_ROWS,
+                Kw::LastInsertId | Kw::FoundRows | Kw::RowCount
+                    if lx.peek_tk() == Some(Tk::LParen) =>
+                {
+                    flags |= Flags::READS_PREVIOUS_STATE;
+                }
+                Kw::GetLock
+                | Kw::ReleaseLock
+                | Kw::ReleaseAllLocks
+                | Kw::IsFreeLock
+                | Kw::IsUsedLock
+                    if lx.peek_tk() == Some(Tk::LParen) =>
+                {
+                    flags |= Flags::NAMED_LOCK;
+                }
+                Kw::Nextval | Kw::Setval | Kw::Lastval if lx.peek_tk() == Some(Tk::LParen) => {
+                    flags |= Flags::WRITE_FUNCTION;
+                }
+                Kw::Next | Kw::Previous => {
+                    let mut la = lx.clone();
+                    if la.eat(Kw::Value) && la.eat(Kw::For) {
+                        flags |= Flags::WRITE_FUNCTION;
+                    }
+                }
+                // `WITH ...`: the first statement keyword outside the CTE bodies.
+                k @ (Kw::Select
+                | Kw::Table
+                | Kw::Values
+                | Kw::Update
+                | Kw::Delete
+                | Kw::Insert
+                | Kw::Replace)
+                    if cte && depth == 0 =>
+                {
+                    cte = false;
+                    let main = match k {
+                        Kw::Update => Kind::Update,
+                        Kw::Delete => Kind::Delete,
+                        Kw::Insert => Kind::Insert,
+                        Kw::Replace => Kind::Replace,
+                        _ => Kind::Select,
+                    };
+                    if main != Kind::Select {
+                        kind = main;
+                        select_like = false;
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    };
+
+    if select_like {
+        if into {
+            kind = Kind::SelectInto;
+        } else if locking {
+            kind = Kind::LockingRead;
+        }
+    }
+    if analyzed && kind == Kind::Select {
+        kind = Kind::Explain;
+    }
+    (Classification { kind, flags }, end)
+}
+
+/// Classifies a `SET` statement from just after `SET` (not `SET STATEMENT`): a list of
+/// assignments, each with an optional scope that sticks to the following ones.
+/// A global assignment anywhere makes it `SetGlobal`; else `autocommit` anywhere makes it
+/// `SetAutocommit`; else `SetSession`.
+fn parse_set(mut la: Lexer<'_>) -> (Kind, Flags) {
+    let mut flags = Flags::NONE;
+    let mut global_scope = false;
+    let mut any_global = false;
+    let mut autocommit = false;
+    let mut autocommit_value: Option<bool> = None;
+    let mut first = true;
+    while let Some(mut t) = la.next() {
+        if t.tk == Tk::Semi {
+            break;
+        }
+        match t.kw() {
+            Kw::Global | Kw::Persist | Kw::PersistOnly => global_scope = true,
+            Kw::Session | Kw::Local => global_scope = false,
+            _ => {}
+        }
+        if matches!(
+            t.kw(),
+            Kw::Global | Kw::Persist | Kw::PersistOnly | Kw::Session | Kw::Local
+        ) {
+            match la.next() {
+                Some(n) if n.tk != Tk::Semi => t = n,
+                _ => break,
+            }
+        }
+        let mut is_autocommit = false;
+        match t.tk {
+            Tk::Word => match t.kw() {
+                Kw::Transaction if first => {
+                    let kind = if global_scope {
+                        Kind::SetGlobal
+                    } else {
+                        Kind::SetTransaction
+                    };
+                    return (kind, flags);
+                }
+                Kw::Password | Kw::Role => any_global = true,
+                Kw::Default if la.peek_kw() == Kw::Role => any_global = true,
+                // Character set assignments are always session ones.
+                Kw::Names | Kw::Charset | Kw::Character => {}
+                Kw::Autocommit if !global_scope => is_autocommit = true,
+                _ => any_global |= global_scope,
+            },
+            Tk::Ident => any_global |= global_scope,
+            Tk::UserVar => flags |= Flags::USER_VARIABLE_WRITE,
+            Tk::SysVar => {
+                let (scope, name) = match t.text.iter().rposition(|&b| b == b'.') {
+                    Some(dot) => (&t.text[..dot], &t.text[dot + 1..]),
+                    None => (&b""[..], t.text),
+                };
+                let global = [&b"global"[..], b"persist", b"persist_only"]
+                    .iter()
+                    .any(|g| scope.eq_ignore_ascii_case(g));
+                if global {
+                    any_global = true;
+                } else if name.eq_ignore_ascii_case(b"autocommit") {
+                    is_autocommit = true;
+                }
+            }
+            _ => {}
+        }
+        first = false;
+        if la.peek_tk() == Some(Tk::Eq) || la.peek_tk() == Some(Tk::Assign) {
+            la.next();
+        }
+        // The value: up to a `,` outside parentheses.
+        let mut depth: i64 = 0;
+        let mut value: Option<bool> = None;
+        let mut value_tokens = 0usize;
+        let more = loop {
+            let Some(v) = la.next() else { break false };
+            match v.tk {
+                Tk::Semi => break false,
+                Tk::Comma if depth == 0 => break true,
+                Tk::LParen => depth += 1,
+                Tk::RParen => depth -= 1,
+                _ => {}
+            }
+            value_tokens += 1;
+            value = if value_tokens == 1 {
+                bool_value(v)
+            } else {
+                None
+            };
+        };
+        if is_autocommit {
+            // The last assignment wins; only a one-token literal has a known value.
+            autocommit = true;
+            autocommit_value = value;
+        }
+        if !more {
+            break;
+        }
+    }
+    if autocommit {
+        match autocommit_value {
+            Some(false) => flags |= Flags::AUTOCOMMIT_OFF,
+            Some(true) => flags |= Flags::AUTOCOMMIT_ON,
+            None => {}
+        }
+    }
+    let kind = if any_global {
+        Kind::SetGlobal
+    } else if autocommit {
+        Kind::SetAutocommit
+    } else {
+        Kind::SetSession
+    };
+    (kind, flags)
+}
+
+/// The boolean a one-token `SET` value stands for, if it is a literal one.
+fn bool_value(t: Token<'_>) -> Option<bool> {
+    if !matches!(t.tk, Tk::Word | Tk::Str) {
+        return None;
+    }
+    let v = t.text;
+    if v == b"0" || v.eq_ignore_ascii_case(b"off") || v.eq_ignore_ascii_case(b"false") {
+        Some(false)
+    } else if v == b"1" || v.eq_ignore_ascii_case(b"on") || v.eq_ignore_ascii_case(b"true") {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Whether a system variable (text after `@@`, maybe with a scope) reads the previous
+/// statement's outcome.
+fn sysvar_reads_state(text: &[u8]) -> bool {
+    let name = match text.iter().rposition(|&b| b == b'.') {
+        Some(dot) => &text[dot + 1..],
+        None => text,
+    };
+    [
+        &b"warning_count"[..],
+        b"error_count",
+        b"identity",
+        b"last_insert_id",
+    ]
+    .iter()
+    .any(|v| name.eq_ignore_ascii_case(v))
+}
+
+// ---------------------------------------------------------------------------------------
+// Lexer
+
+/// Token types. Only what classification needs is told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tk {
+    /// Unquoted identifier, keyword or number.
+    Word,
+    /// Backticked identifier (text: the content), or a word right after a `.` (a
+    /// qualified name's part is never a keyword: `t.update` is a column).
+    Ident,
+    /// String literal (text: the content).
+    Str,
+    /// `@name`, `@'name'`, `@"name"`, `` @`name` `` (text: all of it).
+    UserVar,
+    /// `@@[scope.]name` (text: after the `@@`).
+    SysVar,
+    /// `:=`
+    Assign,
+    Semi,
+    LParen,
+    RParen,
+    Comma,
+    Dot,
+    Eq,
+    /// Any other byte.
+    Punct,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Token<'a> {
+    tk: Tk,
+    text: &'a [u8],
+    /// Where `text` starts in the input.
+    start: usize,
+}
+
+impl Token<'_> {
+    /// The keyword this token is, if it's an unquoted word.
+    #[inline]
+    fn kw(&self) -> Kw {
+        if self.tk == Tk::Word {
+            keyword(self.text)
+        } else {
+            Kw::None
+        }
+    }
+}
+
+// Byte classes.
+const C_OTHER: u8 = 0;
+const C_WS: u8 = 1;
+const C_IDENT: u8 = 2;
+const C_QUOTE: u8 = 3;
+const C_BACKTICK: u8 = 4;
+const C_AT: u8 = 5;
+const C_SLASH: u8 = 6;
+const C_DASH: u8 = 7;
+const C_HASH: u8 = 8;
+const C_STAR: u8 = 9;
+const C_SEMI: u8 = 10;
+const C_COLON: u8 = 11;
+const C_DOT: u8 = 12;
+const C_LPAREN: u8 = 13;
+const C_RPAREN: u8 = 14;
+const C_COMMA: u8 = 15;
+const C_EQ: u8 = 16;
+
+/// A byte-class table: one lookup per byte in the hot loops.
+static CLASS: [u8; 256] = {
+    let mut t = [C_OTHER; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'$' | 0x80..=0xff => C_IDENT,
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => C_WS,
+            b'\'' | b'"' => C_QUOTE,
+            b'`' => C_BACKTICK,
+            b'@' => C_AT,
+            b'/' => C_SLASH,
+            b'-' => C_DASH,
+            b'#' => C_HASH,
+            b'*' => C_STAR,
+            b';' => C_SEMI,
+            b':' => C_COLON,
+            b'.' => C_DOT,
+            b'(' => C_LPAREN,
+            b')' => C_RPAREN,
+            b',' => C_COMMA,
+            b'=' => C_EQ,
+            _ => C_OTHER,
+        };
+        i += 1;
+    }
+    t
+};
+
+#[inline]
+fn class(b: u8) -> u8 {
+    CLASS[b as usize]
+}
+
+#[inline]
+fn is_ident(b: u8) -> bool {
+    class(b) == C_IDENT
+}
+
+/// The byte lexer. `Clone` is a cheap copy, used for lookahead.
+#[derive(Clone)]
+struct Lexer<'a> {
+    s: &'a [u8],
+    pos: usize,
+    /// Inside `/*! ... */`: the next `*/` closes it.
+    in_exec: bool,
+    /// The previous token was a `.` glued to an identifier character.
+    after_dot: bool,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(s: &'a [u8]) -> Self {
+        Lexer {
+            s,
+            pos: 0,
+            in_exec: false,
+            after_dot: false,
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.s.len()
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<Token<'a>> {
+        self.clone().next()
+    }
+
+    #[inline]
+    fn peek_tk(&self) -> Option<Tk> {
+        self.peek().map(|t| t.tk)
+    }
+
+    #[inline]
+    fn peek_kw(&self) -> Kw {
+        self.peek().map_or(Kw::None, |t| t.kw())
+    }
+
+    /// Consumes the next token if it is the keyword `k`.
+    fn eat(&mut self, k: Kw) -> bool {
+        let mut la = self.clone();
+        match la.next() {
+            Some(t) if t.kw() == k => {
+                *self = la;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Consumes the next token if it is of type `tk`.
+    fn eat_tk(&mut self, tk: Tk) -> bool {
+        let mut la = self.clone();
+        match la.next() {
+            Some(t) if t.tk == tk => {
+                *self = la;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Skips an optional `FORMAT [=] name` (of `EXPLAIN` / `ANALYZE`).
+    fn skip_format(&mut self) {
+        if self.eat(Kw::Format) {
+            self.eat_tk(Tk::Eq);
+            self.next();
+        }
+    }
+
+    /// Skips to just after the first `FOR` outside parentheses in this statement;
+    /// false if the statement ends first.
+    fn skip_to_for(&mut self) -> bool {
+        let mut depth: i64 = 0;
+        loop {
+            let Some(t) = self.peek() else { return false };
+            match t.tk {
+                Tk::Semi => return false,
+                Tk::LParen => depth += 1,
+                Tk::RParen => depth -= 1,
+                Tk::Word if depth == 0 && t.kw() == Kw::For => {
+                    self.next();
+                    return true;
+                }
+                _ => {}
+            }
+            self.next();
+        }
+    }
+
+    /// Whether `READ ONLY` follows somewhere in this statement.
+    fn has_read_only(mut self) -> bool {
+        while let Some(t) = self.next() {
+            if t.tk == Tk::Semi {
+                break;
+            }
+            if t.kw() == Kw::Read && self.peek_kw() == Kw::Only {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Token<'a>;
+
+    /// The next token, skipping whitespace and comments (entering and leaving executable
+    /// comments, whose content is SQL).
+    fn next(&mut self) -> Option<Token<'a>> {
+        let s = self.s;
+        let n = s.len();
+        let mut i = self.pos;
+        while i < n {
+            match class(s[i]) {
+                C_WS => i += 1,
+                C_HASH => i = skip_line(s, i + 1),
+                // `--` starts a comment only when followed by a space or a control char
+                // (`1--1` is arithmetic).
+                C_DASH
+                    if s.get(i + 1) == Some(&b'-')
+                        && s.get(i + 2).map_or(true, |&c| c <= b' ' || c == 0x7f) =>
+                {
+                    i = skip_line(s, i + 2)
+                }
+                C_SLASH if s.get(i + 1) == Some(&b'*') => {
+                    let bang = match s.get(i + 2) {
+                        Some(b'!') => Some(i + 3),
+                        Some(b'M' | b'm') if s.get(i + 3) == Some(&b'!') => Some(i + 4),
+                        _ => None,
+                    };
+                    match bang {
+                        Some(k) if !self.in_exec => {
+                            self.in_exec = true;
+                            i = skip_version(s, k);
+                        }
+                        _ => i = skip_block(s, i + 2),
+                    }
+                }
+                C_STAR if self.in_exec && s.get(i + 1) == Some(&b'/') => {
+                    self.in_exec = false;
+                    i += 2;
+                }
+                _ => break,
+            }
+        }
+        if i >= n {
+            self.pos = n;
+            self.after_dot = false;
+            return None;
+        }
+        let after_dot = std::mem::replace(&mut self.after_dot, false);
+        let b = s[i];
+        let (tk, start, end, next) = match class(b) {
+            C_IDENT => {
+                // A number may hold a `.` (`1.5`, `1.`): keep it, so that the next word
+                // isn't mistaken for a qualified name's part.
+                let number = b.is_ascii_digit();
+                let mut j = i + 1;
+                while j < n && (is_ident(s[j]) || (number && s[j] == b'.')) {
+                    j += 1;
+                }
+                let tk = if after_dot { Tk::Ident } else { Tk::Word };
+                (tk, i, j, j)
+            }
+            C_QUOTE => {
+                let j = scan_string(s, i + 1, b);
+                (Tk::Str, i + 1, j, (j + 1).min(n))
+            }
+            C_BACKTICK => {
+                let j = scan_backtick(s, i + 1);
+                (Tk::Ident, i + 1, j, (j + 1).min(n))
+            }
+            C_AT => match s.get(i + 1) {
+                Some(b'@') => {
+                    let mut j = i + 2;
+                    while j < n && (is_ident(s[j]) || s[j] == b'.') {
+                        j += 1;
+                    }
+                    (Tk::SysVar, i + 2, j, j)
+                }
+                Some(&c) if is_ident(c) => {
+                    let mut j = i + 2;
+                    while j < n && (is_ident(s[j]) || s[j] == b'.') {
+                        j += 1;
+                    }
+                    (Tk::UserVar, i, j, j)
+                }
+                Some(&c) if c == b'\'' || c == b'"' => {
+                    let j = (scan_string(s, i + 2, c) + 1).min(n);
+                    (Tk::UserVar, i, j, j)
+                }
+                Some(b'`') => {
+                    let j = (scan_backtick(s, i + 2) + 1).min(n);
+                    (Tk::UserVar, i, j, j)
+                }
+                _ => (Tk::Punct, i, i + 1, i + 1),
+            },
+            C_COLON if s.get(i + 1) == Some(&b'=') => (Tk::Assign, i, i + 2, i + 2),
+            C_DOT => {
+                self.after_dot = s.get(i + 1).is_some_and(|&c| is_ident(c));
+                (Tk::Dot, i, i + 1, i + 1)
+            }
+            C_SEMI => (Tk::Semi, i, i + 1, i + 1),
+            C_LPAREN => (Tk::LParen, i, i + 1, i + 1),
+            C_RPAREN => (Tk::RParen, i, i + 1, i + 1),
+            C_COMMA => (Tk::Comma, i, i + 1, i + 1),
+            C_EQ => (Tk::Eq, i, i + 1, i + 1),
+            _ => (Tk::Punct, i, i + 1, i + 1),
+        };
+        self.pos = next;
+        Some(Token {
+            tk,
+            text: s.get(start..end).unwrap_or_default(),
+            start,
+        })
+    }
+}
+
+/// Index just past the next `\n` (or the end).
+#[inline]
+fn skip_line(s: &[u8], from: usize) -> usize {
+    match s
+        .get(from..)
+        .and_then(|r| r.iter().position(|&c| c == b'\n'))
+    {
+        Some(p) => from + p + 1,
+        None => s.len(),
+    }
+}
+
+/// Index just past the next `*/` (or the end).
+#[inline]
+fn skip_block(s: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i + 1 < s.len() {
+        if s[i] == b'*' && s[i + 1] == b'/' {
+            return i + 2;
+        }
+        i += 1;
+    }
+    s.len()
+}
+
+/// Skips the version of an executable comment: 5 digits (MySQL) or 6 (MariaDB).
+#[inline]
+fn skip_version(s: &[u8], from: usize) -> usize {
+    let digits = s.get(from..).map_or(0, |r| {
+        r.iter().take(6).take_while(|c| c.is_ascii_digit()).count()
+    });
+    if digits >= 5 {
+        from + digits
+    } else {
+        from
+    }
+}
+
+/// Index of the closing quote `q` of a string starting at `from` (or the end), honouring
+/// backslash escapes and doubled quotes.
+#[inline]
+fn scan_string(s: &[u8], from: usize, q: u8) -> usize {
+    let n = s.len();
+    let mut j = from;
+    while j < n {
+        let c = s[j];
+        if c == b'\\' {
+            j += 2;
+        } else if c == q {
+            if s.get(j + 1) == Some(&q) {
+                j += 2;
+            } else {
+                return j;
+            }
+        } else {
+            j += 1;
+        }
+    }
+    n
+}
+
+/// Index of the closing backtick of an identifier starting at `from` (or the end).
+#[inline]
+fn scan_backtick(s: &[u8], from: usize) -> usize {
+    let n = s.len();
+    let mut j = from;
+    while j < n {
+        if s[j] == b'`' {
+            if s.get(j + 1) == Some(&b'`') {
+                j += 2;
+                continue;
+            }
+            return j;
+        }
+        j += 1;
+    }
+    n
+}
+
+// ---------------------------------------------------------------------------------------
+// Keywords
+
+/// Defines [`Kw`], with each keyword's text, and the lookup table behind [`keyword`].
+macro_rules! keywords {
+    ($($kw:ident = $text:literal,)*) => {
+        /// The words classification cares about.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Kw {
+            None,
+            $($kw,)*
+        }
+
+        /// Each keyword's [`pack`]ed text, so that lookup is one integer `match`.
+        #[allow(non_upper_case_globals)]
+        mod packed {
+            $(pub(super) const $kw: u128 = super::pack($text);)*
+        }
+
+        /// A packed, case-folded word's keyword and the keyword's full text.
+        #[inline]
+        fn lookup(key: u128) -> (Kw, &'static [u8]) {
+            match key {
+                $(packed::$kw => (Kw::$kw, $text),)*
+                _ => (Kw::None, b""),
+            }
+        }
+
+        /// Every keyword with its text (for tests).
+        #[cfg(test)]
+        const ALL_KEYWORDS: &[(Kw, &[u8])] = &[$((Kw::$kw, $text),)*];
+    };
+}
+
+keywords! {
+    Select = b"SELECT",
+    With = b"WITH",
+    Insert = b"INSERT",
+    Replace = b"REPLACE",
+    Update = b"UPDATE",
+    Delete = b"DELETE",
+    Load = b"LOAD",
+    Data = b"DATA",
+    Xml = b"XML",
+    Create = b"CREATE",
+    Alter = b"ALTER",
+    Drop = b"DROP",
+    Truncate = b"TRUNCATE",
+    Rename = b"RENAME",
+    Grant = b"GRANT",
+    Revoke = b"REVOKE",
+    Analyze = b"ANALYZE",
+    Optimize = b"OPTIMIZE",
+    Repair = b"REPAIR",
+    Flush = b"FLUSH",
+    Reset = b"RESET",
+    Purge = b"PURGE",
+    Install = b"INSTALL",
+    Uninstall = b"UNINSTALL",
+    Import = b"IMPORT",
+    Lock = b"LOCK",
+    Unlock = b"UNLOCK",
+    Call = b"CALL",
+    Do = b"DO",
+    Set = b"SET",
+    Use = b"USE",
+    Show = b"SHOW",
+    Explain = b"EXPLAIN",
+    Describe = b"DESCRIBE",
+    Desc = b"DESC",
+    Begin = b"BEGIN",
+    Start = b"START",
+    Commit = b"COMMIT",
+    Rollback = b"ROLLBACK",
+    Savepoint = b"SAVEPOINT",
+    Release = b"RELEASE",
+    Xa = b"XA",
+    Get = b"GET",
+    Handler = b"HANDLER",
+    Prepare = b"PREPARE",
+    Execute = b"EXECUTE",
+    Deallocate = b"DEALLOCATE",
+    Kill = b"KILL",
+    Table = b"TABLE",
+    Tables = b"TABLES",
+    Values = b"VALUES",
+    Temporary = b"TEMPORARY",
+    Or = b"OR",
+    Sequence = b"SEQUENCE",
+    If = b"IF",
+    Not = b"NOT",
+    Exists = b"EXISTS",
+    Transaction = b"TRANSACTION",
+    Work = b"WORK",
+    To = b"TO",
+    Read = b"READ",
+    Only = b"ONLY",
+    Statement = b"STATEMENT",
+    For = b"FOR",
+    Global = b"GLOBAL",
+    Persist = b"PERSIST",
+    PersistOnly = b"PERSIST_ONLY",
+    Session = b"SESSION",
+    Local = b"LOCAL",
+    Password = b"PASSWORD",
+    Role = b"ROLE",
+    Default = b"DEFAULT",
+    Names = b"NAMES",
+    Character = b"CHARACTER",
+    Charset = b"CHARSET",
+    Autocommit = b"AUTOCOMMIT",
+    Warnings = b"WARNINGS",
+    Errors = b"ERRORS",
+    Count = b"COUNT",
+    Profile = b"PROFILE",
+    Profiles = b"PROFILES",
+    Diagnostics = b"DIAGNOSTICS",
+    Current = b"CURRENT",
+    Stacked = b"STACKED",
+    NoWriteToBinlog = b"NO_WRITE_TO_BINLOG",
+    Format = b"FORMAT",
+    In = b"IN",
+    Share = b"SHARE",
+    Into = b"INTO",
+    SqlCalcFoundRows = b"SQL_CALC_FOUND_ROWS",
+    LastInsertId = b"LAST_INSERT_ID",
+    FoundRows = b"FOUND_ROWS",
+    RowCount = b"ROW_COUNT",
+    GetLock = b"GET_LOCK",
+    ReleaseLock = b"RELEASE_LOCK",
+    ReleaseAllLocks = b"RELEASE_ALL_LOCKS",
+    IsFreeLock = b"IS_FREE_LOCK",
+    IsUsedLock = b"IS_USED_LOCK",
+    Nextval = b"NEXTVAL",
+    Setval = b"SETVAL",
+    Lastval = b"LASTVAL",
+    Next = b"NEXT",
+    Previous = b"PREVIOUS",
+    Value = b"VALUE",
+}
+
+/// The longest keyword, `SQL_CALC_FOUND_ROWS`.
+const MAX_KW: usize = 19;
+
+/// The first 16 bytes of `s`, little-endian, zero-padded. Keywords are made of `A-Z` and
+/// `_` only, so none has bit 5 (0x20) set in any byte.
+const fn pack(s: &[u8]) -> u128 {
+    let mut k = 0u128;
+    let mut i = 0;
+    while i < s.len() && i < 16 {
+        k |= (s[i] as u128) << (8 * i);
+        i += 1;
+    }
+    k
+}
+
+/// Clears bit 5 of every byte: folds `a-z` onto `A-Z`. No other identifier byte folds
+/// onto `A-Z` or `_` (only `DEL`, which isn't one, folds onto `_`), so a folded word
+/// equals a keyword exactly when the word is that keyword in any case.
+const FOLD: u128 = !0x2020_2020_2020_2020_2020_2020_2020_2020;
+
+/// Looks a word up, ASCII case-insensitively.
+#[inline]
+fn keyword(word: &[u8]) -> Kw {
+    let n = word.len();
+    if !(2..=MAX_KW).contains(&n) {
+        return Kw::None;
+    }
+    // Packed byte by byte: a `memcpy` into a buffer and a wide load from it would stall
+    // on store forwarding, and words are short.
+    let (mut lo, mut hi) = (0u64, 0u64);
+    for (i, &b) in word.iter().take(8).enumerate() {
+        lo |= u64::from(b) << (8 * i);
+    }
+    for (i, &b) in word.iter().skip(8).take(8).enumerate() {
+        hi |= u64::from(b) << (8 * i);
+    }
+    let (kw, text) = lookup(((u128::from(hi) << 64) | u128::from(lo)) & FOLD);
+    // Only the first 16 bytes were compared.
+    if text.len() == n && (n <= 16 || word[16..].eq_ignore_ascii_case(&text[16..])) {
+        kw
+    } else {
+        Kw::None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONE: Flags = Flags::NONE;
+    const RPS: Flags = Flags::READS_PREVIOUS_STATE;
+    const CFR: Flags = Flags::CALC_FOUND_ROWS;
+    const NL: Flags = Flags::NAMED_LOCK;
+    const UVW: Flags = Flags::USER_VARIABLE_WRITE;
+    const MULTI: Flags = Flags::MULTI;
+    const WF: Flags = Flags::WRITE_FUNCTION;
+    const RO: Flags = Flags::READ_ONLY_TXN;
+    const AC_OFF: Flags = Flags::AUTOCOMMIT_OFF;
+    const AC_ON: Flags = Flags::AUTOCOMMIT_ON;
+
+    #[test]
+    fn classification_table() {
+        use Kind::*;
+        let cases: Vec<(&str, Kind, Flags)> = vec![
+            // Diesel-generated
+            ("SELECT `users`.`id`, `users`.`name` FROM `users` WHERE (`users`.`id` = ?) LIMIT ?", Select, NONE),
+            ("SELECT `users`.`id` FROM `users` WHERE (`users`.`name` = ?) ORDER BY `users`.`id` DESC LIMIT ? OFFSET ?", Select, NONE),
+            ("SELECT COUNT(*) FROM `users`", Select, NONE),
+            ("SELECT EXISTS (SELECT `users`.`id` FROM `users` WHERE (`users`.`id` = ?))", Select, NONE),
+            ("SELECT `users`.`id`, `posts`.`title` FROM (`users` INNER JOIN `posts` ON (`posts`.`user_id` = `users`.`id`))", Select, NONE),
+            ("SELECT `users`.`id` FROM `users` FOR UPDATE", LockingRead, NONE),
+            ("SELECT `users`.`id` FROM `users` WHERE (`users`.`id` = ?) FOR UPDATE SKIP LOCKED", LockingRead, NONE),
+            ("SELECT `users`.`id` FROM `users` FOR UPDATE NOWAIT", LockingRead, NONE),
+            ("SELECT `users`.`id` FROM `users` FOR SHARE", LockingRead, NONE),
+            ("SELECT `users`.`id` FROM `users` FOR SHARE OF `users` NOWAIT", LockingRead, NONE),
+            ("SELECT `users`.`id` FROM `users` LOCK IN SHARE MODE", LockingRead, NONE),
+            ("INSERT INTO `users` (`name`) VALUES (?)", Insert, NONE),
+            ("INSERT INTO `users` (`name`, `email`) VALUES (?, ?), (?, ?)", Insert, NONE),
+            ("INSERT IGNORE INTO `users` (`name`) VALUES (?)", Insert, NONE),
+            ("INSERT INTO `users` (`name`) VALUES (?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)", Insert, NONE),
+            ("REPLACE INTO `users` (`id`, `name`) VALUES (?, ?)", Replace, NONE),
+            ("UPDATE `users` SET `name` = ? WHERE (`users`.`id` = ?)", Update, NONE),
+            ("DELETE FROM `users` WHERE (`users`.`id` = ?)", Delete, NONE),
+            ("BEGIN", Begin, NONE),
+            ("SAVEPOINT diesel_savepoint_1", Savepoint, NONE),
+            ("RELEASE SAVEPOINT diesel_savepoint_1", ReleaseSavepoint, NONE),
+            ("ROLLBACK TO SAVEPOINT diesel_savepoint_1", RollbackToSavepoint, NONE),
+            ("COMMIT", Commit, NONE),
+            ("ROLLBACK", Rollback, NONE),
+            ("SELECT LAST_INSERT_ID()", Select, RPS),
+            ("SET time_zone = '+00:00';", SetSession, NONE),
+            ("SET character_set_client = 'utf8mb4'", SetSession, NONE),
+            ("SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT'))", SetSession, NONE),
+            // SET variants
+            ("SET NAMES utf8mb4", SetSession, NONE),
+            ("SET NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci'", SetSession, NONE),
+            ("SET CHARACTER SET utf8mb4", SetSession, NONE),
+            ("SET CHARSET utf8mb4", SetSession, NONE),
+            ("SET SESSION sql_mode = 'ANSI'", SetSession, NONE),
+            ("SET @@session.sql_mode = ''", SetSession, NONE),
+            ("SET @@sql_mode = ''", SetSession, NONE),
+            ("SET LOCAL sql_mode = ''", SetSession, NONE),
+            ("set @x = 1", SetSession, UVW),
+            ("SET @x := LAST_INSERT_ID()", SetSession, UVW | RPS),
+            ("SET @a = 1, @b := 2", SetSession, UVW),
+            ("SET @lock = GET_LOCK('job', 0)", SetSession, UVW | NL),
+            ("SET GLOBAL max_connections = 100", SetGlobal, NONE),
+            ("SET @@global.max_connections = 100", SetGlobal, NONE),
+            ("SET @@GLOBAL.max_connections = 100", SetGlobal, NONE),
+            ("SET PERSIST max_connections = 100", SetGlobal, NONE),
+            ("SET sql_mode = '', GLOBAL max_connections = 1", SetGlobal, NONE),
+            ("SET PASSWORD = 'secret'", SetGlobal, NONE),
+            ("SET PASSWORD FOR 'u'@'%' = PASSWORD('x')", SetGlobal, NONE),
+            ("SET ROLE admin", SetGlobal, NONE),
+            ("SET DEFAULT ROLE admin FOR u", SetGlobal, NONE),
+            ("SET default_storage_engine = InnoDB", SetSession, NONE),
+            ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", SetTransaction, NONE),
+            ("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE", SetTransaction, NONE),
+            ("SET TRANSACTION READ ONLY", SetTransaction, NONE),
+            ("SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED", SetGlobal, NONE),
+            ("SET transaction_isolation = 'READ-COMMITTED'", SetSession, NONE),
+            ("SET autocommit = 0", SetAutocommit, AC_OFF),
+            ("SET autocommit=1", SetAutocommit, AC_ON),
+            ("set AUTOCOMMIT = off", SetAutocommit, AC_OFF),
+            ("SET @@autocommit = ON", SetAutocommit, AC_ON),
+            ("SET SESSION autocommit = TRUE", SetAutocommit, AC_ON),
+            ("SET @@session.autocommit=false", SetAutocommit, AC_OFF),
+            ("SET autocommit = 'OFF'", SetAutocommit, AC_OFF),
+            ("SET autocommit := 1", SetAutocommit, AC_ON),
+            ("SET autocommit = @saved", SetAutocommit, NONE),
+            ("SET autocommit = 1 + 0", SetAutocommit, NONE),
+            ("SET autocommit = 0, sql_mode = ''", SetAutocommit, AC_OFF),
+            ("SET sql_mode = '', autocommit = 1", SetAutocommit, AC_ON),
+            ("SET GLOBAL autocommit = 0", SetGlobal, NONE),
+            ("SET STATEMENT max_statement_time=1 FOR SELECT * FROM t", Select, NONE),
+            ("SET STATEMENT max_statement_time=1 FOR UPDATE t SET a = 1", Update, NONE),
+            ("SET STATEMENT sql_mode='', max_statement_time=10 FOR SELECT * FROM t FOR UPDATE", LockingRead, NONE),
+            ("SET STATEMENT max_statement_time=1", Other, NONE),
+            // executable comments
+            ("/*!40101 SET NAMES utf8mb4 */", SetSession, NONE),
+            ("/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;", SetSession, UVW),
+            ("/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;", SetSession, UVW),
+            ("/*!40103 SET TIME_ZONE='+00:00' */", SetSession, NONE),
+            ("/*!40000 ALTER TABLE `t` DISABLE KEYS */", Ddl, NONE),
+            ("/*M!100100 SELECT 1 */", Select, NONE),
+            ("/*!*/ SELECT 1", Select, NONE),
+            ("SELECT 1 /*!50000 FOR UPDATE */", LockingRead, NONE),
+            ("SELECT 1 /*M!100000 FOR UPDATE */", LockingRead, NONE),
+            ("SELECT /*! SQL_CALC_FOUND_ROWS */ * FROM t", Select, CFR),
+            ("SELECT /*+ MAX_EXECUTION_TIME(1000) FOR UPDATE */ * FROM t", Select, NONE),
+            ("/*!40101 SET NAMES utf8", SetSession, NONE),
+            // stateful functions and variables
+            ("SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", Select, CFR),
+            ("SELECT FOUND_ROWS()", Select, RPS),
+            ("SELECT ROW_COUNT()", Select, RPS),
+            ("select last_insert_id /* gap */ ()", Select, RPS),
+            ("SELECT @@identity", Select, RPS),
+            ("SELECT @@last_insert_id", Select, RPS),
+            ("SELECT @@session.warning_count, @@error_count", Select, RPS),
+            ("SELECT @@version", Select, NONE),
+            ("SELECT last_insert_id FROM t", Select, NONE),
+            ("SELECT 'LAST_INSERT_ID()' FROM t", Select, NONE),
+            ("SELECT GET_LOCK('a', 1)", Select, NL),
+            ("SELECT RELEASE_LOCK('a')", Select, NL),
+            ("SELECT RELEASE_ALL_LOCKS()", Select, NL),
+            ("SELECT IS_FREE_LOCK('a'), IS_USED_LOCK('a')", Select, NL),
+            ("SELECT get_lock FROM t", Select, NONE),
+            ("DO GET_LOCK('a', 10)", Do, NL),
+            ("DO RELEASE_LOCK('a')", Do, NL),
+            ("DO SLEEP(1)", Do, NONE),
+            ("SELECT SLEEP(1)", Select, NONE),
+            ("SELECT NEXTVAL(s)", Select, WF),
+            ("SELECT NEXT VALUE FOR s", Select, WF),
+            ("SELECT SETVAL(s, 10)", Select, WF),
+            ("SELECT LASTVAL(s)", Select, WF),
+            ("SELECT PREVIOUS VALUE FOR s", Select, WF),
+            ("INSERT INTO t (id) VALUES (NEXT VALUE FOR s)", Insert, WF),
+            ("SELECT @x := 1", Select, UVW),
+            ("SELECT @rownum := @rownum + 1 AS n FROM t", Select, UVW),
+            ("SELECT @x = 1", Select, NONE),
+            ("INSERT INTO t VALUES (LAST_INSERT_ID())", Insert, RPS),
+            // SELECT ... INTO
+            ("SELECT a INTO @x FROM t", SelectInto, UVW),
+            ("SELECT a FROM t INTO @x", SelectInto, UVW),
+            ("SELECT * FROM t INTO OUTFILE '/tmp/x'", SelectInto, NONE),
+            ("SELECT * INTO DUMPFILE '/tmp/x' FROM t", SelectInto, NONE),
+            ("SELECT a INTO @x FROM t FOR UPDATE", SelectInto, UVW),
+            // CTEs, parentheses, unions
+            ("WITH x AS (SELECT 1) SELECT * FROM x", Select, NONE),
+            ("WITH RECURSIVE cte (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM cte WHERE n < 5) SELECT * FROM cte", Select, NONE),
+            ("WITH x AS (SELECT id FROM t) UPDATE t SET a = 1 WHERE id IN (SELECT id FROM x)", Update, NONE),
+            ("WITH x AS (SELECT id FROM t) DELETE FROM t WHERE id IN (SELECT id FROM x)", Delete, NONE),
+            ("WITH x AS (SELECT id FROM t) SELECT * FROM x FOR UPDATE", LockingRead, NONE),
+            ("WITH x AS (SELECT * FROM t FOR UPDATE) UPDATE t SET a = 1", Update, NONE),
+            ("WITH a AS (SELECT 1), b (c) AS (SELECT 2) SELECT * FROM a, b", Select, NONE),
+            ("with x as (select 1) (select * from x)", Select, NONE),
+            ("(SELECT 1) UNION (SELECT 2)", Select, NONE),
+            ("((SELECT 1)) ORDER BY 1", Select, NONE),
+            ("(SELECT a FROM t FOR UPDATE)", LockingRead, NONE),
+            ("SELECT 1 UNION SELECT 2 FOR UPDATE", LockingRead, NONE),
+            ("SELECT id FROM t WHERE x IN (SELECT y FROM u LOCK IN SHARE MODE)", LockingRead, NONE),
+            ("(UPDATE t SET a = 1)", Other, NONE),
+            // plain reads
+            ("SELECT 1", Select, NONE),
+            ("SELECT 1 FROM DUAL", Select, NONE),
+            ("SELECT NOW()", Select, NONE),
+            ("TABLE t", Select, NONE),
+            ("VALUES (1), (2)", Select, NONE),
+            ("VALUES ROW(1, 2)", Select, NONE),
+            ("SELECT REPLACE(name, 'a', 'b') FROM t", Select, NONE),
+            ("SELECT * FROM t ORDER BY x DESC", Select, NONE),
+            ("SELECT * FROM t1 FOR SYSTEM_TIME AS OF TIMESTAMP '2020-01-01'", Select, NONE),
+            // keywords in strings, identifiers, comments
+            ("SELECT 'FOR UPDATE' FROM t", Select, NONE),
+            ("SELECT \"LOCK IN SHARE MODE\" FROM t", Select, NONE),
+            ("SELECT `for update` FROM t", Select, NONE),
+            ("SELECT `into` FROM `update`", Select, NONE),
+            ("SELECT * FROM `lock` WHERE `for` = 'update'", Select, NONE),
+            ("SELECT t.update, t.into FROM t", Select, NONE),
+            ("SELECT 1 /* FOR UPDATE */", Select, NONE),
+            ("SELECT 1 -- FOR UPDATE", Select, NONE),
+            ("SELECT 1 # FOR UPDATE", Select, NONE),
+            ("SELECT 1 --\tFOR UPDATE", Select, NONE),
+            ("SELECT 1 -- FOR UPDATE\n FOR UPDATE", LockingRead, NONE),
+            ("SELECT 1--1", Select, NONE),
+            ("SELECT 1--1 FOR UPDATE", LockingRead, NONE),
+            ("SELECT 1. FOR UPDATE", LockingRead, NONE),
+            ("SELECT 'it''s FOR UPDATE' FROM t", Select, NONE),
+            ("SELECT 'a\\' FOR UPDATE' FROM t", Select, NONE),
+            ("SELECT 'a\\\\' FROM t FOR UPDATE", LockingRead, NONE),
+            ("SELECT \"a\"\"b FOR UPDATE\" FROM t", Select, NONE),
+            ("SELECT `a``b FOR UPDATE` FROM t", Select, NONE),
+            ("SELECT * FROM t WHERE name = 'x' -- FOR UPDATE", Select, NONE),
+            ("SELECT * FROM t FOR /* c */ UPDATE", LockingRead, NONE),
+            ("SELECT\n\t`users`.`id`\nFROM\n\t`users`\nFOR\nUPDATE", LockingRead, NONE),
+            ("UPDATE t SET a = 'SELECT'", Update, NONE),
+            ("SELECT 'a;b'", Select, NONE),
+            ("SELECT `a;b` FROM t; ", Select, NONE),
+            ("SELECT 1 /* ; */", Select, NONE),
+            ("SELECT 'SELECT 1; DROP TABLE t'", Select, NONE),
+            // leading noise and casing
+            ("# comment\nSELECT 1", Select, NONE),
+            ("-- comment\nSELECT 1", Select, NONE),
+            ("/* leading */ SELECT 1", Select, NONE),
+            ("  \n\t ;; SELECT 1", Select, NONE),
+            ("\r\n-- a\n# b\n/* c */ select 1", Select, NONE),
+            ("sElEcT 1", Select, NONE),
+            ("select * from t for update", LockingRead, NONE),
+            ("Select * From t Lock In Share Mode", LockingRead, NONE),
+            ("SELECT\r\n1", Select, NONE),
+            // empty
+            ("", Empty, NONE),
+            (";;;", Empty, NONE),
+            ("   \n", Empty, NONE),
+            ("/* only a comment */", Empty, NONE),
+            ("-- only\n# comments\n/* here */;", Empty, NONE),
+            ("/*!*/", Empty, NONE),
+            // transactions
+            ("BEGIN WORK", Begin, NONE),
+            ("begin;", Begin, NONE),
+            ("START TRANSACTION", Begin, NONE),
+            ("START TRANSACTION READ ONLY", Begin, RO),
+            ("START TRANSACTION READ WRITE", Begin, NONE),
+            ("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", Begin, RO),
+            ("START SLAVE", Other, NONE),
+            ("BEGIN NOT ATOMIC SELECT 1; END", Other, MULTI),
+            ("COMMIT WORK", Commit, NONE),
+            ("COMMIT AND NO CHAIN", Commit, NONE),
+            ("ROLLBACK WORK", Rollback, NONE),
+            ("ROLLBACK TO diesel_savepoint_1", RollbackToSavepoint, NONE),
+            ("rollback work to savepoint s", RollbackToSavepoint, NONE),
+            ("RELEASE foo", Other, NONE),
+            ("XA START 'x'", Xa, NONE),
+            ("XA END 'x'", Xa, NONE),
+            ("XA PREPARE 'x'", Xa, NONE),
+            ("XA COMMIT 'x'", Xa, NONE),
+            ("XA ROLLBACK 'x'", Xa, NONE),
+            ("XA RECOVER", Xa, NONE),
+            // locks, calls, use
+            ("LOCK TABLES t READ, u WRITE", LockTables, NONE),
+            ("LOCK TABLE t WRITE", LockTables, NONE),
+            ("UNLOCK TABLES", UnlockTables, NONE),
+            ("LOCK INSTANCE FOR BACKUP", Other, NONE),
+            ("CALL proc(1)", Call, NONE),
+            ("USE mydb", Use, NONE),
+            ("use `my db`;", Use, NONE),
+            // DDL and temporary tables
+            ("CREATE TABLE t (id INT)", Ddl, NONE),
+            ("CREATE TEMPORARY TABLE tmp (id INT)", CreateTemporaryTable, NONE),
+            ("CREATE TEMPORARY TABLE IF NOT EXISTS `tmp` SELECT * FROM t", CreateTemporaryTable, NONE),
+            ("CREATE TEMPORARY TABLE `tmp` AS SELECT LAST_INSERT_ID()", CreateTemporaryTable, RPS),
+            ("CREATE OR REPLACE TEMPORARY TABLE tmp (id INT)", CreateTemporaryTable, NONE),
+            ("CREATE TEMPORARY SEQUENCE s", CreateTemporaryTable, NONE),
+            ("DROP TEMPORARY TABLE tmp", DropTemporaryTable, NONE),
+            ("DROP TEMPORARY TABLE IF EXISTS tmp", DropTemporaryTable, NONE),
+            ("DROP TEMPORARY TABLES a, b", DropTemporaryTable, NONE),
+            ("DROP TABLE t", Ddl, NONE),
+            ("ALTER TABLE t ADD COLUMN x INT", Ddl, NONE),
+            ("TRUNCATE TABLE t", Ddl, NONE),
+            ("RENAME TABLE a TO b", Ddl, NONE),
+            ("CREATE INDEX i ON t (a)", Ddl, NONE),
+            ("CREATE UNIQUE INDEX i ON t (a)", Ddl, NONE),
+            ("GRANT SELECT ON db.* TO u", Ddl, NONE),
+            ("REVOKE SELECT ON db.* FROM u", Ddl, NONE),
+            ("ANALYZE TABLE t", Ddl, NONE),
+            ("ANALYZE NO_WRITE_TO_BINLOG TABLE t", Ddl, NONE),
+            ("OPTIMIZE TABLE t", Ddl, NONE),
+            ("REPAIR TABLE t", Ddl, NONE),
+            ("FLUSH PRIVILEGES", Ddl, NONE),
+            ("FLUSH TABLES WITH READ LOCK", Ddl, NONE),
+            ("LOAD DATA INFILE 'x' INTO TABLE t", LoadData, NONE),
+            ("LOAD DATA LOCAL INFILE 'x' INTO TABLE t", LoadData, NONE),
+            ("LOAD XML INFILE 'x' INTO TABLE t", LoadData, NONE),
+            ("LOAD INDEX INTO CACHE t", Other, NONE),
+            // SHOW, EXPLAIN, diagnostics
+            ("SHOW WARNINGS", Show, RPS),
+            ("SHOW ERRORS LIMIT 10", Show, RPS),
+            ("SHOW COUNT(*) WARNINGS", Show, RPS),
+            ("show count ( * ) errors", Show, RPS),
+            ("SHOW PROFILES", Show, RPS),
+            ("SHOW TABLES", Show, NONE),
+            ("SHOW CREATE TABLE `users`", Show, NONE),
+            ("SHOW FULL PROCESSLIST", Show, NONE),
+            ("GET DIAGNOSTICS @n = NUMBER", GetDiagnostics, RPS),
+            ("GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT", GetDiagnostics, RPS),
+            ("GET STACKED DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT", GetDiagnostics, RPS),
+            ("GET something", Other, NONE),
+            ("EXPLAIN SELECT * FROM t", Explain, NONE),
+            ("EXPLAIN UPDATE t SET a = 1", Explain, NONE),
+            ("EXPLAIN SELECT * FROM t FOR UPDATE", Explain, NONE),
+            ("DESCRIBE t", Explain, NONE),
+            ("DESC t", Explain, NONE),
+            ("EXPLAIN FORMAT=JSON SELECT 1", Explain, NONE),
+            ("EXPLAIN ANALYZE SELECT * FROM t", Explain, NONE),
+            ("ANALYZE SELECT * FROM t", Explain, NONE),
+            ("ANALYZE FORMAT=JSON UPDATE t SET a = 1", Update, NONE),
+            ("EXPLAIN ANALYZE DELETE FROM t", Delete, NONE),
+            ("EXPLAIN ANALYZE SELECT * FROM t FOR UPDATE", LockingRead, NONE),
+            // prepared statements, handler, kill
+            ("HANDLER t OPEN", Handler, NONE),
+            ("HANDLER t READ FIRST", Handler, NONE),
+            ("PREPARE s FROM 'SELECT 1'", Prepare, NONE),
+            ("EXECUTE s USING @a", Execute, NONE),
+            ("DEALLOCATE PREPARE s", Deallocate, NONE),
+            ("DROP PREPARE s", Deallocate, NONE),
+            ("KILL 42", Kill, NONE),
+            ("KILL QUERY 42", Kill, NONE),
+            ("BINLOG 'abc'", Other, NONE),
+            ("CHANGE MASTER TO MASTER_HOST = 'x'", Other, NONE),
+            // batches
+            ("SELECT 1; SELECT 2", Select, MULTI),
+            ("SELECT 1;", Select, NONE),
+            ("SELECT 1; ; -- trailing\n", Select, NONE),
+            ("SELECT 1; INSERT INTO t VALUES (1)", Insert, MULTI),
+            ("SET time_zone = '+01:00'; SELECT 1", SetSession, MULTI),
+            ("BEGIN; UPDATE t SET a = 1; COMMIT", Update, MULTI),
+            ("SET NAMES utf8; USE db", SetSession, MULTI),
+            ("SELECT 1; SELECT * FROM t FOR UPDATE; SHOW WARNINGS", LockingRead, MULTI | RPS),
+            ("SELECT 1; SELECT GET_LOCK('x', 1)", Select, MULTI | NL),
+            ("SELECT 1 INTO @a; SELECT @a", SelectInto, MULTI | UVW),
+            ("SET autocommit = 0; SET autocommit = 1", SetAutocommit, MULTI | AC_OFF | AC_ON),
+            ("DELETE FROM t; SET GLOBAL x = 1", Delete, MULTI),
+            ("SELECT 1 -- c; SELECT 2\n; SELECT 3", Select, MULTI),
+            // other writes
+            ("INSERT INTO t SELECT * FROM u", Insert, NONE),
+            ("INSERT INTO t SELECT * FROM u FOR UPDATE", Insert, NONE),
+            ("DELETE t FROM t JOIN u ON t.id = u.id", Delete, NONE),
+            // garbage and unterminated input
+            ("FOO BAR", Other, NONE),
+            ("garbage !@#$", Other, NONE),
+            ("123", Other, NONE),
+            ("'just a string'", Other, NONE),
+            ("`x`", Other, NONE),
+            (")))", Other, NONE),
+            ("(", Other, NONE),
+            ("@x := 1", Other, NONE),
+            ("SELECT 'abc", Select, NONE),
+            ("SELECT 1 /* unterminated FOR UPDATE", Select, NONE),
+            ("SELECT `abc FOR UPDATE", Select, NONE),
+            ("SELECT \"abc\\", Select, NONE),
+            ("SELECT @", Select, NONE),
+            ("SELECT @@", Select, NONE),
+            ("SELECT é FROM ü WHERE ñ = 'ö' FOR UPDATE", LockingRead, NONE),
+        ];
+        assert!(cases.len() >= 100, "{}", cases.len());
+        let mut failures = Vec::new();
+        for (sql, kind, flags) in &cases {
+            let got = classify(sql);
+            let want = Classification {
+                kind: *kind,
+                flags: *flags,
+            };
+            if got != want {
+                failures.push(format!("{sql:?}: got {got:?}, want {want:?}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn statements_split_batches() {
+        let split =
+            |sql| -> Vec<(&str, Kind)> { statements(sql).map(|(s, c)| (s, c.kind)).collect() };
+        assert_eq!(
+            split("SET time_zone='+01:00'; SELECT 1"),
+            [
+                ("SET time_zone='+01:00'", Kind::SetSession),
+                ("SELECT 1", Kind::Select)
+            ]
+        );
+        assert_eq!(
+            split("  ;; /* c */ ; SELECT 1 ;\n"),
+            [("SELECT 1", Kind::Select)]
+        );
+        assert_eq!(
+            split("SELECT 'a;b'; SELECT `c;d`"),
+            [
+                ("SELECT 'a;b'", Kind::Select),
+                ("SELECT `c;d`", Kind::Select)
+            ]
+        );
+        assert_eq!(
+            split("/*!40101 SET NAMES utf8 */;\nINSERT INTO t VALUES (1);"),
+            [
+                ("/*!40101 SET NAMES utf8 */", Kind::SetSession),
+                ("INSERT INTO t VALUES (1)", Kind::Insert)
+            ]
+        );
+        assert_eq!(
+            split("SELECT 1 -- c; SELECT 2\n; SELECT 3"),
+            [
+                ("SELECT 1 -- c; SELECT 2", Kind::Select),
+                ("SELECT 3", Kind::Select)
+            ]
+        );
+        assert_eq!(
+            split("BEGIN; UPDATE t SET a = 1 WHERE id = 2; COMMIT;"),
+            [
+                ("BEGIN", Kind::Begin),
+                ("UPDATE t SET a = 1 WHERE id = 2", Kind::Update),
+                ("COMMIT", Kind::Commit)
+            ]
+        );
+        assert!(split("").is_empty());
+        assert!(split(" ; -- x\n ; /* y */").is_empty());
+        // Each statement is classified alone: no MULTI, its own flags.
+        let all: Vec<_> = statements("SELECT 1; SELECT LAST_INSERT_ID()").collect();
+        assert_eq!(all[0].1.flags, Flags::NONE);
+        assert_eq!(all[1].1.flags, Flags::READS_PREVIOUS_STATE);
+    }
+
+    #[test]
+    fn target_names() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("USE mydb", Some("mydb")),
+            ("use `my db`;", Some("my db")),
+            ("  /* c */ USE db1 ; SELECT 1", Some("db1")),
+            ("/*!40101 USE db2 */", Some("db2")),
+            ("CREATE TEMPORARY TABLE tmp (id INT)", Some("tmp")),
+            (
+                "create temporary table if not exists `db`.`tmp_x` select 1",
+                Some("tmp_x"),
+            ),
+            (
+                "CREATE OR REPLACE TEMPORARY TABLE `t``x` (a int)",
+                Some("t``x"),
+            ),
+            ("CREATE TEMPORARY TABLE é_tbl (a int)", Some("é_tbl")),
+            ("DROP TEMPORARY TABLE IF EXISTS db.tmp", Some("tmp")),
+            ("DROP TEMPORARY TABLE a, b", Some("a")),
+            ("DROP TEMPORARY TABLE `Tmp`", Some("Tmp")),
+            (
+                "SET STATEMENT max_statement_time=1 FOR CREATE TEMPORARY TABLE t2 (a int)",
+                Some("t2"),
+            ),
+            ("SELECT 1", None),
+            ("CREATE TABLE t (id int)", None),
+            ("USE", None),
+            ("USE ;", None),
+            ("", None),
+            ("CREATE TEMPORARY TABLE", None),
+            ("CREATE TEMPORARY TABLE db.", None),
+            ("DROP TEMPORARY TABLE IF EXISTS", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(target_name(sql), *want, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn identifier_mentions() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("SELECT * FROM tmp", "tmp", true),
+            ("SELECT * FROM `TMP`", "tmp", true),
+            ("select * from Tmp", "TMP", true),
+            ("SELECT * FROM db.tmp t", "tmp", true),
+            ("SELECT * FROM `db`.`tmp`", "tmp", true),
+            ("SELECT tmp.id FROM x", "tmp", true),
+            ("SELECT * FROM `t``x`", "t`x", true),
+            ("INSERT INTO x SELECT 1; SELECT * FROM tmp", "tmp", true),
+            ("/*!50000 SELECT * FROM tmp */", "tmp", true),
+            ("SELECT 'tmp' FROM t", "tmp", false),
+            ("SELECT \"tmp\" FROM t", "tmp", false),
+            ("SELECT 1 /* tmp */", "tmp", false),
+            ("-- tmp\nSELECT 1", "tmp", false),
+            ("# tmp\nSELECT 1", "tmp", false),
+            ("SELECT * FROM tmp2", "tmp", false),
+            ("SELECT * FROM tm", "tmp", false),
+            ("SELECT @tmp", "tmp", false),
+            ("SELECT @@tmp", "tmp", false),
+            ("", "tmp", false),
+            ("SELECT * FROM tmp", "", false),
+            ("SELECT * FROM `tmp", "tmp", true),
+        ];
+        for (sql, name, want) in cases {
+            assert_eq!(mentions_identifier(sql, name), *want, "{sql:?} / {name:?}");
+        }
+    }
+
+    #[test]
+    fn write_kinds_and_names() {
+        use Kind::*;
+        let all = [
+            Select,
+            LockingRead,
+            SelectInto,
+            Insert,
+            Replace,
+            Update,
+            Delete,
+            LoadData,
+            Ddl,
+            CreateTemporaryTable,
+            DropTemporaryTable,
+            LockTables,
+            UnlockTables,
+            Call,
+            Do,
+            SetSession,
+            SetTransaction,
+            SetGlobal,
+            SetAutocommit,
+            Use,
+            Show,
+            Explain,
+            Begin,
+            Commit,
+            Rollback,
+            Savepoint,
+            ReleaseSavepoint,
+            RollbackToSavepoint,
+            Xa,
+            GetDiagnostics,
+            Handler,
+            Prepare,
+            Execute,
+            Deallocate,
+            Kill,
+            Other,
+            Empty,
+        ];
+        let writes = [
+            Insert, Replace, Update, Delete, LoadData, Ddl, LockTables, SelectInto, Call, Execute,
+            Xa, SetGlobal, Kill, Other,
+        ];
+        let mut names = std::collections::HashSet::new();
+        for k in all {
+            assert_eq!(k.is_write(), writes.contains(&k), "{k:?}");
+            assert!(!k.name().is_empty());
+            assert!(names.insert(k.name()), "duplicate name {}", k.name());
+        }
+        assert_eq!(Insert.name(), "INSERT");
+        assert_eq!(Ddl.name(), "CREATE/ALTER/DROP (DDL)");
+        assert_eq!(LockTables.name(), "LOCK TABLES");
+    }
+
+    #[test]
+    fn keyword_lookup() {
+        for &(kw, text) in ALL_KEYWORDS {
+            assert!(text.iter().all(|&b| b.is_ascii_uppercase() || b == b'_'));
+            assert!(text.len() <= MAX_KW);
+            assert_eq!(keyword(text), kw);
+            assert_eq!(keyword(&text.to_ascii_lowercase()), kw);
+            assert_eq!(keyword(&text[..text.len() - 1]) == kw, false);
+            let mut longer = text.to_vec();
+            longer.push(b'S');
+            assert_ne!(keyword(&longer), kw);
+        }
+        assert_eq!(keyword(b"SeLeCt"), Kw::Select);
+        assert_eq!(keyword(b"release_all_locks"), Kw::ReleaseAllLocks);
+        assert_eq!(keyword(b"SQL_CALC_FOUND_ROWX"), Kw::None);
+        assert_eq!(keyword(b"S3LECT"), Kw::None);
+        assert_eq!(keyword(b"SELECT\x7f"), Kw::None);
+        assert_eq!(keyword(b""), Kw::None);
+    }
+
+    #[test]
+    fn flags_ops() {
+        let f = RPS | NL;
+        assert!(f.contains(RPS) && f.contains(NL) && f.contains(RPS | NL));
+        assert!(!f.contains(MULTI) && !f.contains(RPS | MULTI));
+        assert!(f.contains(NONE) && NONE.is_empty() && !f.is_empty());
+        let mut g = NONE;
+        g |= CFR;
+        assert_eq!(g, CFR);
+        assert_eq!(
+            format!("{:?}", RPS | MULTI),
+            "Flags(READS_PREVIOUS_STATE | MULTI)"
+        );
+        assert_eq!(format!("{NONE:?}"), "Flags()");
+        let all = RPS | CFR | NL | UVW | MULTI | WF | RO | AC_OFF | AC_ON;
+        assert_eq!(all.0.count_ones(), 9);
+    }
+
+    /// Runs every entry point on `sql` and checks the invariants that must hold for any
+    /// input.
+    fn exercise(sql: &str) {
+        let c = classify(sql);
+        let parts: Vec<_> = statements(sql).collect();
+        assert_eq!(c.kind == Kind::Empty, parts.is_empty(), "{sql:?}");
+        assert_eq!(c.flags.contains(Flags::MULTI), parts.len() > 1, "{sql:?}");
+        for (text, class) in &parts {
+            assert_ne!(class.kind, Kind::Empty);
+            assert!(!class.flags.contains(Flags::MULTI));
+            // Each statement's text lies inside the input.
+            let (base, len) = (sql.as_ptr() as usize, sql.len());
+            let p = text.as_ptr() as usize;
+            assert!(p >= base && p + text.len() <= base + len, "{sql:?}");
+        }
+        if let Some(name) = target_name(sql) {
+            let (base, p) = (sql.as_ptr() as usize, name.as_ptr() as usize);
+            assert!(p >= base && p + name.len() <= base + sql.len());
+        }
+        let _ = mentions_identifier(sql, "tmp");
+        let _ = mentions_identifier(sql, "t`x");
+        let _ = mentions_identifier(sql, sql);
+    }
+
+    #[test]
+    fn never_panics() {
+        let tricky = [
+            "SELECT `a``b`, 'c\\'d''e', \"f\\\"g\" FROM t /* x */ -- y\n# z\nFOR UPDATE; SELECT 1",
+            "/*!40101 SET @x := @@session.warning_count, NAMES utf8 */;/*M!100100 SELECT 1 */",
+            "WITH a AS (SELECT 1) (SELECT * FROM a) UNION (SELECT NEXT VALUE FOR s) INTO @v",
+            "SET STATEMENT a=1 FOR SET STATEMENT b=2 FOR EXPLAIN ANALYZE FORMAT=JSON DELETE FROM t",
+            "CREATE OR REPLACE TEMPORARY TABLE IF NOT EXISTS `d`.`t``x` SELECT GET_LOCK('é', 1);",
+            "SHOW COUNT(*) WARNINGS; START TRANSACTION READ ONLY; SET autocommit = 'OFF'",
+            "USE `ü`; DROP TEMPORARY TABLE IF EXISTS d.ñ; SELECT 1--1 -- \u{0}\n@'x':=1",
+            "(((@@@ ::= `` '' \"\" /*/ */ -- \n #\n ; ; ;))) é\u{7f}ü\u{10ffff}",
+        ];
+        for s in tricky {
+            let boundaries: Vec<usize> = (0..=s.len()).filter(|&i| s.is_char_boundary(i)).collect();
+            for &i in &boundaries {
+                for &j in boundaries.iter().filter(|&&j| j >= i) {
+                    exercise(&s[i..j]);
+                }
+            }
+        }
+        // Pseudo-random soup of fragments, deterministic.
+        let pieces = [
+            "SELECT",
+            "select",
+            "FOR",
+            "UPDATE",
+            "LOCK",
+            "IN",
+            "SHARE",
+            "MODE",
+            "INTO",
+            "@x",
+            "@@",
+            ":=",
+            ":",
+            "=",
+            "(",
+            ")",
+            ",",
+            ";",
+            ".",
+            "`",
+            "'",
+            "\"",
+            "\\",
+            "/*",
+            "*/",
+            "/*!",
+            "/*!50100",
+            "/*M!",
+            "--",
+            "-- ",
+            "#",
+            "\n",
+            " ",
+            "é",
+            "WITH",
+            "SET",
+            "STATEMENT",
+            "ANALYZE",
+            "EXPLAIN",
+            "CREATE",
+            "TEMPORARY",
+            "TABLE",
+            "DROP",
+            "USE",
+            "GLOBAL",
+            "autocommit",
+            "NEXT",
+            "VALUE",
+            "LAST_INSERT_ID",
+            "GET_LOCK",
+            "*",
+            "@",
+            "1",
+            "0",
+            "tmp",
+            "START",
+            "TRANSACTION",
+            "READ",
+            "ONLY",
+            "SHOW",
+            "COUNT",
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut buf = String::new();
+        for _ in 0..20_000 {
+            buf.clear();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                buf.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+                if seed & 0x100 != 0 {
+                    buf.push(' ');
+                }
+            }
+            exercise(&buf);
+        }
+        // Every single byte value (as far as a str can hold it) and long inputs.
+        for b in 0u8..=127 {
+            exercise(&(b as char).to_string());
+        }
+        exercise(&"(".repeat(100_000));
+        exercise(&"SET STATEMENT a=1 FOR ".repeat(10_000));
+        exercise(&"ANALYZE ".repeat(10_000));
+        exercise(&"/*!".repeat(10_000));
+    }
+}

@@ -1,0 +1,711 @@
+//! The cluster: its configuration, its nodes' shared state, and the builder.
+//!
+//! A [`Cluster`] is a cheap handle (`Arc`) on state that every connection made from it
+//! shares: node health, lag, counters, the balancing counter, the current master. Dropping
+//! the last handle and the last connection stops the cluster's monitor thread.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::balance::{BalancePolicy, Balancer};
+use crate::consistency::Consistency;
+use crate::error::Error;
+use crate::node::{Node, NodeStatus};
+use crate::role::Role;
+use crate::url::{self, NodeAddress, Secret};
+
+/// What to do with a statement that changes data in [`Role::Replica`] scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum WriteRouting {
+    /// Refuse it with a clear error before any server sees it (the default): a replica
+    /// scope is a promise that the code in it only reads.
+    #[default]
+    Refuse,
+    /// Send it to the master instead (Django's router behaviour).
+    Master,
+}
+
+impl std::str::FromStr for WriteRouting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "refuse" | "error" => Ok(WriteRouting::Refuse),
+            "master" => Ok(WriteRouting::Master),
+            _ => Err(format!("`{s}` (expected refuse or master)")),
+        }
+    }
+}
+
+/// Validated settings of a cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) default_role: Role,
+    pub(crate) max_replica_lag: Duration,
+    pub(crate) monitor_interval: Option<Duration>,
+    pub(crate) ejection_cooldown: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) consistency: Consistency,
+    pub(crate) causal_timeout: Duration,
+    pub(crate) writes_in_replica_role: WriteRouting,
+    pub(crate) query_log: bool,
+    pub(crate) admin: Option<(String, Secret)>,
+}
+
+/// State shared by every connection of one cluster.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) nodes: Vec<Node>,
+    /// Index of the node that currently takes writes.
+    master: AtomicUsize,
+    pub(crate) balancer: Balancer,
+    /// Serialises failover so two connections don't promote or rediscover at once.
+    pub(crate) failover_lock: Mutex<Option<Instant>>,
+    pub(crate) monitor: Mutex<Option<crate::monitor::MonitorHandle>>,
+}
+
+impl Shared {
+    #[inline]
+    pub(crate) fn master(&self) -> usize {
+        self.master.load(Relaxed)
+    }
+
+    pub(crate) fn set_master(&self, index: usize) {
+        self.master.store(index, Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn has_replicas(&self) -> bool {
+        self.nodes.len() > 1
+    }
+
+    /// Picks a replica for a read under `consistency`, skipping `exclude`. `None` when no
+    /// replica is usable (the caller falls back to the master).
+    pub(crate) fn pick_replica(
+        &self,
+        consistency: Consistency,
+        exclude: &[usize],
+    ) -> Option<usize> {
+        let master = self.master();
+        let mut candidates = [0usize; 16];
+        let mut n = 0;
+        let mut overflow = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if i == master || exclude.contains(&i) || !node.is_up() {
+                continue;
+            }
+            let fresh_enough = match consistency {
+                Consistency::Eventual => true,
+                Consistency::Bounded(max) => node.lag().is_some_and(|l| l <= max),
+                _ => !node.is_lagging(),
+            };
+            if !fresh_enough {
+                continue;
+            }
+            if n < candidates.len() {
+                candidates[n] = i;
+                n += 1;
+            } else {
+                overflow.push(i);
+            }
+        }
+        if overflow.is_empty() {
+            self.balancer.pick(&self.nodes, &candidates[..n])
+        } else {
+            overflow.extend_from_slice(&candidates[..n]);
+            self.balancer.pick(&self.nodes, &overflow)
+        }
+    }
+
+    pub(crate) fn status(&self) -> Vec<NodeStatus> {
+        let master = self.master();
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| n.status(i == master))
+            .collect()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(m) = self.monitor.get_mut().take() {
+            m.stop();
+        }
+    }
+}
+
+/// A replicated MySQL/MariaDB cluster: one master, any number of replicas.
+///
+/// ```no_run
+/// use diesel_cluster::{Cluster, Role};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = Cluster::builder()
+///     .master("mysql://app:pw@10.0.0.1:3306/app")
+///     .replica("mysql://app_ro:ro@10.0.0.2:3306/app")
+///     .replica("mysql://app_ro:ro@10.0.0.3:3306/app")
+///     .default_role(Role::Auto)
+///     .build()?;
+/// let mut conn = cluster.connect();
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Cluster {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("nodes", &self.shared.nodes)
+            .field("master", &self.shared.master())
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+/// Two handles are equal when they are handles on the same cluster (same shared state).
+impl PartialEq for Cluster {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for Cluster {}
+
+impl Cluster {
+    /// A builder for a cluster.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A cluster from a multi-host URL: `mysql://user:pw@master,replica1,replica2/db?opts`.
+    /// See [`Builder::url`] for the options.
+    pub fn from_url(url: &str) -> Result<Cluster, Error> {
+        Cluster::builder().url(url).build()
+    }
+
+    /// A new connection. Node connections open lazily, on the first statement each
+    /// node receives, so this never fails and never blocks.
+    pub fn connect(&self) -> crate::ClusterConnection {
+        crate::ClusterConnection::new(self.clone())
+    }
+
+    /// An r2d2 connection manager whose connections share this cluster's state.
+    pub fn manager(&self) -> crate::pool::ClusterManager {
+        crate::pool::ClusterManager::new(self.clone())
+    }
+
+    /// A snapshot of every node's state and counters, master first.
+    pub fn status(&self) -> crate::status::ClusterStatus {
+        crate::status::ClusterStatus::new(self.shared.status())
+    }
+
+    /// The name of the node that currently takes writes.
+    pub fn master_name(&self) -> &str {
+        &self.shared.nodes[self.shared.master()].name
+    }
+
+    /// Names of all nodes, in configuration order.
+    pub fn node_names(&self) -> Vec<&str> {
+        self.shared.nodes.iter().map(|n| n.name.as_str()).collect()
+    }
+
+    /// Clusters made by `ClusterConnection::establish` (and so by
+    /// `r2d2::ConnectionManager<ClusterConnection>`) are shared per URL through this
+    /// registry, so that pooled connections see one health and lag view. Entries are weak:
+    /// the cluster ends with its last connection.
+    pub(crate) fn for_url(url: &str) -> Result<Cluster, Error> {
+        static REGISTRY: OnceLock<Mutex<HashMap<String, Weak<Shared>>>> = OnceLock::new();
+        let registry = REGISTRY.get_or_init(Default::default);
+        let mut map = registry.lock();
+        if let Some(shared) = map.get(url).and_then(Weak::upgrade) {
+            return Ok(Cluster { shared });
+        }
+        let cluster = Cluster::from_url(url)?;
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(url.to_string(), Arc::downgrade(&cluster.shared));
+        Ok(cluster)
+    }
+}
+
+/// Builds a [`Cluster`]. Every setting is checked at [`build`](Builder::build).
+///
+/// Defaults: default role [`Role::Master`], round-robin balancing, `max_replica_lag` 5 s,
+/// lag monitor every 1 s, ejection cooldown 5 s, connect timeout 2 s, consistency
+/// [`Consistency::Bounded`]`(max_replica_lag)`, causal wait timeout 1 s, writes in replica
+/// role refused, query log off.
+#[derive(Default)]
+pub struct Builder {
+    nodes: Vec<(Option<String>, u32, Result<NodeAddress, Error>)>,
+    replica_credentials: Option<(String, Secret)>,
+    options: Vec<(String, String)>,
+    default_role: Option<Role>,
+    balance: Option<BalancePolicy>,
+    max_replica_lag: Option<Duration>,
+    monitor_interval: Option<Option<Duration>>,
+    ejection_cooldown: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    consistency: Option<Consistency>,
+    causal_timeout: Option<Duration>,
+    writes_in_replica_role: Option<WriteRouting>,
+    query_log: Option<bool>,
+    admin: Option<(String, Secret)>,
+    errors: Vec<Error>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("nodes", &self.nodes)
+            .field("replica_credentials", &self.replica_credentials)
+            .field("default_role", &self.default_role)
+            .finish_non_exhaustive()
+    }
+}
+
+fn single_node(url: &str) -> Result<NodeAddress, Error> {
+    let mut parsed = url::parse(url)?;
+    if parsed.nodes.len() != 1 {
+        return Err(Error::InvalidUrl {
+            url: url::redact(url),
+            reason: "a node URL must name exactly one host".into(),
+        });
+    }
+    if !parsed.options.is_empty() {
+        return Err(Error::InvalidUrl {
+            url: url::redact(url),
+            reason: "cluster options belong on the builder, not on a node URL".into(),
+        });
+    }
+    Ok(parsed.nodes.remove(0))
+}
+
+impl Builder {
+    /// Adds the nodes of a multi-host URL, `mysql://user:pw@master,replica1,replica2/db`:
+    /// the first host is the master. Query options (all optional):
+    ///
+    /// | option | values | builder method |
+    /// |---|---|---|
+    /// | `default_role` | `master`, `replica`, `auto` | [`default_role`](Builder::default_role) |
+    /// | `balance` | `round_robin`, `random`, `least_outstanding`, `least_lag`, `least_latency` | [`balance`](Builder::balance) |
+    /// | `max_replica_lag` | duration (`500ms`, `2s`) | [`max_replica_lag`](Builder::max_replica_lag) |
+    /// | `monitor_interval` | duration, or `off` | [`monitor_interval`](Builder::monitor_interval) |
+    /// | `ejection_cooldown` | duration | [`ejection_cooldown`](Builder::ejection_cooldown) |
+    /// | `connect_timeout` | duration | [`connect_timeout`](Builder::connect_timeout) |
+    /// | `consistency` | `strong`, `eventual`, `causal`, `bounded:2s`, `sticky:5s` | [`consistency`](Builder::consistency) |
+    /// | `causal_timeout` | duration | [`causal_timeout`](Builder::causal_timeout) |
+    /// | `writes_in_replica_role` | `refuse`, `master` | [`writes_in_replica_role`](Builder::writes_in_replica_role) |
+    /// | `replica_user`, `replica_password` | credentials for the replicas | [`replica_credentials`](Builder::replica_credentials) |
+    /// | `query_log` | `true`, `false` | [`query_log`](Builder::query_log) |
+    ///
+    /// Diesel's own `ssl_mode`, `ssl_ca`, `ssl_cert` and `ssl_key` apply to every node.
+    /// Unknown options are an error.
+    pub fn url(mut self, url: &str) -> Self {
+        match url::parse(url) {
+            Ok(parsed) => {
+                for node in parsed.nodes {
+                    self.nodes.push((None, 1, Ok(node)));
+                }
+                self.options.extend(parsed.options);
+            }
+            Err(e) => self.errors.push(e),
+        }
+        self
+    }
+
+    /// Sets the master: `mysql://user:pw@host:port/db`. Must come before any replica.
+    pub fn master(mut self, url: &str) -> Self {
+        if !self.nodes.is_empty() {
+            self.errors.push(Error::InvalidOption {
+                option: "master".into(),
+                reason: "the master must be the first node given".into(),
+            });
+        }
+        self.nodes
+            .push((Some("master".into()), 1, single_node(url)));
+        self
+    }
+
+    /// Adds a replica (usually with a read-only account).
+    pub fn replica(self, url: &str) -> Self {
+        self.weighted_replica(url, 1)
+    }
+
+    /// Adds a replica that gets `weight` shares of the reads (default 1) under the
+    /// round-robin and random policies.
+    pub fn weighted_replica(mut self, url: &str, weight: u32) -> Self {
+        if weight == 0 {
+            self.errors.push(Error::InvalidOption {
+                option: "weight".into(),
+                reason: "a replica weight must be at least 1".into(),
+            });
+        }
+        self.nodes.push((None, weight, single_node(url)));
+        self
+    }
+
+    /// Credentials used for every replica (e.g. a read-only account), replacing those in
+    /// the URLs.
+    pub fn replica_credentials(mut self, user: &str, password: &str) -> Self {
+        self.replica_credentials = Some((user.to_string(), Secret::new(password)));
+        self
+    }
+
+    /// Credentials used for failover operations ([`Cluster::promote`]): they need
+    /// `REPLICATION SLAVE ADMIN`, `READ_ONLY ADMIN` (or `SUPER`) and `SLAVE MONITOR`.
+    /// Default: the master's credentials.
+    pub fn admin_credentials(mut self, user: &str, password: &str) -> Self {
+        self.admin = Some((user.to_string(), Secret::new(password)));
+        self
+    }
+
+    /// The role used outside any scope. Default [`Role::Master`], which makes a
+    /// `ClusterConnection` behave exactly like a `MysqlConnection` until code opts in.
+    pub fn default_role(mut self, role: Role) -> Self {
+        self.default_role = Some(role);
+        self
+    }
+
+    /// How reads are spread over replicas. Default round-robin.
+    pub fn balance(mut self, policy: BalancePolicy) -> Self {
+        self.balance = Some(policy);
+        self
+    }
+
+    /// A replica further behind than this (per the monitor) gets no reads. Default 5 s.
+    pub fn max_replica_lag(mut self, lag: Duration) -> Self {
+        self.max_replica_lag = Some(lag);
+        self
+    }
+
+    /// How often the monitor thread checks replica lag and probes ejected nodes.
+    /// Default 1 s; `None` disables the monitor.
+    pub fn monitor_interval(mut self, interval: Option<Duration>) -> Self {
+        self.monitor_interval = Some(interval);
+        self
+    }
+
+    /// How long a node that failed with a connection-level error gets no statements.
+    /// Default 5 s.
+    pub fn ejection_cooldown(mut self, cooldown: Duration) -> Self {
+        self.ejection_cooldown = Some(cooldown);
+        self
+    }
+
+    /// Bound on connecting to a node (a TCP probe with this timeout runs before the
+    /// MySQL handshake, so a dead or unreachable host fails fast). Default 2 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The default consistency of replica reads. Default
+    /// `Consistency::Bounded(max_replica_lag)`.
+    pub fn consistency(mut self, consistency: Consistency) -> Self {
+        self.consistency = Some(consistency);
+        self
+    }
+
+    /// How long a causal read waits for a replica to apply a write before reading from
+    /// the master instead. Default 1 s.
+    pub fn causal_timeout(mut self, timeout: Duration) -> Self {
+        self.causal_timeout = Some(timeout);
+        self
+    }
+
+    /// What a write in replica role does. Default [`WriteRouting::Refuse`].
+    pub fn writes_in_replica_role(mut self, routing: WriteRouting) -> Self {
+        self.writes_in_replica_role = Some(routing);
+        self
+    }
+
+    /// Starts connections with the query log on (see
+    /// [`ClusterConnection::set_query_log`](crate::ClusterConnection::set_query_log)).
+    pub fn query_log(mut self, enabled: bool) -> Self {
+        self.query_log = Some(enabled);
+        self
+    }
+
+    /// Validates everything and builds the cluster (starting its monitor thread when
+    /// there are replicas and the monitor is on).
+    pub fn build(mut self) -> Result<Cluster, Error> {
+        if let Some(e) = self.errors.drain(..).next() {
+            return Err(e);
+        }
+        self.apply_url_options()?;
+        if self.nodes.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "nodes".into(),
+                reason: "a cluster needs at least a master".into(),
+            });
+        }
+        let max_replica_lag = self.max_replica_lag.unwrap_or(Duration::from_secs(5));
+        let monitor_interval = self
+            .monitor_interval
+            .unwrap_or(Some(Duration::from_secs(1)));
+        let ejection_cooldown = self.ejection_cooldown.unwrap_or(Duration::from_secs(5));
+        let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(2));
+        let causal_timeout = self.causal_timeout.unwrap_or(Duration::from_secs(1));
+        let positive = |name: &str, d: Duration| {
+            if d.is_zero() {
+                Err(Error::InvalidOption {
+                    option: name.into(),
+                    reason: "must be greater than zero".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(i) = monitor_interval {
+            positive("monitor_interval", i)?;
+        }
+        positive("connect_timeout", connect_timeout)?;
+        positive("causal_timeout", causal_timeout)?;
+        if let Some(Consistency::Sticky(w)) = self.consistency {
+            positive("consistency", w)?;
+        }
+
+        let epoch = Instant::now();
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        let mut replica_no = 0;
+        for (i, (name, weight, address)) in self.nodes.into_iter().enumerate() {
+            let mut address = address?;
+            let name = match name {
+                Some(n) => n,
+                None if i == 0 => "master".to_string(),
+                None => {
+                    replica_no += 1;
+                    format!("replica{replica_no}")
+                }
+            };
+            if i > 0 {
+                if let Some((user, password)) = &self.replica_credentials {
+                    address.user = user.clone();
+                    address.password = password.clone();
+                }
+            }
+            if nodes
+                .iter()
+                .any(|n: &Node| n.address.host == address.host && n.address.port == address.port)
+            {
+                return Err(Error::InvalidOption {
+                    option: "nodes".into(),
+                    reason: format!("{} is listed twice", address.host_port()),
+                });
+            }
+            nodes.push(Node::new(name, address, weight, epoch));
+        }
+
+        let config = Config {
+            default_role: self.default_role.unwrap_or(Role::Master),
+            max_replica_lag,
+            monitor_interval,
+            ejection_cooldown,
+            connect_timeout,
+            consistency: self
+                .consistency
+                .unwrap_or(Consistency::Bounded(max_replica_lag)),
+            causal_timeout,
+            writes_in_replica_role: self.writes_in_replica_role.unwrap_or_default(),
+            query_log: self.query_log.unwrap_or(false),
+            admin: self.admin,
+        };
+        let shared = Arc::new(Shared {
+            config,
+            nodes,
+            master: AtomicUsize::new(0),
+            balancer: Balancer::new(self.balance.unwrap_or_default()),
+            failover_lock: Mutex::new(None),
+            monitor: Mutex::new(None),
+        });
+        if shared.has_replicas() {
+            if let Some(interval) = shared.config.monitor_interval {
+                let handle = crate::monitor::start(Arc::downgrade(&shared), interval);
+                *shared.monitor.lock() = Some(handle);
+            }
+        }
+        Ok(Cluster { shared })
+    }
+
+    /// Applies options that came in a URL; builder calls made explicitly win.
+    fn apply_url_options(&mut self) -> Result<(), Error> {
+        let bad = |option: &str, reason: String| Error::InvalidOption {
+            option: option.into(),
+            reason,
+        };
+        let mut replica_user = None;
+        let mut replica_password = None;
+        for (key, value) in std::mem::take(&mut self.options) {
+            let v = value.as_str();
+            match key.as_str() {
+                "default_role" => {
+                    let r = v.parse().map_err(|e| bad(&key, e))?;
+                    self.default_role.get_or_insert(r);
+                }
+                "balance" => {
+                    let p = v.parse().map_err(|e| bad(&key, e))?;
+                    self.balance.get_or_insert(p);
+                }
+                "max_replica_lag" => {
+                    let d = url::parse_duration(&key, v)?;
+                    self.max_replica_lag.get_or_insert(d);
+                }
+                "monitor_interval" => {
+                    let d = if v.eq_ignore_ascii_case("off") {
+                        None
+                    } else {
+                        Some(url::parse_duration(&key, v)?)
+                    };
+                    self.monitor_interval.get_or_insert(d);
+                }
+                "ejection_cooldown" => {
+                    let d = url::parse_duration(&key, v)?;
+                    self.ejection_cooldown.get_or_insert(d);
+                }
+                "connect_timeout" => {
+                    let d = url::parse_duration(&key, v)?;
+                    self.connect_timeout.get_or_insert(d);
+                }
+                "causal_timeout" => {
+                    let d = url::parse_duration(&key, v)?;
+                    self.causal_timeout.get_or_insert(d);
+                }
+                "consistency" => {
+                    let c = v.parse()?;
+                    self.consistency.get_or_insert(c);
+                }
+                "writes_in_replica_role" => {
+                    let w = v.parse().map_err(|e| bad(&key, e))?;
+                    self.writes_in_replica_role.get_or_insert(w);
+                }
+                "query_log" => {
+                    let b = match v {
+                        "true" | "1" | "on" => true,
+                        "false" | "0" | "off" => false,
+                        _ => return Err(bad(&key, format!("`{v}` (expected true or false)"))),
+                    };
+                    self.query_log.get_or_insert(b);
+                }
+                "replica_user" => replica_user = Some(value),
+                "replica_password" => replica_password = Some(value),
+                other => return Err(bad(other, "unknown option".into())),
+            }
+        }
+        match (replica_user, replica_password) {
+            (Some(u), p) => {
+                if self.replica_credentials.is_none() {
+                    self.replica_credentials = Some((u, Secret::new(p.unwrap_or_default())));
+                }
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "replica_password",
+                    "given without `replica_user`".into(),
+                ))
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_validates() {
+        let ok = Cluster::builder()
+            .url("mysql://u:pw@m:1,r1:2,r2:3/db?default_role=auto&balance=random&max_replica_lag=2s&monitor_interval=off")
+            .build()
+            .unwrap();
+        assert_eq!(ok.node_names(), vec!["master", "replica1", "replica2"]);
+        assert_eq!(ok.shared.config.default_role, Role::Auto);
+        assert_eq!(ok.shared.config.max_replica_lag, Duration::from_secs(2));
+        assert!(ok.shared.monitor.lock().is_none());
+
+        let cases: Vec<(Builder, &str)> = vec![
+            (Cluster::builder(), "at least a master"),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?max_replica_lag=soon"),
+                "max_replica_lag",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?default_role=boss"),
+                "unknown role",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?balance=fastest"),
+                "balancing",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?consistency=sometimes"),
+                "consistency",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?query_log=maybe"),
+                "query_log",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?replica_password=x"),
+                "replica_user",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m,m/db"),
+                "listed twice",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?connect_timeout=0s"),
+                "greater than zero",
+            ),
+            (
+                Cluster::builder().master("mysql://u:pw@a,b/db"),
+                "exactly one host",
+            ),
+            (
+                Cluster::builder().master("mysql://u:pw@a/db?balance=random"),
+                "builder",
+            ),
+            (
+                Cluster::builder()
+                    .replica("mysql://u:pw@r/db")
+                    .master("mysql://u:pw@m/db"),
+                "first",
+            ),
+            (
+                Cluster::builder()
+                    .master("mysql://u:pw@m/db")
+                    .weighted_replica("mysql://u:pw@r/db", 0),
+                "weight",
+            ),
+        ];
+        for (builder, expected) in cases {
+            let err = builder.build().expect_err(expected);
+            let shown = format!("{err} {err:?}");
+            assert!(shown.contains(expected), "expected `{expected}` in {shown}");
+            assert!(!shown.contains("pw@") && !shown.contains(":pw"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn replica_credentials_replace_url_credentials() {
+        let c = Cluster::builder()
+            .url("mysql://app:secret@m,r/db?replica_user=ro&replica_password=ropw&monitor_interval=off")
+            .build()
+            .unwrap();
+        assert_eq!(c.shared.nodes[0].address.user, "app");
+        assert_eq!(c.shared.nodes[1].address.user, "ro");
+        assert_eq!(c.shared.nodes[1].address.password.expose(), "ropw");
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("ropw"),
+            "{debug}"
+        );
+    }
+}

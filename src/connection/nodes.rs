@@ -1,0 +1,299 @@
+//! Node connections of one `ClusterConnection`: opening them (bounded, with the session
+//! replayed), choosing the master and a replica, and reacting to connection-level
+//! failures (reconnect once; if that fails, eject the node for the cluster's cooldown).
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use diesel::connection::{Connection, SimpleConnection};
+use diesel::mysql::MysqlConnection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
+
+use super::ClusterConnection;
+use crate::error::Error;
+use crate::instrument::Forwarder;
+use crate::url::NodeAddress;
+
+/// Messages of the MySQL/MariaDB client library errors that mean "this node is
+/// unavailable": 2002/2003 (can't connect), 2006 (gone away), 2013 (lost connection),
+/// 2055, plus server shutdown (1053) and a killed connection (1927). Diesel's MySQL
+/// backend keeps only the message, not the error number, so the message is matched.
+const UNAVAILABLE_MESSAGES: &[&str] = &[
+    "server has gone away",
+    "lost connection to",
+    "can't connect to",
+    "server shutdown in progress",
+    "connection was killed",
+    "connection refused",
+    "connection reset",
+    "broken pipe",
+    "error while reading",
+    "error in server handshake",
+];
+
+fn is_unavailable_message(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    UNAVAILABLE_MESSAGES.iter().any(|m| lower.contains(m))
+}
+
+/// Whether a statement's error means the node (not the statement) failed.
+pub(crate) fn is_connection_error(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        DieselError::DatabaseError(_, info) => is_unavailable_message(info.message()),
+        _ => false,
+    }
+}
+
+/// Connects to a node within `timeout`: a TCP connect with a timeout first, because the
+/// MySQL client that Diesel uses has no connect timeout reachable through its URL and
+/// would block for minutes on a host that drops packets. The probe costs one loopback
+/// handshake (~100 us) and only runs when a node connection is opened.
+pub(crate) fn connect_node(
+    address: &NodeAddress,
+    timeout: Duration,
+) -> Result<MysqlConnection, String> {
+    let uses_socket = address
+        .client_options
+        .iter()
+        .any(|(k, _)| k == "unix_socket");
+    if !uses_socket {
+        let addrs: Vec<_> = (address.host.as_str(), address.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve host: {e}"))?
+            .collect();
+        let mut last = String::from("no address");
+        let mut reached = false;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(_) => {
+                    reached = true;
+                    break;
+                }
+                Err(e) => last = format!("can't connect to {addr}: {e}"),
+            }
+        }
+        if !reached {
+            return Err(last);
+        }
+    }
+    MysqlConnection::establish(&address.connection_url()).map_err(|e| {
+        // Connection errors carry the server's or client's message, which does not
+        // include the password; scrub it anyway in case a client echoes its input.
+        let message = e.to_string();
+        let password = address.password.expose();
+        if password.is_empty() {
+            message
+        } else {
+            message.replace(password, "***")
+        }
+    })
+}
+
+/// Whether an error opening a node means the node is unavailable (as opposed to, say,
+/// wrong credentials, which a retry elsewhere would only hide).
+fn open_error_is_unavailable(message: &str) -> bool {
+    is_unavailable_message(message)
+        || message.starts_with("can't connect to")
+        || message.contains("timed out")
+}
+
+impl ClusterConnection {
+    /// Opens node `i` if this connection has no connection to it yet.
+    pub(crate) fn open(&mut self, i: usize) -> QueryResult<()> {
+        if self.nodes[i].is_some() {
+            return Ok(());
+        }
+        self.open_node(i).map_err(Error::into_diesel)
+    }
+
+    fn open_node(&mut self, i: usize) -> Result<(), Error> {
+        let shared = self.cluster.shared.clone();
+        let node = &shared.nodes[i];
+        let mut conn = match connect_node(&node.address, shared.config.connect_timeout) {
+            Ok(c) => c,
+            Err(reason) => {
+                if open_error_is_unavailable(&reason) {
+                    self.eject(i, &reason);
+                }
+                return Err(Error::NodeUnavailable {
+                    node: node.label.clone(),
+                    reason,
+                });
+            }
+        };
+        conn.set_instrumentation(Forwarder(self.hub.clone()));
+        if let Some(size) = self.cache_size {
+            conn.set_prepared_statement_cache_size(size);
+        }
+        if !self.session.is_empty() {
+            let hub = self.hub.clone();
+            for stmt in self.session.statements() {
+                self.internal_statements += 1;
+                if let Err(e) = hub.muted(|| conn.batch_execute(stmt)) {
+                    return Err(Error::SessionState {
+                        node: node.label.clone(),
+                        statement: stmt.to_string(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        log::debug!("opened a connection to {}", node.label);
+        self.nodes[i] = Some(conn);
+        Ok(())
+    }
+
+    /// Runs `f` on node `i`'s connection, opening it first if needed. The outer result
+    /// is the open's.
+    pub(crate) fn with_node<R>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut MysqlConnection) -> R,
+    ) -> QueryResult<R> {
+        self.open(i)?;
+        match self.nodes[i].as_mut() {
+            Some(conn) => Ok(f(conn)),
+            None => Err(DieselError::BrokenTransactionManager),
+        }
+    }
+
+    /// The node that takes writes, or why there is none.
+    pub(crate) fn master_node(&mut self) -> Result<usize, Error> {
+        let shared = &self.cluster.shared;
+        let master = shared.master();
+        if shared.nodes[master].is_up() {
+            return Ok(master);
+        }
+        // The master is ejected: maybe an outside tool promoted a replica.
+        if let Some(new_master) = crate::failover::rediscover(&self.cluster) {
+            return Ok(new_master);
+        }
+        Err(Error::NoMaster {
+            reason: format!(
+                "{} is unreachable (ejected after a connection failure) and no other node \
+                 is writable",
+                shared.nodes[master].label
+            ),
+        })
+    }
+
+    /// A node to read from: a usable replica under the current consistency, or the
+    /// master when there is none. The flag says whether it fell back to the master.
+    pub(crate) fn pick_read_node(&mut self, exclude: &[usize]) -> (usize, bool) {
+        let consistency = self.effective_consistency();
+        let shared = &self.cluster.shared;
+        if consistency == crate::Consistency::Strong {
+            return (shared.master(), false);
+        }
+        match shared.pick_replica(consistency, exclude) {
+            Some(i) => (i, false),
+            None => {
+                let master = shared.master();
+                if shared.has_replicas() {
+                    shared.nodes[master]
+                        .counters
+                        .fallbacks
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    log::debug!("no usable replica; reading from the master");
+                }
+                (master, true)
+            }
+        }
+    }
+
+    pub(crate) fn eject(&self, i: usize, reason: &str) {
+        let shared = &self.cluster.shared;
+        let node = &shared.nodes[i];
+        if node.eject(shared.config.ejection_cooldown) {
+            log::warn!(
+                "ejecting {} for {:?}: {reason}",
+                node.label,
+                shared.config.ejection_cooldown
+            );
+        }
+    }
+
+    /// After a connection-level failure on node `i`: drop the dead connection (unless a
+    /// transaction is pinned to it: its state is lost, the transaction manager reports
+    /// that) and try one fresh connection. Returns whether the node answered; if not, it
+    /// is ejected.
+    pub(crate) fn recover_node(&mut self, i: usize) -> bool {
+        if self.tx.pinned == Some(i) {
+            return false;
+        }
+        if self.raw_pin == Some(i) {
+            self.raw_pin = None;
+            self.raw_pin_wrote = false;
+        }
+        self.temp_tables.retain(|(_, n)| *n != i);
+        self.nodes[i] = None;
+        if !self.cluster.shared.nodes[i].is_up() {
+            return false;
+        }
+        match self.open_node(i) {
+            Ok(()) => true,
+            Err(e) => {
+                self.eject(i, &e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Book-keeping for an error from node `i` outside the statement path
+    /// (transactions, pings).
+    pub(crate) fn note_failure(&mut self, i: usize, error: &DieselError) {
+        if is_connection_error(error) {
+            let reason = error.to_string();
+            if self.tx.pinned != Some(i) {
+                self.nodes[i] = None;
+            }
+            self.eject(i, &reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_are_recognised() {
+        for m in [
+            "Can't connect to server on '127.0.0.1' (115)",
+            "Lost connection to server during query",
+            "Lost connection to MySQL server during query",
+            "MySQL server has gone away",
+            "Server has gone away",
+            "Server shutdown in progress",
+            "Connection was killed",
+        ] {
+            assert!(is_unavailable_message(m), "{m}");
+        }
+        for m in [
+            "Duplicate entry '1' for key 'PRIMARY'",
+            "Table 'app.nope' doesn't exist",
+            "Access denied for user 'app'@'127.0.0.1' (using password: YES)",
+        ] {
+            assert!(!is_unavailable_message(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn connecting_to_a_closed_port_fails_fast() {
+        // Find a port nobody listens on: bind, note the port, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = crate::url::parse(&format!("mysql://u:p@127.0.0.1:{port}/db"))
+            .unwrap()
+            .nodes
+            .remove(0);
+        let started = std::time::Instant::now();
+        let err = connect_node(&addr, Duration::from_secs(2)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "{err}");
+        assert!(open_error_is_unavailable(&err), "{err}");
+    }
+}

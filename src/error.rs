@@ -1,0 +1,245 @@
+//! The crate's error type, and how cluster-level failures travel through Diesel's.
+//!
+//! Two kinds of failure exist:
+//!
+//! * configuration and cluster operations (`Cluster::builder().build()`, URL parsing,
+//!   `Cluster::promote`) return [`Error`] directly;
+//! * statements run through a [`ClusterConnection`](crate::ClusterConnection) must return
+//!   `diesel::result::Error`. A refusal made by the router (a write in replica role, no
+//!   reachable master) becomes a `DatabaseError` whose kind says what a Diesel user would
+//!   match on (`ReadOnlyTransaction` for a refused write, `ClosedConnection` for an
+//!   unreachable node) and whose message is this crate's [`Error`]'s `Display`, prefixed
+//!   with `diesel-cluster:`.
+//!
+//! No variant ever holds a password: URLs are stored and shown redacted.
+
+use std::fmt;
+use std::sync::Arc;
+
+use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind};
+
+/// Everything that can go wrong in diesel-cluster itself.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// A cluster URL could not be parsed. `url` is redacted.
+    InvalidUrl {
+        /// The URL with its password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A configuration value (URL query option or builder setting) is invalid.
+    InvalidOption {
+        /// The option's name, e.g. `max_replica_lag`.
+        option: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A statement that changes data was sent in [`Role::Replica`](crate::Role::Replica) scope
+    /// and the cluster is configured to refuse it. Nothing was sent to any server.
+    WriteInReplicaRole {
+        /// The statement kind, e.g. `INSERT` or `CREATE/ALTER/DROP (DDL)`.
+        statement: &'static str,
+    },
+    /// No node that can take writes is reachable (the master is down or ejected).
+    NoMaster {
+        /// Why the master could not be used.
+        reason: String,
+    },
+    /// A node could not be connected to, or failed with a connection-level error.
+    NodeUnavailable {
+        /// The node's name, e.g. `replica1 (127.0.0.1:3402)`.
+        node: String,
+        /// The client library's message (never contains a password).
+        reason: String,
+    },
+    /// A session statement (`SET ...`, `USE db`) could not be applied on a node, so that
+    /// node's session would differ from the others'.
+    SessionState {
+        /// The node that refused the statement.
+        node: String,
+        /// The statement.
+        statement: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// The replica monitor could not read a replica's replication status (e.g. the account
+    /// lacks the `SLAVE MONITOR` privilege).
+    Monitor {
+        /// The replica.
+        node: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// A failover operation (`promote`, master rediscovery) failed.
+    Failover {
+        /// What failed.
+        reason: String,
+    },
+    /// A [`ConsistencyToken`](crate::ConsistencyToken) could not be parsed.
+    InvalidToken {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A statement failed on a node; the Diesel error is the source.
+    Query {
+        /// The node that ran it.
+        node: String,
+        /// The error Diesel returned.
+        source: Arc<diesel::result::Error>,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidUrl { url, reason } => write!(f, "invalid cluster URL `{url}`: {reason}"),
+            Error::InvalidOption { option, reason } => {
+                write!(f, "invalid option `{option}`: {reason}")
+            }
+            Error::WriteInReplicaRole { statement } => write!(
+                f,
+                "{statement} refused in replica role: a read-only scope cannot change data \
+                 (use `with_master`, or `Builder::writes_in_replica_role(WriteRouting::Master)`)"
+            ),
+            Error::NoMaster { reason } => write!(f, "no master available for writes: {reason}"),
+            Error::NodeUnavailable { node, reason } => {
+                write!(f, "node {node} unavailable: {reason}")
+            }
+            Error::SessionState {
+                node,
+                statement,
+                reason,
+            } => write!(
+                f,
+                "node {node} could not apply session statement `{statement}`: {reason}"
+            ),
+            Error::Monitor { node, reason } => {
+                write!(f, "cannot monitor replica {node}: {reason}")
+            }
+            Error::Failover { reason } => write!(f, "failover failed: {reason}"),
+            Error::InvalidToken { reason } => write!(f, "invalid consistency token: {reason}"),
+            Error::Query { node, source } => write!(f, "statement failed on {node}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Query { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+/// The `DatabaseErrorInformation` carried inside a `diesel::result::Error` for refusals
+/// made by the router. Keeps the original [`Error`] so callers can get it back.
+#[derive(Debug)]
+pub(crate) struct ClusterErrorInfo {
+    message: String,
+}
+
+impl DatabaseErrorInformation for ClusterErrorInfo {
+    fn message(&self) -> &str {
+        &self.message
+    }
+    fn details(&self) -> Option<&str> {
+        None
+    }
+    fn hint(&self) -> Option<&str> {
+        None
+    }
+    fn table_name(&self) -> Option<&str> {
+        None
+    }
+    fn column_name(&self) -> Option<&str> {
+        None
+    }
+    fn constraint_name(&self) -> Option<&str> {
+        None
+    }
+    fn statement_position(&self) -> Option<i32> {
+        None
+    }
+}
+
+/// Prefix of every message diesel-cluster puts in a `diesel::result::Error`.
+pub(crate) const MESSAGE_PREFIX: &str = "diesel-cluster: ";
+
+impl Error {
+    /// The `DatabaseErrorKind` a Diesel user would match on for this error.
+    fn diesel_kind(&self) -> DatabaseErrorKind {
+        match self {
+            Error::WriteInReplicaRole { .. } => DatabaseErrorKind::ReadOnlyTransaction,
+            Error::NoMaster { .. } | Error::NodeUnavailable { .. } => {
+                DatabaseErrorKind::ClosedConnection
+            }
+            _ => DatabaseErrorKind::Unknown,
+        }
+    }
+
+    /// Turns this error into the `diesel::result::Error` a `Connection` method returns.
+    pub(crate) fn into_diesel(self) -> diesel::result::Error {
+        if let Error::Query { source, .. } = &self {
+            if let Some(inner) = clone_diesel_error(source) {
+                return inner;
+            }
+        }
+        let kind = self.diesel_kind();
+        let message = format!("{MESSAGE_PREFIX}{self}");
+        diesel::result::Error::DatabaseError(kind, Box::new(ClusterErrorInfo { message }))
+    }
+}
+
+/// Diesel's error is not `Clone`; the variants we need to hand back unchanged are the
+/// ones a server produces, which we can rebuild from their parts.
+fn clone_diesel_error(error: &diesel::result::Error) -> Option<diesel::result::Error> {
+    match error {
+        diesel::result::Error::DatabaseError(kind, info) => {
+            let kind = match kind {
+                DatabaseErrorKind::UniqueViolation => DatabaseErrorKind::UniqueViolation,
+                DatabaseErrorKind::ForeignKeyViolation => DatabaseErrorKind::ForeignKeyViolation,
+                DatabaseErrorKind::ReadOnlyTransaction => DatabaseErrorKind::ReadOnlyTransaction,
+                DatabaseErrorKind::NotNullViolation => DatabaseErrorKind::NotNullViolation,
+                DatabaseErrorKind::CheckViolation => DatabaseErrorKind::CheckViolation,
+                DatabaseErrorKind::SerializationFailure => DatabaseErrorKind::SerializationFailure,
+                DatabaseErrorKind::ClosedConnection => DatabaseErrorKind::ClosedConnection,
+                _ => DatabaseErrorKind::Unknown,
+            };
+            Some(diesel::result::Error::DatabaseError(
+                kind,
+                Box::new(info.message().to_string()),
+            ))
+        }
+        diesel::result::Error::NotFound => Some(diesel::result::Error::NotFound),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn router_errors_become_diesel_errors_with_a_matching_kind() {
+        let err = Error::WriteInReplicaRole {
+            statement: "INSERT",
+        };
+        match err.into_diesel() {
+            diesel::result::Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
+                assert!(info.message().starts_with(MESSAGE_PREFIX));
+                assert!(info.message().contains("INSERT refused in replica role"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let err = Error::NoMaster {
+            reason: "down".into(),
+        };
+        assert!(matches!(
+            err.into_diesel(),
+            diesel::result::Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        ));
+    }
+}

@@ -1,0 +1,272 @@
+//! One node of the cluster as every connection of the cluster sees it: its address, its
+//! health (up, ejected until some time, lag) and its counters. Lock-free: the hot path
+//! reads a few atomics.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::url::NodeAddress;
+
+/// Lag value meaning "unknown or replication stopped" (`Seconds_Behind_Master` is NULL).
+pub(crate) const LAG_UNKNOWN: u64 = u64::MAX;
+
+/// A node's shared state.
+pub(crate) struct Node {
+    pub(crate) name: String,
+    pub(crate) address: NodeAddress,
+    /// `name (host:port)`, precomputed for logs and errors.
+    pub(crate) label: String,
+    pub(crate) weight: u32,
+    /// Nanoseconds since `epoch` until which the node is ejected; 0 = not ejected.
+    ejected_until: AtomicU64,
+    /// Replication lag in milliseconds as last seen by the monitor; `LAG_UNKNOWN` when
+    /// replication is stopped. 0 until the monitor has looked.
+    lag_ms: AtomicU64,
+    /// Whether the monitor found the replica too far behind (or stopped).
+    lagging: AtomicBool,
+    /// Last round trip measured by the monitor, microseconds; -1 = unknown.
+    latency_us: AtomicI64,
+    /// Statements currently running on this node, over all connections.
+    pub(crate) outstanding: AtomicU64,
+    pub(crate) counters: Counters,
+    /// Why the monitor could not read this node's state, if it could not.
+    pub(crate) monitor_error: Mutex<Option<String>>,
+    epoch: Instant,
+}
+
+/// Per-node counters, shared by every connection of the cluster.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) statements: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) ejections: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) fallbacks: AtomicU64,
+    pub(crate) causal_waits: AtomicU64,
+    pub(crate) causal_timeouts: AtomicU64,
+}
+
+/// Health of a node, as seen by the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Health {
+    /// Serving.
+    Up,
+    /// Failed with a connection-level error; gets no statements until the cooldown ends.
+    Ejected,
+    /// A replica further behind than allowed, or whose replication is stopped.
+    Lagging,
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Health::Up => "up",
+            Health::Ejected => "ejected",
+            Health::Lagging => "lagging",
+        })
+    }
+}
+
+/// A snapshot of one node's state and counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStatus {
+    /// The node's name (`master`, `replica1`, ... unless named in the builder).
+    pub name: String,
+    /// `host:port`.
+    pub address: String,
+    /// Whether the node is the cluster's current master.
+    pub is_master: bool,
+    /// Up, ejected or lagging.
+    pub health: Health,
+    /// Replication lag last seen by the monitor; `None` for the master, before the first
+    /// check, or while replication is stopped (`Seconds_Behind_Master` NULL).
+    pub lag: Option<Duration>,
+    /// Whether replication was seen stopped (lag unknown).
+    pub replication_stopped: bool,
+    /// Last round trip measured by the monitor.
+    pub latency: Option<Duration>,
+    /// Statements run on this node, over all connections of the cluster.
+    pub statements: u64,
+    /// Statements that failed on this node.
+    pub errors: u64,
+    /// Times this node was ejected.
+    pub ejections: u64,
+    /// Reads retried elsewhere after failing on this node.
+    pub retries: u64,
+    /// Reads meant for this replica that went to the master instead (no usable replica,
+    /// causal wait timed out).
+    pub fallbacks: u64,
+    /// Causal reads that waited for a GTID on this replica.
+    pub causal_waits: u64,
+    /// Causal waits that timed out.
+    pub causal_timeouts: u64,
+    /// Why the monitor can't read this node, if it can't (e.g. a missing privilege).
+    pub monitor_error: Option<String>,
+}
+
+impl Node {
+    pub(crate) fn new(name: String, address: NodeAddress, weight: u32, epoch: Instant) -> Node {
+        let label = format!("{name} ({})", address.host_port());
+        Node {
+            name,
+            address,
+            label,
+            weight,
+            ejected_until: AtomicU64::new(0),
+            lag_ms: AtomicU64::new(0),
+            lagging: AtomicBool::new(false),
+            latency_us: AtomicI64::new(-1),
+            outstanding: AtomicU64::new(0),
+            counters: Counters::default(),
+            monitor_error: Mutex::new(None),
+            epoch,
+        }
+    }
+
+    fn now_nanos(&self) -> u64 {
+        // +1 so that 0 keeps meaning "not ejected" even at the epoch itself.
+        self.epoch.elapsed().as_nanos() as u64 + 1
+    }
+
+    /// Whether the node is serving (not within an ejection cooldown).
+    #[inline]
+    pub(crate) fn is_up(&self) -> bool {
+        let until = self.ejected_until.load(Relaxed);
+        until == 0 || self.now_nanos() >= until
+    }
+
+    /// Ejects the node for `cooldown`. Returns true when it was up before (a new ejection).
+    pub(crate) fn eject(&self, cooldown: Duration) -> bool {
+        let was_up = self.is_up();
+        let until = self.now_nanos() + cooldown.as_nanos() as u64;
+        self.ejected_until.store(until, Relaxed);
+        if was_up {
+            self.counters.ejections.fetch_add(1, Relaxed);
+        }
+        was_up
+    }
+
+    /// Ends an ejection early (after a successful probe).
+    pub(crate) fn readmit(&self) {
+        self.ejected_until.store(0, Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn is_lagging(&self) -> bool {
+        self.lagging.load(Relaxed)
+    }
+
+    /// The last lag seen, `None` when replication is stopped.
+    #[inline]
+    pub(crate) fn lag(&self) -> Option<Duration> {
+        match self.lag_ms.load(Relaxed) {
+            LAG_UNKNOWN => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    pub(crate) fn set_lag(&self, lag: Option<Duration>, max_lag: Duration) {
+        let ms = lag.map_or(LAG_UNKNOWN, |d| {
+            d.as_millis().min(u128::from(LAG_UNKNOWN - 1)) as u64
+        });
+        self.lag_ms.store(ms, Relaxed);
+        self.lagging.store(lag.is_none_or(|l| l > max_lag), Relaxed);
+    }
+
+    pub(crate) fn latency(&self) -> Option<Duration> {
+        match self.latency_us.load(Relaxed) {
+            us if us < 0 => None,
+            us => Some(Duration::from_micros(us as u64)),
+        }
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        self.latency_us
+            .store(latency.as_micros().min(i64::MAX as u128) as i64, Relaxed);
+    }
+
+    pub(crate) fn status(&self, is_master: bool) -> NodeStatus {
+        let health = if !self.is_up() {
+            Health::Ejected
+        } else if !is_master && self.is_lagging() {
+            Health::Lagging
+        } else {
+            Health::Up
+        };
+        let lag_raw = self.lag_ms.load(Relaxed);
+        let c = &self.counters;
+        NodeStatus {
+            name: self.name.clone(),
+            address: self.address.host_port(),
+            is_master,
+            health,
+            lag: if is_master { None } else { self.lag() },
+            replication_stopped: !is_master && lag_raw == LAG_UNKNOWN,
+            latency: self.latency(),
+            statements: c.statements.load(Relaxed),
+            errors: c.errors.load(Relaxed),
+            ejections: c.ejections.load(Relaxed),
+            retries: c.retries.load(Relaxed),
+            fallbacks: c.fallbacks.load(Relaxed),
+            causal_waits: c.causal_waits.load(Relaxed),
+            causal_timeouts: c.causal_timeouts.load(Relaxed),
+            monitor_error: self.monitor_error.lock().clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("label", &self.label)
+            .field("up", &self.is_up())
+            .field("lag", &self.lag())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> Node {
+        let addr = crate::url::parse("mysql://u:p@h:1/db")
+            .unwrap()
+            .nodes
+            .remove(0);
+        Node::new("replica1".into(), addr, 1, Instant::now())
+    }
+
+    #[test]
+    fn ejection_expires() {
+        let n = node();
+        assert!(n.is_up());
+        assert!(n.eject(Duration::from_millis(30)));
+        assert!(!n.is_up());
+        assert!(
+            !n.eject(Duration::from_millis(30)),
+            "second ejection is not counted"
+        );
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(n.is_up());
+        assert_eq!(n.status(false).ejections, 1);
+    }
+
+    #[test]
+    fn lag_thresholds() {
+        let n = node();
+        n.set_lag(Some(Duration::from_secs(2)), Duration::from_secs(5));
+        assert!(!n.is_lagging());
+        n.set_lag(Some(Duration::from_secs(6)), Duration::from_secs(5));
+        assert!(n.is_lagging());
+        n.set_lag(None, Duration::from_secs(5));
+        assert!(n.is_lagging());
+        assert!(n.status(false).replication_stopped);
+        assert!(!format!("{n:?}").contains("p@"));
+    }
+}

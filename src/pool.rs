@@ -1,0 +1,49 @@
+//! r2d2 pooling.
+//!
+//! [`ClusterManager`] (from [`Cluster::manager`]) makes pooled connections that share
+//! their cluster's state. `diesel::r2d2::ConnectionManager<ClusterConnection>` works too:
+//! it calls `ClusterConnection::establish(url)`, and connections established from the
+//! same URL share one cluster through a process-wide registry.
+
+use diesel::r2d2::{ManageConnection, R2D2Connection};
+
+use crate::cluster::Cluster;
+use crate::connection::ClusterConnection;
+
+/// An r2d2 `ManageConnection` for a [`Cluster`].
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cluster = diesel_cluster::Cluster::from_url("mysql://app:pw@m,r1,r2/app")?;
+/// let pool = diesel::r2d2::Pool::builder().max_size(8).build(cluster.manager())?;
+/// let mut conn = pool.get()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClusterManager {
+    cluster: Cluster,
+}
+
+impl ClusterManager {
+    pub(crate) fn new(cluster: Cluster) -> Self {
+        ClusterManager { cluster }
+    }
+}
+
+impl ManageConnection for ClusterManager {
+    type Connection = ClusterConnection;
+    type Error = diesel::r2d2::Error;
+
+    /// Never touches the network: node connections open on first use.
+    fn connect(&self) -> Result<ClusterConnection, Self::Error> {
+        Ok(self.cluster.connect())
+    }
+
+    fn is_valid(&self, conn: &mut ClusterConnection) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut ClusterConnection) -> bool {
+        conn.is_broken()
+    }
+}

@@ -1,0 +1,481 @@
+//! Parsing cluster URLs: `mysql://user:pw@master:3306,replica1:3306,replica2/db?options`.
+//!
+//! Diesel's MySQL URL parser rejects a multi-host authority (`h1:3306,h2:3307` is read as an
+//! invalid port), so the host list is split here and one ordinary single-host URL is built
+//! per node. The first host is the master, the others are replicas.
+//!
+//! Query options are split in two: the ones Diesel's client understands (`ssl_mode`,
+//! `ssl_ca`, `ssl_cert`, `ssl_key`, `unix_socket` for a single host) are passed to every node;
+//! the cluster's own options (see [`crate::Builder`]) configure the cluster. Anything else is
+//! an error: Diesel silently ignores unknown options, which hides typos such as
+//! `max_replica_lga=1s`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::Error;
+
+/// A password that never shows up in `Debug` or `Display`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Where and how to reach one node.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct NodeAddress {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) user: String,
+    pub(crate) password: Secret,
+    pub(crate) database: String,
+    /// Options passed to Diesel's client unchanged (`ssl_*`, `unix_socket`).
+    pub(crate) client_options: Vec<(String, String)>,
+}
+
+impl NodeAddress {
+    /// The single-host URL Diesel's `MysqlConnection::establish` takes. Contains the
+    /// password: never log or display it.
+    pub(crate) fn connection_url(&self) -> String {
+        let mut url = String::from("mysql://");
+        percent_encode_into(&self.user, &mut url);
+        if !self.password.is_empty() {
+            url.push(':');
+            percent_encode_into(self.password.expose(), &mut url);
+        }
+        url.push('@');
+        if self.host.contains(':') {
+            url.push('[');
+            url.push_str(&self.host);
+            url.push(']');
+        } else {
+            url.push_str(&self.host);
+        }
+        url.push(':');
+        url.push_str(&self.port.to_string());
+        url.push('/');
+        percent_encode_into(&self.database, &mut url);
+        for (i, (k, v)) in self.client_options.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(k);
+            url.push('=');
+            percent_encode_into(v, &mut url);
+        }
+        url
+    }
+
+    /// `host:port`, for names in logs and errors.
+    pub(crate) fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Debug for NodeAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeAddress")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password)
+            .field("database", &self.database)
+            .field("client_options", &self.client_options)
+            .finish()
+    }
+}
+
+/// A parsed cluster URL: the nodes and the raw cluster options, validated by the builder.
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedUrl {
+    pub(crate) nodes: Vec<NodeAddress>,
+    /// Cluster options (`name`, `value`) in URL order, percent-decoded.
+    pub(crate) options: Vec<(String, String)>,
+}
+
+/// Options Diesel's MySQL client reads from a URL; passed through to every node.
+const CLIENT_OPTIONS: &[&str] = &["ssl_mode", "ssl_ca", "ssl_cert", "ssl_key", "unix_socket"];
+
+/// The cluster's own URL options; the builder gives each its meaning.
+pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
+    "default_role",
+    "balance",
+    "max_replica_lag",
+    "monitor_interval",
+    "ejection_cooldown",
+    "connect_timeout",
+    "consistency",
+    "causal_timeout",
+    "writes_in_replica_role",
+    "replica_user",
+    "replica_password",
+    "query_log",
+];
+
+/// Replaces the password of a URL-like string with `***`, for messages about bad URLs.
+/// Works on anything, including strings that are not URLs at all.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // Not URL-shaped: there is no telling which part is a password, so show nothing.
+        return "(not shown: not a URL)".to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    let user = match userinfo.find(':') {
+        Some(colon) => format!("{}:***", &userinfo[..colon]),
+        None => userinfo.to_string(),
+    };
+    format!("{}{}@{}", &url[..scheme_end + 3], user, &rest[at + 1..])
+}
+
+fn invalid(url: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidUrl {
+        url: redact(url),
+        reason: reason.into(),
+    }
+}
+
+/// Parses a cluster URL. Never panics; every malformed input is an `Error::InvalidUrl`.
+pub(crate) fn parse(url: &str) -> Result<ParsedUrl, Error> {
+    let url_trimmed = url.trim();
+    if url_trimmed.is_empty() {
+        return Err(invalid(url, "the URL is empty"));
+    }
+    let Some(rest) = url_trimmed.strip_prefix("mysql://") else {
+        return Err(invalid(
+            url,
+            "the scheme must be `mysql://` (mysql://user:password@master,replica1/db)",
+        ));
+    };
+    let (before_query, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
+    };
+    if before_query.contains('#') || query.is_some_and(|q| q.contains('#')) {
+        return Err(invalid(url, "fragments (`#...`) are not allowed"));
+    }
+    // The userinfo may itself contain `/` only when percent-encoded, so the last `@`
+    // before the path separates credentials from hosts.
+    let (userinfo, hosts_and_path) = match before_query.rfind('@') {
+        Some(at) => (Some(&before_query[..at]), &before_query[at + 1..]),
+        None => (None, before_query),
+    };
+    let (hosts, path) = match hosts_and_path.find('/') {
+        Some(slash) => (&hosts_and_path[..slash], &hosts_and_path[slash + 1..]),
+        None => (hosts_and_path, ""),
+    };
+
+    let (user, password) = match userinfo {
+        None => return Err(invalid(url, "no user name (mysql://user:password@host/db)")),
+        Some(info) => {
+            let (u, p) = match info.find(':') {
+                Some(c) => (&info[..c], &info[c + 1..]),
+                None => (info, ""),
+            };
+            let user = percent_decode(u).map_err(|e| invalid(url, format!("user name: {e}")))?;
+            let password = percent_decode(p)
+                .map_err(|_| invalid(url, "the password is not valid percent-encoding"))?;
+            if user.is_empty() {
+                return Err(invalid(url, "the user name is empty"));
+            }
+            (user, Secret::new(password))
+        }
+    };
+
+    if path.is_empty() {
+        return Err(invalid(
+            url,
+            "no database name (mysql://user:password@host/db)",
+        ));
+    }
+    if path.contains('/') {
+        return Err(invalid(url, "the path must be a single database name"));
+    }
+    let database = percent_decode(path).map_err(|e| invalid(url, format!("database name: {e}")))?;
+
+    let mut client_options = Vec::new();
+    let mut options = Vec::new();
+    if let Some(query) = query {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = match pair.find('=') {
+                Some(e) => (&pair[..e], &pair[e + 1..]),
+                None => return Err(invalid(url, format!("option `{pair}` has no value"))),
+            };
+            let key = percent_decode(k).map_err(|e| invalid(url, format!("option name: {e}")))?;
+            let value =
+                percent_decode(v).map_err(|e| invalid(url, format!("value of `{key}`: {e}")))?;
+            if CLIENT_OPTIONS.contains(&key.as_str()) {
+                client_options.push((key, value));
+            } else if CLUSTER_OPTIONS.contains(&key.as_str()) {
+                if options.iter().any(|(k, _): &(String, String)| *k == key) {
+                    return Err(invalid(url, format!("option `{key}` is given twice")));
+                }
+                options.push((key, value));
+            } else {
+                return Err(invalid(
+                    url,
+                    format!(
+                        "unknown option `{key}` (known: {}, {})",
+                        CLUSTER_OPTIONS.join(", "),
+                        CLIENT_OPTIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
+    if hosts.is_empty() {
+        return Err(invalid(
+            url,
+            "no host (mysql://user:password@master,replica1/db)",
+        ));
+    }
+    let mut nodes = Vec::new();
+    for (i, host) in hosts.split(',').enumerate() {
+        let (host, port) = parse_host(host)
+            .map_err(|reason| invalid(url, format!("host #{} (`{host}`): {reason}", i + 1)))?;
+        nodes.push(NodeAddress {
+            host,
+            port,
+            user: user.clone(),
+            password: password.clone(),
+            database: database.clone(),
+            client_options: client_options.clone(),
+        });
+    }
+    if nodes.len() > 1 && client_options.iter().any(|(k, _)| k == "unix_socket") {
+        return Err(invalid(
+            url,
+            "`unix_socket` names one server and cannot be used with several hosts",
+        ));
+    }
+    Ok(ParsedUrl { nodes, options })
+}
+
+fn parse_host(s: &str) -> Result<(String, u16), String> {
+    if s.is_empty() {
+        return Err("empty host".into());
+    }
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let close = rest.find(']').ok_or("unclosed `[` in IPv6 address")?;
+        let host = &rest[..close];
+        let after = &rest[close + 1..];
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(format!("unexpected `{after}` after IPv6 address")),
+        };
+        (host, port)
+    } else {
+        match s.rfind(':') {
+            Some(c) => (&s[..c], Some(&s[c + 1..])),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("empty host".into());
+    }
+    if let Some(bad) = host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%')))
+    {
+        return Err(format!("invalid character `{bad}` in host name"));
+    }
+    let port = match port {
+        None => 3306,
+        Some(p) => match p.parse::<u16>() {
+            Ok(0) => return Err("port 0 is not a valid port".into()),
+            Ok(p) => p,
+            Err(_) => return Err(format!("invalid port `{p}` (expected 1-65535)")),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+fn percent_decode(s: &str) -> Result<String, &'static str> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or("truncated percent-escape")?;
+                let hi = hex_value(hex[0]).ok_or("invalid percent-escape")?;
+                let lo = hex_value(hex[1]).ok_or("invalid percent-escape")?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| "not valid UTF-8 after percent-decoding")
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn percent_encode_into(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+}
+
+/// Parses a duration option: `500ms`, `2s`, `1m`, `1.5s`, or a bare number of seconds.
+pub(crate) fn parse_duration(option: &str, value: &str) -> Result<Duration, Error> {
+    let err = |reason: &str| Error::InvalidOption {
+        option: option.to_string(),
+        reason: format!("`{value}`: {reason} (examples: 500ms, 2s, 1m)"),
+    };
+    let v = value.trim();
+    let (number, unit) = match v.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => (&v[..i], v[i..].trim()),
+        None => (v, "s"),
+    };
+    if number.is_empty() {
+        return Err(err("not a duration"));
+    }
+    let n: f64 = number.parse().map_err(|_| err("not a number"))?;
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        _ => return Err(err("unknown unit")),
+    };
+    let secs = n * scale;
+    if !secs.is_finite() || secs > 86_400.0 * 365.0 {
+        return Err(err("too large"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_master_and_replicas() {
+        let p =
+            parse("mysql://app:s%40cret@m:3306,r1:3307,r2/appdb?balance=random&ssl_mode=disabled")
+                .unwrap();
+        assert_eq!(p.nodes.len(), 3);
+        assert_eq!(p.nodes[0].host, "m");
+        assert_eq!(p.nodes[1].port, 3307);
+        assert_eq!(p.nodes[2].port, 3306);
+        assert_eq!(p.nodes[0].password.expose(), "s@cret");
+        assert_eq!(p.nodes[0].database, "appdb");
+        assert_eq!(p.options, vec![("balance".into(), "random".into())]);
+        assert_eq!(
+            p.nodes[1].connection_url(),
+            "mysql://app:s%40cret@r1:3307/appdb?ssl_mode=disabled"
+        );
+    }
+
+    #[test]
+    fn ipv6_hosts() {
+        let p = parse("mysql://u:p@[::1]:3401,[::1]/db").unwrap();
+        assert_eq!(p.nodes[0].host, "::1");
+        assert_eq!(p.nodes[0].port, 3401);
+        assert_eq!(p.nodes[1].port, 3306);
+        assert_eq!(p.nodes[0].connection_url(), "mysql://u:p@[::1]:3401/db");
+    }
+
+    #[test]
+    fn bad_urls_are_errors_without_the_password() {
+        let cases: &[(&str, &str)] = &[
+            ("", "empty"),
+            ("   ", "empty"),
+            ("postgres://u:hunter2@h/db", "scheme"),
+            ("mysql://u:hunter2@/db", "no host"),
+            ("mysql://u:hunter2@h1,,h2/db", "empty host"),
+            ("mysql://u:hunter2@h:99999/db", "invalid port"),
+            ("mysql://u:hunter2@h:0/db", "port 0"),
+            ("mysql://u:hunter2@h:abc/db", "invalid port"),
+            ("mysql://u:hunter2@h", "no database"),
+            ("mysql://u:hunter2@h/", "no database"),
+            ("mysql://u:hunter2@h/db/x", "single database"),
+            ("mysql://u:hunter2@h/db?bogus=1", "unknown option `bogus`"),
+            ("mysql://u:hunter2@h/db?balance", "no value"),
+            ("mysql://u:hunter2@h/db?balance=a&balance=b", "twice"),
+            ("mysql://u:hunter2@h/d%zzb", "percent"),
+            ("mysql://:hunter2@h/db", "user name is empty"),
+            ("mysql://h/db", "no user"),
+            ("mysql://u:hunter2@h a/db", "invalid character"),
+            ("mysql://u:hunter2@[::1/db", "IPv6"),
+            ("mysql://u:hunter2@a,b/db?unix_socket=/x", "unix_socket"),
+            ("mysql://u:hunter2@h/db#frag", "fragment"),
+            ("\u{0}\u{ffff}garbage", "scheme"),
+        ];
+        for (url, expected) in cases {
+            let err = parse(url).expect_err(url);
+            let shown = format!("{err} {err:?}");
+            assert!(shown.contains(expected), "{url:?}: {shown}");
+            assert!(
+                !shown.contains("hunter2"),
+                "{url:?} leaks the password: {shown}"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("mysql://u:pw@h/db"), "mysql://u:***@h/db");
+        assert_eq!(redact("mysql://u@h/db"), "mysql://u@h/db");
+        assert_eq!(redact("mysql://u:p@w@h/db?x=1"), "mysql://u:***@h/db?x=1");
+        assert_eq!(redact("user pw"), "(not shown: not a URL)");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("x", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(parse_duration("x", "2").unwrap(), Duration::from_secs(2));
+        assert_eq!(
+            parse_duration("x", "1.5s").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(parse_duration("x", "1m").unwrap(), Duration::from_secs(60));
+        for bad in ["", "s", "-1s", "1h", "abc", "1e400", "99999999999999"] {
+            assert!(parse_duration("x", bad).is_err(), "{bad}");
+        }
+    }
+}
