@@ -106,7 +106,7 @@ pub use crate::consistency::{
 pub use crate::error::Error;
 pub use crate::node::{Health, NodeStatus};
 pub use crate::pool::ClusterManager;
-pub use crate::querylog::QueryLogEntry;
+pub use crate::querylog::{NodeKind, QueryLogEntry};
 pub use crate::role::{
     current_role, use_master, use_replica, use_role, with_master, with_replica, with_role, Role,
     Scope, ScopeGuard,

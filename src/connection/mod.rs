@@ -30,7 +30,7 @@ use crate::cluster::{Cluster, WriteRouting};
 use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
 use crate::instrument::{Forwarder, Hub};
-use crate::querylog::{QueryLog, QueryLogEntry};
+use crate::querylog::{NodeKind, QueryLog, QueryLogEntry};
 use crate::role::{self, Role};
 use crate::routing::{self, Target};
 use crate::session::Session;
@@ -126,6 +126,8 @@ pub(crate) struct Plan {
     /// Chosen by the balancer for a read: consistency rules (causal wait, sticky window)
     /// apply.
     replica_read: bool,
+    /// With a single database: the router would have sent this read to a replica.
+    wanted_replica: bool,
     session: bool,
 }
 
@@ -262,12 +264,18 @@ impl ClusterConnection {
             role,
             retryable: false,
             replica_read: false,
+            wanted_replica: false,
             session: false,
         };
+        let writes = self.cluster.shared.config.writes_in_replica_role;
         if !self.cluster.shared.has_replicas() {
-            let session = matches!(class.kind, Kind::SetSession | Kind::Use);
+            // One database (development): everything runs on it, but the router still
+            // decides, so replica scopes refuse writes here as they would in production
+            // and the query log shows where each statement would go.
+            let target = routing::decide(role, class, writes)?;
             return Ok(Plan {
-                session,
+                session: target == Target::Session,
+                wanted_replica: target == Target::Replica,
                 ..pinned(0)
             });
         }
@@ -284,7 +292,7 @@ impl ClusterConnection {
             // transaction too; and a transaction pinned to a replica cannot write at all.
             let refuse = changes_data(class)
                 && temp_table_node.is_none()
-                && self.cluster.shared.config.writes_in_replica_role == WriteRouting::Refuse
+                && writes == WriteRouting::Refuse
                 && (role == Role::Replica || node != self.cluster.shared.master());
             if refuse {
                 return Err(Error::WriteInReplicaRole {
@@ -313,6 +321,7 @@ impl ClusterConnection {
                 role,
                 retryable: read && class.kind != Kind::Other,
                 replica_read: false,
+                wanted_replica: false,
                 session: false,
             },
             Target::Replica => {
@@ -322,6 +331,7 @@ impl ClusterConnection {
                     role,
                     retryable: true,
                     replica_read: true,
+                    wanted_replica: true,
                     session: false,
                 }
             }
@@ -338,6 +348,7 @@ impl ClusterConnection {
                     role,
                     retryable: false,
                     replica_read: false,
+                    wanted_replica: false,
                     session: true,
                 }
             }
@@ -448,9 +459,19 @@ impl ClusterConnection {
         failed: bool,
     ) {
         if self.query_log.enabled {
+            let on_replica = if self.cluster.shared.has_replicas() {
+                plan.node != self.cluster.shared.master()
+            } else {
+                plan.wanted_replica
+            };
             let entry = QueryLogEntry {
                 node: self.cluster.shared.nodes[plan.node].name.clone(),
                 role: plan.role,
+                target: if on_replica {
+                    NodeKind::Replica
+                } else {
+                    NodeKind::Master
+                },
                 sql: sql(),
                 duration: started.elapsed(),
                 failed,
@@ -480,7 +501,7 @@ impl ClusterConnection {
             match result {
                 Ok(value) => {
                     self.after_success(&plan, class, sql);
-                    if plan.session {
+                    if plan.session || class.flags.contains(Flags::MULTI) {
                         if let Some(sql) = sql {
                             self.broadcast_session(plan.node, sql)
                                 .map_err(Error::into_diesel)?;
@@ -742,7 +763,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
             match result {
                 Ok(cursor) => {
                     self.after_success(&plan, class, sql.as_deref());
-                    if plan.session {
+                    if plan.session || class.flags.contains(Flags::MULTI) {
                         if let Some(sql) = sql.as_deref() {
                             self.broadcast_session(plan.node, sql)
                                 .map_err(Error::into_diesel)?;
