@@ -10,5 +10,6 @@ export CLUSTER_NAME=main
 setup_machine
 eval "$(bash "$CLUSTER_SH" --name main urls)"
 export DATABASE_URL="$CLUSTER_URL"
+export DEMO_CLUSTER_SCRIPT="$CLUSTER_SH"
 echo "DATABASE_URL=$DATABASE_URL" >&2
 exec cargo run --example demo -- "$@"
