@@ -23,9 +23,14 @@ pub enum Consistency {
     /// Reads go to any live replica, however far behind it is.
     Eventual,
     /// Reads see this connection's own committed writes: a replica first waits for the
-    /// write's GTID (`MASTER_GTID_WAIT`), and the read goes to the master on timeout.
+    /// write's GTID (`MASTER_GTID_WAIT`), and the read goes to the master after the
+    /// cluster's causal timeout. Costs no extra statement while nothing was written, at
+    /// most two for the first replica read after a write (see the crate docs,
+    /// *Read-your-writes*).
     Causal,
-    /// After a write, reads go to the master for this long (for servers without GTIDs).
+    /// After a write by this connection, its replica reads go to the master for this
+    /// long, then to replicas again (for servers without GTIDs). Applies where the
+    /// *reading* scope uses it, whatever the scope of the write.
     Sticky(Duration),
 }
 

@@ -62,6 +62,57 @@
 //! out of reads. [`Consistency`] picks, per scope, how fresh a read must be, including
 //! read-your-writes with GTIDs ([`Consistency::Causal`], [`ConsistencyToken`]).
 //!
+//! # Read-your-writes
+//!
+//! Replicas apply the master's writes a little later, so a read on a replica right after
+//! a write may not see it. The [`Consistency`] of the reading scope decides what happens
+//! ([`with_consistency`], or [`Builder::consistency`] for the default):
+//!
+//! | mode | a replica read after this connection wrote |
+//! |---|---|
+//! | `Strong` | goes to the master |
+//! | `Bounded(lag)`, `Eventual` | goes to a replica, which may not have the write yet |
+//! | `Causal` (MariaDB GTID) | waits on the chosen replica until it applied the write (`MASTER_GTID_WAIT`), or reads from the master after [`Builder::causal_timeout`] |
+//! | `Sticky(window)` | goes to the master until `window` after the write, then to replicas again (for servers without GTID) |
+//!
+//! A *write* is a committed change on the master: a data-changing statement in
+//! autocommit, the commit of a Diesel transaction that changed data, a raw `COMMIT` (or
+//! `SET autocommit = 1` after `SET autocommit = 0`) ending a raw transaction that changed
+//! data. A rolled-back transaction is no write. A read-only transaction begun on a
+//! replica (replica role) waits at `BEGIN` like a single read.
+//!
+//! A write's position is its GTID, read lazily from the master session's `@@last_gtid`.
+//! [`ClusterConnection::consistency_token`] returns it as a [`ConsistencyToken`]: one
+//! `domain-server-sequence` GTID per replication domain, joined with `_`
+//! (`0-1-10_1-2-5`), fit for a cookie or header. `parse()` accepts only that form, up to
+//! 512 bytes; anything else is [`Error::InvalidToken`], never a panic. [`with_token`],
+//! [`use_token`] and [`Scope::token`] make the replica reads of a scope, on any
+//! connection and thread, wait for a token in every mode but `Strong` (whose reads are on
+//! the master already). A token the replicas never reach (e.g. forged) costs at most the
+//! causal timeout per read, then the read goes to the master.
+//!
+//! Costs, counted by [`ClusterConnection::internal_statements`] in `tests/causal.rs`:
+//! a causal read with nothing written sends **0** extra statements, and so does the
+//! write itself; the first replica read after a write sends **2** (`SELECT @@last_gtid`
+//! on the master, `MASTER_GTID_WAIT` on the replica); a later read sends **0** on a
+//! replica that already confirmed the position to this connection and **1** on another;
+//! `consistency_token()` sends 1 the first time after a write, 0 otherwise; `Sticky`
+//! sends none. Over 1000 write-then-read pairs (Auto role, two replicas, one with its SQL
+//! thread stopped for the first 300 pairs) `Causal` read 0 stale values and `Eventual`
+//! 451 to 878 in five runs (most reads right after a write beat replication, not only those of the
+//! stopped replica). A causal read there waits for the replica to apply the write just
+//! made: on a 2-core machine running all three servers, a causal read after a write
+//! took ~1.4 ms against ~0.4 ms for an `Eventual` one when quiet, and the 1000 pairs
+//! took 1.4 to 7 s (`Eventual`: 0.6 to 1.6 s) depending on the load.
+//!
+//! Waits and their outcomes are counted per replica in [`NodeStatus`] (`causal_waits`,
+//! `causal_timeouts`, and `fallbacks` for reads that went to the master instead; a
+//! sticky window is planned routing and not counted). `@@last_gtid` is empty when the
+//! session's writes changed nothing or the session was lost after the write (it is then
+//! reconnected once): the master's `@@gtid_binlog_pos`, read in the same statement, is
+//! used instead, since it covers the write. When no position can be read at all, causal
+//! reads go to the master.
+//!
 //! # Limits
 //!
 //! * Diesel's MySQL client has no read timeout: a node that accepts a connection and then

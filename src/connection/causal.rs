@@ -1,19 +1,21 @@
 //! Read-your-writes across nodes.
 //!
-//! After a write commits on the master, the connection only notes *that* it wrote; the
-//! write's GTID (`@@last_gtid`, which MariaDB keeps per session until the next commit) is
-//! read lazily, the first time a causal read or [`ClusterConnection::consistency_token`]
-//! needs it. So writes cost nothing extra, reads with nothing written cost nothing extra,
-//! and a causal read after writes costs at most two round trips: reading the GTID once,
-//! and `MASTER_GTID_WAIT` on the chosen replica (skipped when that replica already
-//! confirmed the position).
+//! After a write commits on the master, the connection only notes *that* it wrote (and
+//! when); the write's GTID (`@@last_gtid`, which MariaDB keeps per session until the
+//! session's next GTID-producing commit, unchanged by reads and by writes that changed
+//! nothing) is read lazily, the first time a causal read or
+//! [`ClusterConnection::consistency_token`] needs it. So writes cost nothing extra, reads
+//! with nothing written cost nothing extra, and a causal read after writes costs at most
+//! two round trips: reading the GTID once, and `MASTER_GTID_WAIT` on the chosen replica
+//! (skipped when that replica already confirmed the position to this connection).
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 
-use super::{ClusterConnection, Plan};
+use super::{nodes, ClusterConnection, Plan};
 use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
 
@@ -21,10 +23,10 @@ use crate::error::Error;
 pub(crate) struct CausalState {
     /// Node whose session committed a write whose GTID was not read yet.
     pending: Option<usize>,
-    /// Position of this connection's last write, once read.
+    /// Position of this connection's writes, once read (merged over all of them).
     token: Option<ConsistencyToken>,
-    /// Reads go to the master until then (`Consistency::Sticky`).
-    sticky_until: Option<Instant>,
+    /// When the last write committed (`Consistency::Sticky` measures its window from it).
+    last_write: Option<Instant>,
     /// Per node: a position it is known to have applied.
     confirmed: Vec<Option<ConsistencyToken>>,
 }
@@ -34,16 +36,18 @@ impl CausalState {
         CausalState {
             pending: None,
             token: None,
-            sticky_until: None,
+            last_write: None,
             confirmed: vec![None; nodes],
         }
     }
 }
 
 #[derive(diesel::QueryableByName)]
-struct GtidRow {
+struct PositionRow {
     #[diesel(sql_type = Nullable<Text>)]
     gtid: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pos: Option<String>,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -52,72 +56,116 @@ struct WaitRow {
     result: Option<i32>,
 }
 
-fn run_muted<C, R>(hub: &crate::instrument::Hub, conn: &mut C, f: impl FnOnce(&mut C) -> R) -> R {
-    hub.muted(|| f(conn))
+/// What a replica read must wait for.
+enum Required {
+    Nothing,
+    Position(ConsistencyToken),
+    /// This connection wrote but the write's position could not be read: only the
+    /// master is sure to have it.
+    Unknown,
 }
 
 impl ClusterConnection {
     /// A committed write on node `node`.
     pub(crate) fn after_write(&mut self, node: usize) {
         self.causal.pending = Some(node);
-        if let Consistency::Sticky(window) = self.effective_consistency() {
-            self.causal.sticky_until = Some(Instant::now() + window);
-        } else if let Consistency::Sticky(window) = self.cluster.shared.config.consistency {
-            self.causal.sticky_until = Some(Instant::now() + window);
-        }
+        self.causal.last_write = Some(Instant::now());
     }
 
-    /// The position of this connection's last write (reading it from the server once
-    /// after each write).
-    pub(crate) fn own_token(&mut self) -> Option<ConsistencyToken> {
+    /// The position of this connection's writes (reading it from the server once after
+    /// each write). `Err` when the connection wrote but the position can't be read.
+    pub(crate) fn own_token(&mut self) -> Result<Option<ConsistencyToken>, Error> {
         if let Some(node) = self.causal.pending {
-            if let Some(t) = self.read_last_gtid(node) {
-                match &mut self.causal.token {
-                    Some(existing) => existing.merge(&t),
-                    None => self.causal.token = Some(t),
-                }
-                self.causal.pending = None;
+            let t = self.read_write_position(node)?;
+            match &mut self.causal.token {
+                Some(existing) => existing.merge(&t),
+                None => self.causal.token = Some(t),
             }
+            self.causal.pending = None;
         }
-        self.causal.token.clone()
+        Ok(self.causal.token.clone().filter(|t| !t.is_empty()))
     }
 
-    fn read_last_gtid(&mut self, node: usize) -> Option<ConsistencyToken> {
-        self.internal_statements += 1;
+    /// Reads the position of the writes committed on `node`'s session, in one statement.
+    fn read_write_position(&mut self, node: usize) -> Result<ConsistencyToken, Error> {
+        // `@@last_gtid` is empty when every write of the session changed nothing, or when
+        // the session that wrote was lost and replaced by a reconnect. The binlog position
+        // of the node covers the write in both cases (waiting for it may wait for other
+        // sessions' writes too, which is still correct), so it comes in the same row.
+        let node = if self.nodes[node].is_some() {
+            node
+        } else {
+            let master = self.cluster.shared.master();
+            self.open(master)
+                .map_err(|e| self.position_error(master, e))?;
+            master
+        };
         let hub = self.hub.clone();
-        let conn = self.nodes[node].as_mut()?;
-        let row: GtidRow = run_muted(&hub, conn, |c| {
-            diesel::sql_query("SELECT @@last_gtid AS gtid").get_result(c)
-        })
-        .map_err(|e| log::warn!("could not read @@last_gtid: {e}"))
-        .ok()?;
-        ConsistencyToken::from_gtid_list(row.gtid.as_deref().unwrap_or(""))
+        let mut reconnected = false;
+        let row = loop {
+            self.internal_statements += 1;
+            let result = match self.nodes[node].as_mut() {
+                Some(conn) => hub.muted(|| {
+                    diesel::sql_query("SELECT @@last_gtid AS gtid, @@gtid_binlog_pos AS pos")
+                        .get_result::<PositionRow>(conn)
+                }),
+                None => Err(diesel::result::Error::BrokenTransactionManager),
+            };
+            match result {
+                Ok(row) => break row,
+                // The session died after the write (e.g. killed, or the server closed it):
+                // a fresh one gives the binlog position, which covers the write.
+                Err(e)
+                    if !reconnected
+                        && nodes::is_connection_error(&e)
+                        && self.recover_node(node) =>
+                {
+                    reconnected = true;
+                }
+                Err(e) => {
+                    self.note_failure(node, &e);
+                    return Err(self.position_error(node, e));
+                }
+            }
+        };
+        let parse = |name: &str, text: Option<String>| {
+            let text = text.unwrap_or_default();
+            ConsistencyToken::from_gtid_list(&text).ok_or_else(|| Error::InvalidToken {
+                reason: format!("the server reported @@{name} = `{text}`"),
+            })
+        };
+        let own = parse("last_gtid", row.gtid)?;
+        if own.is_empty() {
+            parse("gtid_binlog_pos", row.pos)
+        } else {
+            Ok(own)
+        }
     }
 
-    /// Applies the consistency level to a replica read: may move it to the master
-    /// (sticky window, causal wait timed out) or wait on the replica for a position.
-    pub(crate) fn prepare_read(&mut self, mut plan: Plan, _tried: &[usize]) -> Result<Plan, Error> {
-        let master = self.cluster.shared.master();
-        if !plan.replica_read || plan.node == master {
-            return Ok(plan);
+    fn position_error(&self, node: usize, e: diesel::result::Error) -> Error {
+        Error::Query {
+            node: self.cluster.shared.nodes[node].label.clone(),
+            source: e.into(),
         }
-        let consistency = self.effective_consistency();
-        if let Some(until) = self.causal.sticky_until {
-            if Instant::now() < until {
-                self.count_fallback(plan.node);
-                plan.node = master;
-                return Ok(plan);
-            }
-            self.causal.sticky_until = None;
-        }
+    }
+
+    /// What a replica read under `consistency` must wait for: the current scope's token
+    /// and, for a causal read, this connection's own writes.
+    fn required_position(&mut self, consistency: Consistency) -> Required {
         let scope_token = crate::role::with_top(|f| f.and_then(|f| f.token.clone()));
         let own = if consistency == Consistency::Causal {
-            self.own_token()
+            match self.own_token() {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("could not read the position of this connection's write: {e}");
+                    return Required::Unknown;
+                }
+            }
         } else {
             None
         };
-        let required = match (scope_token, own) {
-            (None, None) => return Ok(plan),
+        let token = match (scope_token, own) {
+            (None, None) => return Required::Nothing,
             (Some(t), None) => (*t).clone(),
             (None, Some(o)) => o,
             (Some(t), Some(o)) => {
@@ -126,31 +174,83 @@ impl ClusterConnection {
                 m
             }
         };
-        if required.is_empty()
-            || self.causal.confirmed[plan.node]
-                .as_ref()
-                .is_some_and(|c| c.covers(&required))
-        {
-            return Ok(plan);
+        if token.is_empty() {
+            Required::Nothing
+        } else {
+            Required::Position(token)
         }
-        match self.wait_for(plan.node, &required) {
-            Ok(true) => {
-                self.causal.confirmed[plan.node] = Some(required);
-                Ok(plan)
+    }
+
+    /// Applies the consistency level to a replica read: may move it to the master
+    /// (sticky window, causal wait timed out) or wait on the replica for a position.
+    pub(crate) fn prepare_read(&mut self, mut plan: Plan, _tried: &[usize]) -> Result<Plan, Error> {
+        if plan.replica_read {
+            plan.node = self.consistent_read_node(plan.node);
+        }
+        Ok(plan)
+    }
+
+    /// The node a read (or a read-only transaction) chosen for `node` should run on under
+    /// the current consistency: `node` itself, after waiting there for the required
+    /// position if needed, or the master.
+    pub(crate) fn consistent_read_node(&mut self, node: usize) -> usize {
+        let master = self.cluster.shared.master();
+        if node == master {
+            return node;
+        }
+        let consistency = self.effective_consistency();
+        if let Consistency::Sticky(window) = consistency {
+            // A planned route, not a failure: not counted as a fallback.
+            if self.causal.last_write.is_some_and(|w| w.elapsed() < window) {
+                return master;
             }
-            Ok(false) | Err(_) => {
-                let node = &self.cluster.shared.nodes[plan.node];
-                node.counters
+        }
+        let required = match self.required_position(consistency) {
+            Required::Nothing => return node,
+            Required::Unknown => {
+                self.count_fallback(node);
+                return master;
+            }
+            Required::Position(t) => t,
+        };
+        if self.causal.confirmed[node]
+            .as_ref()
+            .is_some_and(|c| c.covers(&required))
+        {
+            return node;
+        }
+        let shared = self.cluster.shared.clone();
+        let timeout = shared.config.causal_timeout;
+        let label = &shared.nodes[node].label;
+        match self.wait_for(node, &required, timeout) {
+            Ok(true) => {
+                match &mut self.causal.confirmed[node] {
+                    Some(c) => c.merge(&required),
+                    slot => *slot = Some(required),
+                }
+                node
+            }
+            Ok(false) => {
+                shared.nodes[node]
+                    .counters
                     .causal_timeouts
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, Relaxed);
                 log::debug!(
-                    "{} did not reach {required} within {:?}; reading from the master",
-                    node.label,
-                    self.cluster.shared.config.causal_timeout
+                    "{label} did not reach {required} within {timeout:?}; reading from the master"
                 );
-                self.count_fallback(plan.node);
-                plan.node = master;
-                Ok(plan)
+                self.count_fallback(node);
+                master
+            }
+            Err(e) => {
+                log::info!(
+                    "waiting for {required} on {label} failed ({e}); reading from the master"
+                );
+                // Reconnect once (or eject), as after a failed read.
+                if nodes::is_connection_error(&e) {
+                    self.recover_node(node);
+                }
+                self.count_fallback(node);
+                master
             }
         }
     }
@@ -159,18 +259,22 @@ impl ClusterConnection {
         self.cluster.shared.nodes[replica]
             .counters
             .fallbacks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Relaxed);
     }
 
-    /// `MASTER_GTID_WAIT` on a replica: true when it applied `token` in time.
-    fn wait_for(&mut self, node: usize, token: &ConsistencyToken) -> diesel::QueryResult<bool> {
-        let timeout: Duration = self.cluster.shared.config.causal_timeout;
+    /// `MASTER_GTID_WAIT` on a replica: true when it applied `token` within `timeout`.
+    fn wait_for(
+        &mut self,
+        node: usize,
+        token: &ConsistencyToken,
+        timeout: Duration,
+    ) -> diesel::QueryResult<bool> {
         self.open(node)?;
         self.internal_statements += 1;
         self.cluster.shared.nodes[node]
             .counters
             .causal_waits
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(1, Relaxed);
         let hub = self.hub.clone();
         let Some(conn) = self.nodes[node].as_mut() else {
             return Ok(false);
@@ -182,7 +286,7 @@ impl ClusterConnection {
             token.gtid_list(),
             timeout.as_secs_f64()
         );
-        let row: WaitRow = run_muted(&hub, conn, |c| diesel::sql_query(sql).get_result(c))?;
+        let row: WaitRow = hub.muted(|| diesel::sql_query(sql).get_result(conn))?;
         Ok(row.result == Some(0))
     }
 }

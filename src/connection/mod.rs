@@ -881,10 +881,16 @@ where
 /// A token for the last write this connection made, to make later replica reads (on any
 /// connection) wait for it. See [`with_token`](crate::with_token).
 impl ClusterConnection {
-    /// The replication position of the last write this connection committed on the
-    /// master, or `None` when it has written nothing. Costs one round trip the first
-    /// time after a write (reading the write's GTID), none otherwise.
+    /// The replication position of the writes this connection committed on the master
+    /// (per replication domain, the latest), or `None` when it has written nothing.
+    /// Costs one round trip the first time after a write (reading the write's GTID),
+    /// none otherwise. Also `None` when that read fails (the master connection was lost
+    /// right after the write; the error is logged): no position is better than a wrong
+    /// one, and the next call tries again.
     pub fn consistency_token(&mut self) -> Option<ConsistencyToken> {
         self.own_token()
+            .map_err(|e| log::warn!("could not read the position of the last write: {e}"))
+            .ok()
+            .flatten()
     }
 }

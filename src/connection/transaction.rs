@@ -69,6 +69,9 @@ impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
             Some(idx) => idx,
             None => {
                 let idx = conn.transaction_node().map_err(|e| e.into_diesel())?;
+                // A read-only transaction on a replica reads like any replica read: it
+                // must see this connection's writes (and the scope's token) too.
+                let idx = conn.consistent_read_node(idx);
                 conn.tx.pinned = Some(idx);
                 conn.tx.wrote = false;
                 idx
