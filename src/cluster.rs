@@ -55,6 +55,8 @@ pub(crate) struct Config {
     pub(crate) writes_in_replica_role: WriteRouting,
     pub(crate) query_log: bool,
     pub(crate) admin: Option<(String, Secret)>,
+    /// The account replicas use to connect to their master (for `promote`).
+    pub(crate) replication: Option<(String, Secret)>,
 }
 
 /// State shared by every connection of one cluster.
@@ -206,6 +208,34 @@ impl Cluster {
         crate::status::ClusterStatus::new(self.shared.status())
     }
 
+    /// Promotes a replica to master (MariaDB GTID replication) and makes every connection
+    /// of the cluster, including those made before, send writes to it. Returns the new
+    /// master's name.
+    ///
+    /// `node` names the replica (`"replica2"`); `None` picks the reachable replica that
+    /// has received the most (one whose GTID position covers every other's). It runs with
+    /// [`Builder::admin_credentials`]:
+    ///
+    /// 1. If the master answers (a *switchover*), it is made `read_only` and the replica
+    ///    waits until it applied the master's last write; otherwise (a *failover*) the
+    ///    replica stops fetching and applies what it already received.
+    /// 2. On the replica: `STOP SLAVE`, `RESET SLAVE ALL`, `SET GLOBAL read_only = 0`.
+    /// 3. The cluster's master becomes that node.
+    /// 4. Every other reachable node (the old master too, in a switchover) is pointed at
+    ///    it: `CHANGE MASTER TO MASTER_HOST=.., MASTER_PORT=.., MASTER_USE_GTID=slave_pos`
+    ///    (`current_pos` for the old master) with [`Builder::replication_credentials`],
+    ///    and `START SLAVE`.
+    ///
+    /// Nothing is changed until every check has passed: an `Err` (unknown or unreachable
+    /// replica, a replica behind another one, missing replication credentials, catch-up
+    /// not done within 10 s) leaves the cluster as it was. A node that can't be
+    /// re-pointed in step 4 is logged and left for an operator; it shows as lagging.
+    /// In a failover the old master is left alone: re-attach it as a replica before it
+    /// serves again.
+    pub fn promote(&self, node: Option<&str>) -> Result<String, Error> {
+        crate::failover::promote(self, node)
+    }
+
     /// The name of the node that currently takes writes.
     pub fn master_name(&self) -> &str {
         &self.shared.nodes[self.shared.master()].name
@@ -256,6 +286,7 @@ pub struct Builder {
     writes_in_replica_role: Option<WriteRouting>,
     query_log: Option<bool>,
     admin: Option<(String, Secret)>,
+    replication: Option<(String, Secret)>,
     errors: Vec<Error>,
 }
 
@@ -362,6 +393,15 @@ impl Builder {
     /// Default: the master's credentials.
     pub fn admin_credentials(mut self, user: &str, password: &str) -> Self {
         self.admin = Some((user.to_string(), Secret::new(password)));
+        self
+    }
+
+    /// The account replicas connect to their master with (`REPLICATION SLAVE`).
+    /// [`Cluster::promote`] gives it to the replicas it points at the new master: a
+    /// server never shows a replication password, so it can't be read back from them.
+    /// No default; `promote` fails without it when there is a replica to re-point.
+    pub fn replication_credentials(mut self, user: &str, password: &str) -> Self {
+        self.replication = Some((user.to_string(), Secret::new(password)));
         self
     }
 
@@ -501,6 +541,12 @@ impl Builder {
             }
             nodes.push(Node::new(name, address, weight, epoch));
         }
+        // Whichever node is the master is reached with the master's credentials, so a
+        // replica configured with a read-only account still takes writes once promoted.
+        let master_address = nodes[0].address.clone();
+        for node in nodes.iter_mut().skip(1) {
+            node.set_writer_credentials(&master_address);
+        }
 
         let config = Config {
             default_role: self.default_role.unwrap_or(Role::Master),
@@ -515,6 +561,7 @@ impl Builder {
             writes_in_replica_role: self.writes_in_replica_role.unwrap_or_default(),
             query_log: self.query_log.unwrap_or(false),
             admin: self.admin,
+            replication: self.replication,
         };
         let shared = Arc::new(Shared {
             config,

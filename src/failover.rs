@@ -1,16 +1,44 @@
-//! Finding the master again after a failover.
+//! Changing masters: finding the master again after an outside tool promoted a replica,
+//! and promoting one ourselves ([`Cluster::promote`](crate::Cluster::promote)).
 //!
-//! When the master is unreachable, the cluster looks for the one node with
-//! `read_only = 0` (an outside tool, or [`Cluster::promote`](crate::Cluster::promote),
-//! promoted it) and makes it the master for every connection of the cluster.
+//! Both end by switching the cluster's master index, which every connection of the
+//! cluster reads on each write: connections made before the change write to the new
+//! master without being recreated.
+//!
+//! `promote` is MariaDB GTID replication only (`MASTER_USE_GTID`, `MASTER_GTID_WAIT`,
+//! `Gtid_IO_Pos`). It runs in one of two modes, chosen by whether the current master
+//! answers:
+//!
+//! * **switchover** (master reachable): the master is made `read_only` first, the chosen
+//!   replica catches up with it, is promoted, and the old master becomes a replica of
+//!   it. No committed write is lost; writes fail (read-only) for the moments in between.
+//! * **failover** (master unreachable): the chosen replica stops fetching, applies what it
+//!   already received, and is promoted. Transactions the dead master committed that no
+//!   reachable replica received are lost, as with any asynchronous replication. The old
+//!   master is left alone: it must be re-attached as a replica by hand before it serves
+//!   again (started as it was, it would be writable and diverged).
+//!
+//! Either way, every other reachable replica is pointed at the new master; nothing is
+//! changed on any node until every check has passed (candidate reachable and not behind
+//! another replica, credentials present, catch-up done).
 
 use std::time::{Duration, Instant};
 
-use diesel::sql_types::{BigInt, Nullable};
+use diesel::connection::{Connection, SimpleConnection};
+use diesel::mysql::MysqlConnection;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::cluster::{Cluster, Shared};
 use crate::connection::nodes::connect_node;
+use crate::consistency::ConsistencyToken;
+use crate::error::Error;
+use crate::url::{NodeAddress, Secret};
+
+/// How long a promotion waits for the candidate to apply what it must have (the old
+/// master's last write in a switchover, its relay log in a failover), and how long
+/// making the old master read-only may wait for running transactions' locks.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(diesel::QueryableByName)]
 struct ReadOnly {
@@ -39,6 +67,7 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
         let Ok(mut conn) = connect_node(&node.address, shared.config.connect_timeout) else {
             continue;
         };
+        conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
         let row: Result<ReadOnly, _> =
             diesel::sql_query("SELECT @@read_only AS read_only").get_result(&mut conn);
         if let Ok(ReadOnly { read_only: Some(0) }) = row {
@@ -47,10 +76,455 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
                 shared.nodes[current].label,
                 node.label
             );
-            shared.set_master(i);
-            node.readmit();
+            switch_master(shared, current, i);
             return Some(i);
         }
     }
     None
+}
+
+/// Makes `new` the master of every connection of the cluster.
+fn switch_master(shared: &Shared, old: usize, new: usize) {
+    shared.set_master(new);
+    shared.nodes[new].readmit();
+    // The old master was never checked as a replica: no lag-bounded reads on it until
+    // the monitor has seen it replicate.
+    shared.nodes[old].forget_lag();
+}
+
+#[derive(diesel::QueryableByName)]
+struct Positions {
+    #[diesel(sql_type = Nullable<Text>)]
+    current_pos: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    binlog_pos: Option<String>,
+}
+
+#[derive(diesel::QueryableByName)]
+struct SlaveStatus {
+    #[diesel(sql_type = Text, column_name = Gtid_IO_Pos)]
+    io_pos: String,
+    #[diesel(sql_type = Text, column_name = Slave_SQL_Running)]
+    sql_running: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct WaitResult {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    result: Option<i64>,
+}
+
+/// A node as `promote` found it, through an admin connection.
+struct Probed {
+    conn: MysqlConnection,
+    /// What it applied (`@@gtid_current_pos`).
+    applied: ConsistencyToken,
+    /// What it applied or received from its master (adds `Gtid_IO_Pos`).
+    received: ConsistencyToken,
+    /// `Gtid_IO_Pos`, when it replicates.
+    io_pos: Option<ConsistencyToken>,
+    /// Whether `SHOW SLAVE STATUS` has a row (replication configured).
+    replicating: bool,
+    sql_running: bool,
+}
+
+/// One failure of an admin statement, with the password scrubbed out (a syntax error
+/// echoes part of the statement, which may hold the replication password).
+fn admin_error(label: &str, what: &str, error: &diesel::result::Error, secret: &str) -> Error {
+    let mut message = error.to_string();
+    if !secret.is_empty() {
+        message = message.replace(secret, "***");
+    }
+    Error::Failover {
+        reason: format!("{what} on {label}: {message}"),
+    }
+}
+
+/// A string literal for MariaDB (the admin session's `sql_mode` is fixed, so backslash
+/// escapes are on).
+fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => q.push_str("\\'"),
+            '\\' => q.push_str("\\\\"),
+            '\0' => q.push_str("\\0"),
+            _ => q.push(c),
+        }
+    }
+    q.push('\'');
+    q
+}
+
+fn parse_position(label: &str, what: &str, list: &str) -> Result<ConsistencyToken, Error> {
+    ConsistencyToken::from_gtid_list(list).ok_or_else(|| Error::Failover {
+        reason: format!("{label} reported an unreadable {what} `{list}`"),
+    })
+}
+
+/// Connects to node `i` with the admin credentials and reads its replication state.
+fn probe(shared: &Shared, i: usize, admin: &(String, Secret)) -> Result<Probed, Error> {
+    let node = &shared.nodes[i];
+    let mut address: NodeAddress = node.address.clone();
+    address.user = admin.0.clone();
+    address.password = admin.1.clone();
+    let failed = |reason: String| Error::NodeUnavailable {
+        node: node.label.clone(),
+        reason,
+    };
+    let mut conn = connect_node(&address, shared.config.connect_timeout).map_err(failed)?;
+    conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
+    let secret = admin.1.expose();
+    conn.batch_execute(&format!(
+        "SET SESSION sql_mode = 'STRICT_TRANS_TABLES', SESSION lock_wait_timeout = {}",
+        CATCH_UP_TIMEOUT.as_secs()
+    ))
+    .map_err(|e| admin_error(&node.label, "setting up the session", &e, secret))?;
+    let positions: Positions = diesel::sql_query(
+        "SELECT @@gtid_current_pos AS current_pos, @@gtid_binlog_pos AS binlog_pos",
+    )
+    .get_result(&mut conn)
+    .map_err(|e| admin_error(&node.label, "reading GTID positions", &e, secret))?;
+    let status: Vec<SlaveStatus> = diesel::sql_query("SHOW SLAVE STATUS")
+        .load(&mut conn)
+        .map_err(|e| admin_error(&node.label, "SHOW SLAVE STATUS", &e, secret))?;
+    let mut applied = parse_position(
+        &node.label,
+        "@@gtid_current_pos",
+        positions.current_pos.as_deref().unwrap_or(""),
+    )?;
+    // A former master's own writes are in its binlog position.
+    applied.merge(&parse_position(
+        &node.label,
+        "@@gtid_binlog_pos",
+        positions.binlog_pos.as_deref().unwrap_or(""),
+    )?);
+    let mut received = applied.clone();
+    let (io_pos, replicating, sql_running) = match status.into_iter().next() {
+        Some(row) => {
+            let io = parse_position(&node.label, "Gtid_IO_Pos", &row.io_pos)?;
+            received.merge(&io);
+            (Some(io), true, row.sql_running == "Yes")
+        }
+        None => (None, false, false),
+    };
+    Ok(Probed {
+        conn,
+        applied,
+        received,
+        io_pos,
+        replicating,
+        sql_running,
+    })
+}
+
+/// Runs an admin statement; `secret` is a password the statement holds, kept out of
+/// errors (only the statement's first words are shown then).
+fn exec(p: &mut Probed, label: &str, sql: &str, secret: &str) -> Result<(), Error> {
+    let what = if secret.is_empty() {
+        sql
+    } else {
+        sql_verb(sql)
+    };
+    p.conn
+        .batch_execute(sql)
+        .map_err(|e| admin_error(label, what, &e, secret))
+}
+
+/// The statement's first words, for an error that must not show its arguments.
+fn sql_verb(sql: &str) -> &str {
+    let end = sql.match_indices(' ').nth(1).map_or(sql.len(), |(i, _)| i);
+    &sql[..end]
+}
+
+/// `MASTER_GTID_WAIT` on `p`: whether it applied `position` within the timeout.
+fn wait_for(p: &mut Probed, label: &str, position: &ConsistencyToken) -> Result<bool, Error> {
+    let row: WaitResult = diesel::sql_query(format!(
+        "SELECT MASTER_GTID_WAIT({}, {}) AS result",
+        quote(&position.gtid_list()),
+        CATCH_UP_TIMEOUT.as_secs()
+    ))
+    .get_result(&mut p.conn)
+    .map_err(|e| admin_error(label, "MASTER_GTID_WAIT", &e, ""))?;
+    Ok(row.result == Some(0))
+}
+
+/// See [`Cluster::promote`](crate::Cluster::promote).
+pub(crate) fn promote(cluster: &Cluster, name: Option<&str>) -> Result<String, Error> {
+    let shared = &*cluster.shared;
+    let fail = |reason: String| Error::Failover { reason };
+    // Blocking: a promotion must not run beside another one or a rediscovery.
+    let mut last = shared.failover_lock.lock();
+    let old = shared.master();
+    if shared.nodes.len() < 2 {
+        return Err(fail("the cluster has no replica to promote".into()));
+    }
+    let named = match name {
+        Some(n) => {
+            let i = shared
+                .nodes
+                .iter()
+                .position(|node| node.name == n)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = shared.nodes.iter().map(|x| x.name.as_str()).collect();
+                    fail(format!("no node named `{n}` (nodes: {})", names.join(", ")))
+                })?;
+            if i == old {
+                return Err(fail(format!(
+                    "{} is already the master",
+                    shared.nodes[i].label
+                )));
+            }
+            Some(i)
+        }
+        None => None,
+    };
+    let admin = shared.config.admin.clone().unwrap_or_else(|| {
+        let master = &shared.nodes[0].address;
+        (master.user.clone(), master.password.clone())
+    });
+
+    // 1. Look at every node; change nothing yet.
+    let mut probed: Vec<Option<Probed>> = Vec::with_capacity(shared.nodes.len());
+    for i in 0..shared.nodes.len() {
+        match probe(shared, i, &admin) {
+            Ok(p) => probed.push(Some(p)),
+            Err(e) => {
+                if named == Some(i) {
+                    return Err(fail(format!("cannot promote: {e}")));
+                }
+                log::warn!("promote: {e}");
+                probed.push(None);
+            }
+        }
+    }
+    let switchover = probed[old].is_some();
+    let replicas: Vec<usize> = (0..probed.len())
+        .filter(|&i| i != old && probed[i].is_some())
+        .collect();
+    let received = |i: usize| probed[i].as_ref().map(|p| &p.received);
+    let applied = |i: usize| probed[i].as_ref().map(|p| &p.applied);
+    let target = match named {
+        Some(i) => i,
+        // The replica that has everything every other reachable replica has.
+        None => *replicas
+            .iter()
+            .find(|&&c| {
+                replicas.iter().all(|&o| {
+                    received(o).map_or(true, |r| received(c).is_some_and(|c| c.covers(r)))
+                })
+            })
+            .ok_or_else(|| {
+                fail(if replicas.is_empty() {
+                    "no replica is reachable".to_string()
+                } else {
+                    "the replicas have diverged (none has every transaction the others \
+                     have): name the one to promote"
+                        .to_string()
+                })
+            })?,
+    };
+    let target_label = shared.nodes[target].label.clone();
+    if !switchover {
+        // Pointing a replica at a master that lacks some of its transactions breaks its
+        // replication (GTID strict mode) or silently diverges it.
+        for &o in &replicas {
+            if let (Some(c), Some(a)) = (received(target), applied(o)) {
+                if o != target && !c.covers(a) {
+                    return Err(fail(format!(
+                        "{target_label} lacks transactions {} has applied ({} vs {}): \
+                         promote that one instead",
+                        shared.nodes[o].label,
+                        c.gtid_list(),
+                        a.gtid_list()
+                    )));
+                }
+            }
+        }
+    }
+    let to_repoint: Vec<usize> = (0..probed.len())
+        .filter(|&i| i != target && probed[i].is_some())
+        .collect();
+    let replication = match (&shared.config.replication, to_repoint.is_empty()) {
+        (Some(r), _) => Some(r.clone()),
+        (None, true) => None,
+        (None, false) => {
+            return Err(fail(
+                "pointing the other replicas at the new master needs the replication \
+                 account they connect with: set `Builder::replication_credentials`"
+                    .into(),
+            ))
+        }
+    };
+    let secret = replication
+        .as_ref()
+        .map_or(String::new(), |(_, pw)| pw.expose().to_string());
+
+    // 2. Make sure the candidate has everything it should have.
+    let mut target_probe = probed[target]
+        .take()
+        .ok_or_else(|| fail("no candidate".into()))?;
+    if switchover {
+        let old_label = shared.nodes[old].label.clone();
+        let Some(old_probe) = probed[old].as_mut() else {
+            return Err(fail("the master went away".into()));
+        };
+        exec(old_probe, &old_label, "SET GLOBAL read_only = 1", "")?;
+        let positions: Result<Positions, _> =
+            diesel::sql_query("SELECT @@gtid_binlog_pos AS binlog_pos, '' AS current_pos")
+                .get_result(&mut old_probe.conn);
+        let caught_up = match positions {
+            Ok(p) => {
+                let pos = parse_position(
+                    &old_label,
+                    "@@gtid_binlog_pos",
+                    p.binlog_pos.as_deref().unwrap_or(""),
+                )?;
+                wait_for(&mut target_probe, &target_label, &pos)
+            }
+            Err(e) => Err(admin_error(&old_label, "reading @@gtid_binlog_pos", &e, "")),
+        };
+        match caught_up {
+            Ok(true) => {}
+            other => {
+                // Give the master its writes back: nothing else was changed.
+                let _ = exec(old_probe, &old_label, "SET GLOBAL read_only = 0", "");
+                other?;
+                return Err(fail(format!(
+                    "{target_label} did not catch up with {old_label} within {:?} (is it \
+                     replicating?); nothing was changed",
+                    CATCH_UP_TIMEOUT
+                )));
+            }
+        }
+    } else if target_probe.replicating {
+        exec(&mut target_probe, &target_label, "STOP SLAVE IO_THREAD", "")?;
+        // Re-read what was received now that nothing more can arrive.
+        let io_pos = match diesel::sql_query("SHOW SLAVE STATUS")
+            .load::<SlaveStatus>(&mut target_probe.conn)
+        {
+            Ok(rows) => match rows.into_iter().next() {
+                Some(row) => Some(parse_position(&target_label, "Gtid_IO_Pos", &row.io_pos)?),
+                None => None,
+            },
+            Err(_) => target_probe.io_pos.clone(),
+        };
+        if let Some(io_pos) = io_pos.filter(|p| !target_probe.applied.covers(p)) {
+            if !target_probe.sql_running {
+                exec(
+                    &mut target_probe,
+                    &target_label,
+                    "START SLAVE SQL_THREAD",
+                    "",
+                )?;
+            }
+            if !wait_for(&mut target_probe, &target_label, &io_pos)? {
+                let _ = exec(
+                    &mut target_probe,
+                    &target_label,
+                    "START SLAVE IO_THREAD",
+                    "",
+                );
+                return Err(fail(format!(
+                    "{target_label} did not apply the transactions it received ({}) within \
+                     {:?} (see its Last_SQL_Error); nothing was changed",
+                    io_pos.gtid_list(),
+                    CATCH_UP_TIMEOUT
+                )));
+            }
+        }
+    }
+
+    // 3. Promote.
+    for sql in ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"] {
+        if let Err(e) = exec(&mut target_probe, &target_label, sql, "") {
+            if switchover {
+                if let Some(p) = probed[old].as_mut() {
+                    let _ = exec(p, "", "SET GLOBAL read_only = 0", "");
+                }
+            }
+            return Err(e);
+        }
+    }
+    switch_master(shared, old, target);
+    *last = Some(Instant::now());
+    drop(last);
+    log::warn!(
+        "{target_label} promoted to master ({}; was {})",
+        if switchover { "switchover" } else { "failover" },
+        shared.nodes[old].label
+    );
+
+    // 4. Point the others at it. The promotion stands whatever happens here: a node
+    // that could not be re-pointed shows as lagging (its replication is stopped or
+    // broken) and gets no lag-bounded reads until fixed by hand.
+    if let Some((user, password)) = replication {
+        let address = &shared.nodes[target].address;
+        for i in to_repoint {
+            let Some(p) = probed[i].as_mut() else {
+                continue;
+            };
+            let label = &shared.nodes[i].label;
+            // A former master has no replica position: its own binlog says where it is.
+            let use_gtid = if i == old || !p.replicating {
+                "current_pos"
+            } else {
+                "slave_pos"
+            };
+            let change = format!(
+                "CHANGE MASTER TO MASTER_HOST = {}, MASTER_PORT = {}, MASTER_USER = {}, \
+                 MASTER_PASSWORD = {}, MASTER_USE_GTID = {use_gtid}",
+                quote(&address.host),
+                address.port,
+                quote(&user),
+                quote(password.expose()),
+            );
+            let stopped = if p.replicating {
+                exec(p, label, "STOP SLAVE", "")
+            } else {
+                Ok(())
+            };
+            let result = stopped
+                .and_then(|()| exec(p, label, &change, &secret))
+                .and_then(|()| exec(p, label, "START SLAVE", ""));
+            match result {
+                Ok(()) => log::info!("{label} now replicates from {target_label}"),
+                Err(e) => log::error!("promote: could not point {label} at {target_label}: {e}"),
+            }
+        }
+    }
+    for (i, p) in probed.iter().enumerate() {
+        if p.is_none() && i != target && i != old {
+            log::warn!(
+                "promote: {} was unreachable; point it at {target_label} by hand",
+                shared.nodes[i].label
+            );
+        }
+    }
+    Ok(shared.nodes[target].name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_and_error_scrubbing() {
+        assert_eq!(quote("a'b\\c"), "'a\\'b\\\\c'");
+        assert_eq!(
+            sql_verb("CHANGE MASTER TO MASTER_PASSWORD = 'x'"),
+            "CHANGE MASTER"
+        );
+        assert_eq!(sql_verb("STOP SLAVE"), "STOP SLAVE");
+        let e = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("syntax error near 's3cret'".to_string()),
+        );
+        let shown = admin_error("replica1", "CHANGE MASTER", &e, "s3cret").to_string();
+        assert!(
+            shown.contains("replica1") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
 }

@@ -20,6 +20,10 @@ pub(crate) struct Node {
     /// `name (host:port)`, precomputed for logs and errors.
     pub(crate) label: String,
     pub(crate) weight: u32,
+    /// The same address with the configured master's credentials, when this node's own
+    /// credentials differ (e.g. a replica with a read-only account). Connections use it
+    /// while this node is the cluster's master, so a promoted replica takes writes.
+    pub(crate) writer_address: Option<NodeAddress>,
     /// Nanoseconds since `epoch` until which the node is ejected; 0 = not ejected.
     ejected_until: AtomicU64,
     /// Replication lag in milliseconds as last seen by the monitor; `LAG_UNKNOWN` when
@@ -83,10 +87,13 @@ pub struct NodeStatus {
     pub is_master: bool,
     /// Up, ejected or lagging.
     pub health: Health,
-    /// Replication lag last seen by the monitor; `None` for the master, before the first
-    /// check, or while replication is stopped (`Seconds_Behind_Master` NULL).
+    /// Replication lag last seen by the monitor: `Seconds_Behind_Master`, or the
+    /// replica's configured `MASTER_DELAY` when that is larger (every write reaches such
+    /// a replica that late). Zero before the first check; `None` for the master and while
+    /// the lag is unknown (a replication thread stopped, or see `monitor_error`).
     pub lag: Option<Duration>,
-    /// Whether replication was seen stopped (lag unknown).
+    /// Whether the lag is unknown: replication was seen stopped or not configured, or
+    /// the monitor could not read it (`monitor_error` says why).
     pub replication_stopped: bool,
     /// Last round trip measured by the monitor.
     pub latency: Option<Duration>,
@@ -117,6 +124,7 @@ impl Node {
             address,
             label,
             weight,
+            writer_address: None,
             ejected_until: AtomicU64::new(0),
             lag_ms: AtomicU64::new(0),
             lagging: AtomicBool::new(false),
@@ -131,6 +139,24 @@ impl Node {
     fn now_nanos(&self) -> u64 {
         // +1 so that 0 keeps meaning "not ejected" even at the epoch itself.
         self.epoch.elapsed().as_nanos() as u64 + 1
+    }
+
+    /// Makes connections reach this node with `master`'s credentials while it is the
+    /// cluster's master (see [`Node::writer_address`]).
+    pub(crate) fn set_writer_credentials(&mut self, master: &NodeAddress) {
+        if self.address.user != master.user || self.address.password != master.password {
+            let mut writer = self.address.clone();
+            writer.user = master.user.clone();
+            writer.password = master.password.clone();
+            self.writer_address = Some(writer);
+        }
+    }
+
+    /// Forgets the replication state seen so far: the node gets no lag-bounded reads
+    /// until the monitor has seen it replicate (used when the topology changed).
+    pub(crate) fn forget_lag(&self) {
+        self.lag_ms.store(LAG_UNKNOWN, Relaxed);
+        self.lagging.store(true, Relaxed);
     }
 
     /// Whether the node is serving (not within an ejection cooldown).
@@ -175,7 +201,8 @@ impl Node {
             d.as_millis().min(u128::from(LAG_UNKNOWN - 1)) as u64
         });
         self.lag_ms.store(ms, Relaxed);
-        self.lagging.store(lag.is_none_or(|l| l > max_lag), Relaxed);
+        self.lagging
+            .store(lag.map_or(true, |l| l > max_lag), Relaxed);
     }
 
     pub(crate) fn latency(&self) -> Option<Duration> {

@@ -78,6 +78,9 @@ pub struct ClusterConnection {
     cluster: Cluster,
     /// One slot per cluster node (same indexes); `None` until first used.
     pub(crate) nodes: Vec<Option<MysqlConnection>>,
+    /// Per slot: whether it was opened with the master's credentials (see
+    /// `Node::writer_address`).
+    writer_slots: Vec<bool>,
     pub(crate) tx: ClusterTransactionState,
     /// Node pinned by raw SQL (`BEGIN`, `LOCK TABLES`, `SET autocommit = 0`).
     raw_pin: Option<usize>,
@@ -162,6 +165,7 @@ impl ClusterConnection {
             forwarder: Forwarder(hub.clone()),
             hub,
             nodes: (0..n).map(|_| None).collect(),
+            writer_slots: vec![false; n],
             tx: ClusterTransactionState::default(),
             raw_pin: None,
             raw_pin_wrote: false,

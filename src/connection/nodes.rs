@@ -102,15 +102,41 @@ impl ClusterConnection {
     /// Opens node `i` if this connection has no connection to it yet.
     pub(crate) fn open(&mut self, i: usize) -> QueryResult<()> {
         if self.nodes[i].is_some() {
-            return Ok(());
+            if !self.needs_writer_reopen(i) {
+                return Ok(());
+            }
+            // This node became the master after a failover, and this connection reached
+            // it with its replica account (maybe read-only): reconnect as the master.
+            log::info!(
+                "reconnecting to {} with the master's credentials",
+                self.cluster.shared.nodes[i].label
+            );
+            self.temp_tables.retain(|(_, n)| *n != i);
+            self.nodes[i] = None;
         }
         self.open_node(i).map_err(Error::into_diesel)
+    }
+
+    /// Whether node `i`'s connection was opened with credentials other than the
+    /// master's and `i` is now the master (a cheap check: one flag for most nodes).
+    #[inline]
+    fn needs_writer_reopen(&self, i: usize) -> bool {
+        let shared = &self.cluster.shared;
+        shared.nodes[i].writer_address.is_some()
+            && !self.writer_slots[i]
+            && shared.master() == i
+            && self.tx.pinned != Some(i)
+            && self.raw_pin != Some(i)
     }
 
     fn open_node(&mut self, i: usize) -> Result<(), Error> {
         let shared = self.cluster.shared.clone();
         let node = &shared.nodes[i];
-        let mut conn = match connect_node(&node.address, shared.config.connect_timeout) {
+        let (address, as_writer) = match &node.writer_address {
+            Some(writer) if shared.master() == i => (writer, true),
+            _ => (&node.address, node.writer_address.is_none()),
+        };
+        let mut conn = match connect_node(address, shared.config.connect_timeout) {
             Ok(c) => c,
             Err(reason) => {
                 if open_error_is_unavailable(&reason) {
@@ -141,6 +167,7 @@ impl ClusterConnection {
         }
         log::debug!("opened a connection to {}", node.label);
         self.nodes[i] = Some(conn);
+        self.writer_slots[i] = as_writer;
         Ok(())
     }
 
@@ -172,7 +199,7 @@ impl ClusterConnection {
         Err(Error::NoMaster {
             reason: format!(
                 "{} is unreachable (ejected after a connection failure) and no other node \
-                 is writable",
+                 is writable (`Cluster::promote` makes a replica the master)",
                 shared.nodes[master].label
             ),
         })
@@ -292,7 +319,10 @@ mod tests {
             .nodes
             .remove(0);
         let started = std::time::Instant::now();
-        let err = connect_node(&addr, Duration::from_secs(2)).unwrap_err();
+        let err = match connect_node(&addr, Duration::from_secs(2)) {
+            Ok(_) => panic!("connected to a port nobody listens on"),
+            Err(e) => e,
+        };
         assert!(started.elapsed() < Duration::from_secs(1), "{err}");
         assert!(open_error_is_unavailable(&err), "{err}");
     }
