@@ -169,6 +169,17 @@
 //! used instead, since it covers the write. When no position can be read at all, causal
 //! reads go to the master.
 //!
+//! # Web
+//!
+//! With the cargo feature `axum`, the `web` module brings the request policy of a
+//! read/write-splitting web stack to axum and other tower stacks: `ReplicationLayer`
+//! gives each request a role from its method (`GET`, `HEAD`, `OPTIONS` read from
+//! replicas) with per-route overrides (`force_role`); the `Db` extractor runs Diesel on a
+//! blocking thread inside the request's scope; a response to a request that wrote sets a
+//! cookie carrying its `ConsistencyToken` (or a sticky window) so the client's next
+//! `GET` reads its own write; `MasterSessionStore` keeps tower-sessions on the master.
+//! `examples/web.rs` is a guestbook built with it.
+//!
 //! # Limits
 //!
 //! * Diesel's MySQL client has no read timeout: a node that accepts a connection and then
@@ -210,6 +221,8 @@ mod routing;
 mod session;
 mod status;
 mod url;
+#[cfg(feature = "axum")]
+pub mod web;
 
 pub use crate::balance::BalancePolicy;
 pub use crate::cluster::{Builder, Cluster, WriteRouting};
