@@ -458,3 +458,31 @@ fn the_query_log_records_node_role_sql_and_duration() {
     let err = with_replica(|| dev.batch_execute("DELETE FROM users WHERE id = -1")).unwrap_err();
     assert!(err.to_string().contains("DELETE refused"), "{err}");
 }
+
+#[test]
+fn autocommit_off_keeps_the_connection_on_one_node() {
+    let c = cluster();
+    let mut conn = conn();
+    let name = unique("autocommit");
+    with_role(Role::Auto, || {
+        conn.batch_execute("SET autocommit = 0").unwrap();
+        assert_eq!(conn.last_node(), Some("master"));
+        conn.batch_execute(&format!("INSERT INTO users (name) VALUES ('{name}')"))
+            .unwrap();
+        // Reads stay on the master: they belong to the open implicit transaction.
+        assert_eq!(port(&mut conn), c.master_port);
+        conn.batch_execute("COMMIT").unwrap();
+        // Still autocommit = 0: the next statement opens a new transaction there.
+        assert_eq!(port(&mut conn), c.master_port);
+        conn.batch_execute(&format!("DELETE FROM users WHERE name = '{name}'"))
+            .unwrap();
+        conn.batch_execute("ROLLBACK").unwrap();
+        assert_eq!(port(&mut conn), c.master_port);
+        conn.batch_execute("SET autocommit = 1").unwrap();
+        assert_ne!(port(&mut conn), c.master_port, "reads are split again");
+    });
+    // The rolled-back delete left the committed row in place, on every node.
+    assert_eq!(count_everywhere(c, &name), vec!["1", "1", "1"]);
+    conn.batch_execute(&format!("DELETE FROM users WHERE name = '{name}'"))
+        .unwrap();
+}

@@ -82,9 +82,8 @@ pub struct ClusterConnection {
     /// `Node::writer_address`).
     writer_slots: Vec<bool>,
     pub(crate) tx: ClusterTransactionState,
-    /// Node pinned by raw SQL (`BEGIN`, `LOCK TABLES`, `SET autocommit = 0`).
-    raw_pin: Option<usize>,
-    raw_pin_wrote: bool,
+    /// Transaction state created by raw SQL (`BEGIN`, `LOCK TABLES`, `SET autocommit = 0`).
+    raw: RawPin,
     last_node: Option<usize>,
     session: Session,
     temp_tables: Vec<(String, usize)>,
@@ -116,6 +115,18 @@ impl std::fmt::Debug for ClusterConnection {
             .field("last_node", &self.last_node())
             .finish_non_exhaustive()
     }
+}
+
+/// Transaction state opened by raw SQL rather than Diesel's transaction manager.
+#[derive(Debug, Default)]
+struct RawPin {
+    /// The node holding that state, while any of the flags below is set.
+    node: Option<usize>,
+    in_transaction: bool,
+    autocommit_off: bool,
+    tables_locked: bool,
+    /// A statement that changes data ran since the last commit.
+    wrote: bool,
 }
 
 /// What was decided for one statement.
@@ -167,8 +178,7 @@ impl ClusterConnection {
             nodes: (0..n).map(|_| None).collect(),
             writer_slots: vec![false; n],
             tx: ClusterTransactionState::default(),
-            raw_pin: None,
-            raw_pin_wrote: false,
+            raw: RawPin::default(),
             last_node: None,
             session: Session::default(),
             temp_tables: Vec::new(),
@@ -291,7 +301,7 @@ impl ClusterConnection {
                 .map(|(_, node)| *node),
             _ => None,
         };
-        if let Some(node) = self.tx.pinned.or(self.raw_pin) {
+        if let Some(node) = self.tx.pinned.or(self.raw.node) {
             // A replica scope promises that the code in it only reads, inside a
             // transaction too; and a transaction pinned to a replica cannot write at all.
             let refuse = changes_data(class)
@@ -365,27 +375,15 @@ impl ClusterConnection {
         self.last_node = Some(node);
         let is_master = node == self.cluster.shared.master();
         match class.kind {
-            Kind::Begin => {
-                if self.tx.pinned.is_none() {
-                    self.raw_pin = Some(node);
-                    self.raw_pin_wrote = false;
-                }
-            }
-            Kind::SetAutocommit if class.flags.contains(Flags::AUTOCOMMIT_OFF) => {
-                if self.tx.pinned.is_none() {
-                    self.raw_pin = Some(node);
-                }
-            }
-            Kind::LockTables => self.raw_pin = Some(node),
-            Kind::Commit | Kind::Rollback | Kind::UnlockTables | Kind::SetAutocommit => {
-                let wrote = self.raw_pin_wrote && class.kind != Kind::Rollback;
-                if self.tx.pinned.is_none() {
-                    self.raw_pin = None;
-                    self.raw_pin_wrote = false;
-                }
-                if wrote && is_master {
-                    self.after_write(node);
-                }
+            Kind::Begin
+            | Kind::Commit
+            | Kind::Rollback
+            | Kind::SetAutocommit
+            | Kind::LockTables
+            | Kind::UnlockTables
+                if self.tx.pinned.is_none() =>
+            {
+                self.track_raw_pin(node, class, is_master)
             }
             Kind::CreateTemporaryTable => {
                 if let Some(name) = sql.and_then(classify::target_name) {
@@ -405,11 +403,54 @@ impl ClusterConnection {
         if changes_data(class) {
             if self.tx.pinned.is_some() {
                 self.tx.wrote = true;
-            } else if self.raw_pin.is_some() {
-                self.raw_pin_wrote = true;
+            } else if self.raw.node.is_some() {
+                self.raw.wrote = true;
             } else if is_master {
                 self.after_write(node);
             }
+        }
+    }
+
+    /// Follows transaction state created by raw SQL, which Diesel's transaction manager
+    /// doesn't see: the connection stays on the node while a raw transaction is open,
+    /// `autocommit` is off, or tables are locked.
+    fn track_raw_pin(&mut self, node: usize, class: Classification, is_master: bool) {
+        let raw = &mut self.raw;
+        let mut committed = false;
+        match class.kind {
+            Kind::Begin => {
+                // BEGIN commits an open transaction implicitly.
+                committed = raw.in_transaction || raw.autocommit_off;
+                raw.in_transaction = true;
+            }
+            Kind::Commit => {
+                committed = true;
+                raw.in_transaction = false;
+            }
+            Kind::Rollback => {
+                raw.wrote = false;
+                raw.in_transaction = false;
+            }
+            Kind::SetAutocommit if class.flags.contains(Flags::AUTOCOMMIT_OFF) => {
+                raw.autocommit_off = true;
+            }
+            Kind::SetAutocommit if class.flags.contains(Flags::AUTOCOMMIT_ON) => {
+                // Turning autocommit back on commits the open transaction.
+                committed = raw.autocommit_off;
+                raw.autocommit_off = false;
+            }
+            Kind::LockTables => raw.tables_locked = true,
+            Kind::UnlockTables => raw.tables_locked = false,
+            _ => {}
+        }
+        let wrote = committed && std::mem::take(&mut raw.wrote);
+        raw.node = if raw.in_transaction || raw.autocommit_off || raw.tables_locked {
+            Some(node)
+        } else {
+            None
+        };
+        if wrote && is_master {
+            self.after_write(node);
         }
     }
 
@@ -499,6 +540,7 @@ impl ClusterConnection {
             plan = self
                 .prepare_read(plan, &tried)
                 .map_err(Error::into_diesel)?;
+            self.log_route(&plan, class);
             let started = Instant::now();
             let result = self.execute_on(plan.node, &mut exec);
             self.log_query(&plan, debug_sql, started, result.is_err());
@@ -519,6 +561,17 @@ impl ClusterConnection {
                 },
             }
         }
+    }
+
+    /// The routing decision, at `debug` level (free when the level is off).
+    fn log_route(&self, plan: &Plan, class: Classification) {
+        log::debug!(
+            target: "diesel_cluster::routing",
+            "{} in {} role -> {}",
+            class.kind.name(),
+            plan.role,
+            self.cluster.shared.nodes[plan.node].label
+        );
     }
 
     /// Runs `exec` on node `i` (opening it if needed), with the node's counters.
@@ -714,6 +767,22 @@ impl ClusterConnection {
             Ok(sql)
         }
     }
+
+    /// The routing half of `load` (classify, plan, consistency) without running anything,
+    /// so the benches can time the decision alone (`crate::__bench`). Returns the node
+    /// index. No I/O unless a causal read needs a GTID wait.
+    pub(crate) fn route_only<T: QueryFragment<Mysql> + QueryId>(
+        &mut self,
+        source: &T,
+    ) -> QueryResult<usize> {
+        let (class, sql) = self.classify_query(source)?;
+        let sql = self.sql_if_needed(source, sql, class)?;
+        let plan = self
+            .plan(class, sql.as_deref())
+            .and_then(|plan| self.prepare_read(plan, &[]))
+            .map_err(Error::into_diesel)?;
+        Ok(plan.node)
+    }
 }
 
 impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
@@ -741,6 +810,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
             plan = self
                 .prepare_read(plan, &tried)
                 .map_err(Error::into_diesel)?;
+            self.log_route(&plan, class);
             let started = Instant::now();
             if let Err(e) = self.open(plan.node) {
                 self.log_query(&plan, debug_sql, started, true);
@@ -792,34 +862,44 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
 }
 
 impl diesel::r2d2::R2D2Connection for ClusterConnection {
-    /// Pings the node this connection would read from now (one round trip, like
-    /// `MysqlConnection`); a node that fails is dropped and reopened on next use, so a
-    /// dead replica does not make the pool discard a connection that can still serve.
+    /// Pings the node this connection would use now (one round trip, like
+    /// `MysqlConnection`). A node connection that died is replaced (or the node ejected)
+    /// here, so the next statement does not fail on it; but an unavailable node (even the
+    /// master) does not make the connection invalid: it still serves what the other
+    /// nodes can, and statements that need the missing node fail fast with a clear error.
+    /// Reporting it invalid would make r2d2 discard it and validate fresh ones that fail
+    /// the same way, in a busy loop until the pool's timeout, during a master outage.
     fn ping(&mut self) -> QueryResult<()> {
         let node = if self.effective_role() == Role::Master {
-            self.master_node().map_err(Error::into_diesel)?
+            match self.master_node() {
+                Ok(node) => node,
+                Err(_) => return Ok(()),
+            }
         } else {
             self.pick_read_node(&[]).0
         };
-        let result = self
+        match self
             .with_node(node, |c| c.batch_execute("SELECT 1"))
-            .and_then(|r| r);
-        if let Err(e) = &result {
-            self.note_failure(node, e);
+            .and_then(|r| r)
+        {
+            Err(e) if nodes::is_connection_error(&e) => {
+                self.recover_node(node);
+                Ok(())
+            }
+            result => result,
         }
-        result
     }
 
     fn is_broken(&mut self) -> bool {
         // Any node connection with an open transaction or a broken transaction manager
         // makes the whole connection unfit for reuse, as does a raw pin.
-        if self.raw_pin.is_some() || self.tx.pinned.is_some() {
+        if self.raw.node.is_some() || self.tx.pinned.is_some() {
             let test = matches!(
                 ClusterTransactionManager::transaction_manager_status_mut(self),
                 diesel::connection::TransactionManagerStatus::Valid(ref s)
                     if s.transaction_depth().is_some()
             );
-            return !test || self.raw_pin.is_some();
+            return !test || self.raw.node.is_some();
         }
         self.nodes
             .iter_mut()

@@ -126,7 +126,7 @@ impl ClusterConnection {
             && !self.writer_slots[i]
             && shared.master() == i
             && self.tx.pinned != Some(i)
-            && self.raw_pin != Some(i)
+            && self.raw.node != Some(i)
     }
 
     fn open_node(&mut self, i: usize) -> Result<(), Error> {
@@ -213,7 +213,17 @@ impl ClusterConnection {
         if consistency == crate::Consistency::Strong {
             return (shared.master(), false);
         }
-        match shared.pick_replica(consistency, exclude) {
+        let picked = shared.pick_replica(consistency, exclude).or_else(|| {
+            // With the master down, every replica's IO thread has lost it, so the monitor
+            // sees their lag as unknown and marks them lagging. A causal read doesn't need
+            // the lag: the GTID wait on the replica proves it has the write (and moves the
+            // read to the master if not), so any live replica may serve it.
+            let master = shared.master();
+            (consistency == crate::Consistency::Causal && !shared.nodes[master].is_up())
+                .then(|| shared.pick_replica(crate::Consistency::Eventual, exclude))
+                .flatten()
+        });
+        match picked {
             Some(i) => (i, false),
             None => {
                 let master = shared.master();
@@ -249,9 +259,12 @@ impl ClusterConnection {
         if self.tx.pinned == Some(i) {
             return false;
         }
-        if self.raw_pin == Some(i) {
-            self.raw_pin = None;
-            self.raw_pin_wrote = false;
+        // The server ended a raw transaction (and unlocked tables) with the session; the
+        // statement that found out returns its error. `autocommit = 0` is a setting, not
+        // state: it is restored on the new session, pinned as before.
+        let autocommit_off = self.raw.node == Some(i) && self.raw.autocommit_off;
+        if self.raw.node == Some(i) {
+            self.raw = Default::default();
         }
         self.temp_tables.retain(|(_, n)| *n != i);
         self.nodes[i] = None;
@@ -259,6 +272,18 @@ impl ClusterConnection {
             return false;
         }
         match self.open_node(i) {
+            Ok(()) if autocommit_off => match self.internal_batch(i, "SET autocommit = 0") {
+                Ok(()) => {
+                    self.raw.autocommit_off = true;
+                    self.raw.node = Some(i);
+                    true
+                }
+                Err(e) => {
+                    self.nodes[i] = None;
+                    self.eject(i, &e.to_string());
+                    false
+                }
+            },
             Ok(()) => true,
             Err(e) => {
                 self.eject(i, &e.to_string());
