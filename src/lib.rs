@@ -215,6 +215,8 @@ mod instrument;
 mod monitor;
 mod node;
 mod pool;
+#[cfg(test)]
+mod proptests;
 mod querylog;
 mod role;
 mod routing;
