@@ -57,6 +57,10 @@ pub(crate) struct Config {
     pub(crate) admin: Option<(String, Secret)>,
     /// The account replicas use to connect to their master (for `promote`).
     pub(crate) replication: Option<(String, Secret)>,
+    /// The heartbeat table (quoted, ready for SQL) when heartbeat lag is on.
+    pub(crate) heartbeat: Option<String>,
+    /// A replica whose smoothed round trip is above this gets no reads.
+    pub(crate) max_replica_latency: Option<Duration>,
 }
 
 /// State shared by every connection of one cluster.
@@ -103,11 +107,17 @@ impl Shared {
             }
             let fresh_enough = match consistency {
                 Consistency::Eventual => true,
-                Consistency::Bounded(max) => node.lag().is_some_and(|l| l <= max),
+                Consistency::Bounded(max) => node.lag_now().is_some_and(|l| l <= max),
                 _ => !node.is_lagging(),
             };
             if !fresh_enough {
                 continue;
+            }
+            // Slowness is no staleness: the ceiling applies under every consistency.
+            if let Some(ceiling) = self.config.max_replica_latency {
+                if node.latency().is_some_and(|l| l > ceiling) {
+                    continue;
+                }
             }
             if n < candidates.len() {
                 candidates[n] = i;
@@ -269,7 +279,7 @@ impl Cluster {
 /// Defaults: default role [`Role::Master`], round-robin balancing, `max_replica_lag` 5 s,
 /// lag monitor every 1 s, ejection cooldown 5 s, connect timeout 2 s, consistency
 /// [`Consistency::Bounded`]`(max_replica_lag)`, causal wait timeout 1 s, writes in replica
-/// role refused, query log off.
+/// role refused, query log off, heartbeat off, no replica latency ceiling.
 #[derive(Default)]
 pub struct Builder {
     nodes: Vec<(Option<String>, u32, Result<NodeAddress, Error>)>,
@@ -287,6 +297,8 @@ pub struct Builder {
     query_log: Option<bool>,
     admin: Option<(String, Secret)>,
     replication: Option<(String, Secret)>,
+    heartbeat: Option<Option<String>>,
+    max_replica_latency: Option<Duration>,
     errors: Vec<Error>,
 }
 
@@ -298,6 +310,35 @@ impl fmt::Debug for Builder {
             .field("default_role", &self.default_role)
             .finish_non_exhaustive()
     }
+}
+
+/// The heartbeat table's default name.
+const HEARTBEAT_TABLE: &str = "diesel_cluster_heartbeat";
+
+/// `name` or `db.name` as a quoted identifier; only plain identifier characters are
+/// accepted, so the name is safe to put into SQL.
+fn quote_table(name: &str) -> Result<String, Error> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let plain = |p: &&str| {
+        !p.is_empty()
+            && p.len() <= 64
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    };
+    if parts.len() > 2 || !parts.iter().all(plain) {
+        return Err(Error::InvalidOption {
+            option: "heartbeat".into(),
+            reason: format!(
+                "`{name}` is not a table name (`name` or `database.name`: letters, digits, \
+                 `_`, `$`)"
+            ),
+        });
+    }
+    Ok(parts
+        .iter()
+        .map(|p| format!("`{p}`"))
+        .collect::<Vec<_>>()
+        .join("."))
 }
 
 fn single_node(url: &str) -> Result<NodeAddress, Error> {
@@ -334,6 +375,8 @@ impl Builder {
     /// | `writes_in_replica_role` | `refuse`, `master` | [`writes_in_replica_role`](Builder::writes_in_replica_role) |
     /// | `replica_user`, `replica_password` | credentials for the replicas | [`replica_credentials`](Builder::replica_credentials) |
     /// | `query_log` | `true`, `false` | [`query_log`](Builder::query_log) |
+    /// | `heartbeat` | `true`, `false`, or a table name | [`heartbeat`](Builder::heartbeat), [`heartbeat_table`](Builder::heartbeat_table) |
+    /// | `max_replica_latency` | duration | [`max_replica_latency`](Builder::max_replica_latency) |
     ///
     /// Diesel's own `ssl_mode`, `ssl_ca`, `ssl_cert` and `ssl_key` apply to every node.
     /// Unknown options are an error.
@@ -418,7 +461,8 @@ impl Builder {
         self
     }
 
-    /// A replica further behind than this (per the monitor) gets no reads. Default 5 s.
+    /// A replica further behind than this (per the monitor: `Seconds_Behind_Master`, or
+    /// the heartbeat lag with [`heartbeat`](Builder::heartbeat)) gets no reads. Default 5 s.
     pub fn max_replica_lag(mut self, lag: Duration) -> Self {
         self.max_replica_lag = Some(lag);
         self
@@ -472,6 +516,78 @@ impl Builder {
         self
     }
 
+    /// Measures replica lag with a heartbeat table instead of `Seconds_Behind_Master`
+    /// (whole seconds, and 0 while a replica is hundreds of milliseconds behind). Default
+    /// off; the table is `diesel_cluster_heartbeat` ([`heartbeat_table`] names another).
+    ///
+    /// Every monitor round (see [`monitor_interval`]), the monitor
+    ///
+    /// 1. reads the row on each replica (`SELECT ts FROM <table> WHERE id = 1`, which
+    ///    needs `SELECT` on the table for the replicas' account);
+    /// 2. then reads the master's clock (`SELECT UNIX_TIMESTAMP(NOW(6))`, in
+    ///    microseconds) and writes that value into the row on the master (`INSERT .. ON
+    ///    DUPLICATE KEY UPDATE`), remembering the value `w` and the local instant it
+    ///    was read at.
+    ///
+    /// A replica's lag is then computed from its copy `r` of the row: **0** when `r >= w`
+    /// (it applied the last heartbeat), else `(w + time elapsed locally since w was
+    /// read) - r`: the master's clock now, estimated from its last reading, minus the
+    /// replica's newest master time. Both `w` and `r` come from the master's clock, so
+    /// the clocks of the hosts (the application's included) never meet. The lag is
+    /// precise to about one interval: a replica that applies each heartbeat within an
+    /// interval reads 0. A replica found behind is assumed to fall further behind until
+    /// the next check (its lag grows with the time since it was measured, when a
+    /// `Bounded` read chooses a replica): with an interval shorter than the bound, a replica
+    /// whose replication stalls gets no reads once it is more than the bound behind,
+    /// without waiting for the monitor's next round.
+    ///
+    /// `max_replica_lag` and `Consistency::Bounded` then use it. The monitor falls back
+    /// to `Seconds_Behind_Master` for a replica while the heartbeat can't be read there
+    /// (table not replicated yet, no `SELECT` privilege), before the monitor's first
+    /// write, and while the master is down (the heartbeat stops then; a replica that
+    /// applied everything it received counts as 0 behind, as without heartbeat). With
+    /// heartbeat, a replica whose replication thread is stopped is not cut off at once:
+    /// its lag grows from the moment it stopped.
+    ///
+    /// The table is created by the monitor on the master at its first write, with
+    /// `CREATE TABLE IF NOT EXISTS <table> (id TINYINT UNSIGNED PRIMARY KEY, ts BIGINT
+    /// NOT NULL, server_id INT UNSIGNED NOT NULL)` (`ts`: microseconds since the Unix
+    /// epoch on the master's clock), in the master URL's database, and reaches the
+    /// replicas by replication. So the master's account needs `CREATE`, `INSERT` and
+    /// `UPDATE` on it; an application whose account lacks `CREATE` creates the table
+    /// once itself (e.g. in a migration) with that statement. A failure is logged and
+    /// shown as the master's `monitor_error` in [`Cluster::status`], and lag falls back
+    /// to `Seconds_Behind_Master`.
+    ///
+    /// Cost: one single-row update on the master per interval, which goes into the
+    /// binlog and to every replica (one transaction, a few hundred bytes of binlog;
+    /// ~22 MB a day at the default 1 s interval, ~220 MB at 100 ms) and takes a GTID
+    /// sequence number each time. Several processes with their own monitor each write
+    /// the same row; that is harmless (every value is a master clock reading).
+    ///
+    /// [`heartbeat_table`]: Builder::heartbeat_table
+    /// [`monitor_interval`]: Builder::monitor_interval
+    pub fn heartbeat(mut self, enabled: bool) -> Self {
+        self.heartbeat = Some(enabled.then(|| HEARTBEAT_TABLE.to_string()));
+        self
+    }
+
+    /// Turns the heartbeat on (see [`heartbeat`](Builder::heartbeat)) with this table:
+    /// `name` or `database.name`, letters, digits, `_` and `$` only.
+    pub fn heartbeat_table(mut self, name: &str) -> Self {
+        self.heartbeat = Some(Some(name.to_string()));
+        self
+    }
+
+    /// A replica whose round trip, as the monitor measures it (`SELECT 1`, smoothed: each
+    /// check moves it a quarter of the way to the new sample, so one slow ping doesn't cut
+    /// a replica off and one that stays slow is out within a few checks), is above
+    /// `ceiling` gets no reads, whatever the consistency. Default: no ceiling.
+    pub fn max_replica_latency(mut self, ceiling: Duration) -> Self {
+        self.max_replica_latency = Some(ceiling);
+        self
+    }
+
     /// Validates everything and builds the cluster (starting its monitor thread when
     /// there are replicas and the monitor is on).
     pub fn build(mut self) -> Result<Cluster, Error> {
@@ -510,6 +626,13 @@ impl Builder {
         if let Some(Consistency::Sticky(w)) = self.consistency {
             positive("consistency", w)?;
         }
+        if let Some(l) = self.max_replica_latency {
+            positive("max_replica_latency", l)?;
+        }
+        let heartbeat = match self.heartbeat.take().flatten() {
+            Some(name) => Some(quote_table(&name)?),
+            None => None,
+        };
 
         let epoch = Instant::now();
         let mut nodes = Vec::with_capacity(self.nodes.len());
@@ -562,6 +685,8 @@ impl Builder {
             query_log: self.query_log.unwrap_or(false),
             admin: self.admin,
             replication: self.replication,
+            heartbeat,
+            max_replica_latency: self.max_replica_latency,
         };
         let shared = Arc::new(Shared {
             config,
@@ -639,6 +764,18 @@ impl Builder {
                     };
                     self.query_log.get_or_insert(b);
                 }
+                "heartbeat" => {
+                    let table = match v {
+                        "true" | "1" | "on" => Some(HEARTBEAT_TABLE.to_string()),
+                        "false" | "0" | "off" => None,
+                        name => Some(name.to_string()),
+                    };
+                    self.heartbeat.get_or_insert(table);
+                }
+                "max_replica_latency" => {
+                    let d = url::parse_duration(&key, v)?;
+                    self.max_replica_latency.get_or_insert(d);
+                }
                 "replica_user" => replica_user = Some(value),
                 "replica_password" => replica_password = Some(value),
                 other => return Err(bad(other, "unknown option".into())),
@@ -676,6 +813,37 @@ mod tests {
         assert_eq!(ok.shared.config.default_role, Role::Auto);
         assert_eq!(ok.shared.config.max_replica_lag, Duration::from_secs(2));
         assert!(ok.shared.monitor.lock().is_none());
+        assert_eq!(ok.shared.config.heartbeat, None);
+
+        let hb = Cluster::builder()
+            .url("mysql://u:pw@m:1,r1:2/db?heartbeat=true&max_replica_latency=5ms&monitor_interval=off")
+            .build()
+            .unwrap();
+        assert_eq!(
+            hb.shared.config.heartbeat.as_deref(),
+            Some("`diesel_cluster_heartbeat`")
+        );
+        assert_eq!(
+            hb.shared.config.max_replica_latency,
+            Some(Duration::from_millis(5))
+        );
+        let named = Cluster::builder()
+            .url("mysql://u:pw@m:1/db?heartbeat=meta.hb")
+            .build()
+            .unwrap();
+        assert_eq!(
+            named.shared.config.heartbeat.as_deref(),
+            Some("`meta`.`hb`")
+        );
+        let off = Cluster::builder()
+            .url("mysql://u:pw@m:1/db?heartbeat=false")
+            .heartbeat(true)
+            .build()
+            .unwrap();
+        assert!(
+            off.shared.config.heartbeat.is_some(),
+            "the builder call wins"
+        );
 
         let cases: Vec<(Builder, &str)> = vec![
             (Cluster::builder(), "at least a master"),
@@ -710,6 +878,20 @@ mod tests {
             (
                 Cluster::builder().url("mysql://u:pw@m/db?connect_timeout=0s"),
                 "greater than zero",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?max_replica_latency=0ms"),
+                "max_replica_latency",
+            ),
+            (
+                Cluster::builder().url("mysql://u:pw@m/db?heartbeat=a%60b"),
+                "not a table name",
+            ),
+            (
+                Cluster::builder()
+                    .master("mysql://u:pw@m/db")
+                    .heartbeat_table("a.b.c"),
+                "not a table name",
             ),
             (
                 Cluster::builder().master("mysql://u:pw@a,b/db"),

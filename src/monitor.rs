@@ -1,7 +1,8 @@
 //! The cluster's background monitor: one thread per cluster that, every interval, reads
-//! each replica's replication lag (`SHOW SLAVE STATUS`), measures each node's round trip,
-//! probes ejected nodes so they come back as soon as they answer, and looks for a new
-//! master when the current one is gone. It holds only a weak reference to the cluster
+//! each replica's replication lag (`SHOW SLAVE STATUS`, and the heartbeat table when it
+//! is on, see [`crate::Builder::heartbeat`]), measures each node's round trip, reads each
+//! node's GTID position for `status()`, probes ejected nodes so they come back as soon
+//! as they answer, and looks for a new master when the current one is gone. It holds only a weak reference to the cluster
 //! and ends when the cluster is dropped.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,9 +62,20 @@ struct SlaveStatus {
     exec_pos: i64,
 }
 
-/// Replication lag of a replica as reads see it: `Ok(None)` when it is unknown because
-/// replication is stopped, broken or not configured (`Seconds_Behind_Master` NULL, a
-/// thread not running, no `SHOW SLAVE STATUS` row).
+/// What `SHOW SLAVE STATUS` says about a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Replication {
+    /// The lag as reads see it: `None` when it is unknown because replication is
+    /// stopped, broken or not configured (`Seconds_Behind_Master` NULL, a thread not
+    /// running, no `SHOW SLAVE STATUS` row).
+    pub(crate) lag: Option<Duration>,
+    /// `Seconds_Behind_Master` as read (`None`: NULL or no row).
+    pub(crate) seconds_behind_master: Option<u64>,
+    /// Whether both replication threads run (false with no row: not a replica).
+    pub(crate) running: bool,
+}
+
+/// Replication state of a replica, read with `SHOW SLAVE STATUS`.
 ///
 /// A replica configured with `MASTER_DELAY` counts as at least that far behind: every
 /// write reaches it that late, even while it happens to be idle and reports 0.
@@ -73,25 +85,33 @@ struct SlaveStatus {
 /// is NULL everywhere; a replica that applied everything it received is then as fresh
 /// as any reachable node (nothing newer can be read anywhere), so it counts as 0 behind
 /// and keeps serving reads while the master is down.
-pub(crate) fn replica_lag(
-    conn: &mut MysqlConnection,
-    master_up: bool,
-) -> QueryResult<Option<Duration>> {
+pub(crate) fn replication(conn: &mut MysqlConnection, master_up: bool) -> QueryResult<Replication> {
     let rows: Vec<SlaveStatus> = diesel::sql_query("SHOW SLAVE STATUS").load(conn)?;
     let Some(row) = rows.into_iter().next() else {
-        return Ok(None);
+        return Ok(Replication {
+            lag: None,
+            seconds_behind_master: None,
+            running: false,
+        });
     };
-    if row.sql_running != "Yes" {
-        return Ok(None);
-    }
-    if row.io_running != "Yes" {
+    let seconds_behind_master = row.seconds_behind_master.map(|s| s.max(0) as u64);
+    let running = row.io_running == "Yes" && row.sql_running == "Yes";
+    let lag = if row.sql_running != "Yes" {
+        None
+    } else if row.io_running != "Yes" {
         let applied_all = row.read_file == row.exec_file && row.read_pos == row.exec_pos;
-        return Ok((!master_up && applied_all).then_some(Duration::ZERO));
-    }
-    Ok(row.seconds_behind_master.map(|behind| {
-        let seconds = behind.max(row.sql_delay.unwrap_or(0)).max(0);
-        Duration::from_secs(seconds as u64)
-    }))
+        (!master_up && applied_all).then_some(Duration::ZERO)
+    } else {
+        row.seconds_behind_master.map(|behind| {
+            let seconds = behind.max(row.sql_delay.unwrap_or(0)).max(0);
+            Duration::from_secs(seconds as u64)
+        })
+    };
+    Ok(Replication {
+        lag,
+        seconds_behind_master,
+        running,
+    })
 }
 
 /// What a replica's state says when its replication status can't be read.
@@ -113,35 +133,152 @@ fn monitor_error(label: &str, error: &diesel::result::Error) -> String {
     .to_string()
 }
 
+#[derive(diesel::QueryableByName)]
+struct TsRow {
+    #[diesel(sql_type = BigInt)]
+    ts: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct PosRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    pos: Option<String>,
+}
+
+/// The heartbeat value the monitor wrote last.
+#[derive(Clone, Copy, Debug)]
+struct Written {
+    /// The master it was written to: another master has another clock.
+    master: usize,
+    /// Microseconds since the Unix epoch, on the master's clock.
+    ts: i64,
+    /// The local instant the master's clock read `ts` (the middle of that round trip).
+    at: Instant,
+}
+
+/// Lag of a replica whose copy of the heartbeat row holds `replica_ts`, given the value
+/// written last (`written_ts`, read from the master's clock `elapsed` ago). Returns the
+/// lag and whether the replica is behind the last heartbeat (its lag then grows until
+/// the next check). Both timestamps are master clock readings, so no two clocks meet.
+fn heartbeat_lag(written_ts: i64, elapsed: Duration, replica_ts: i64) -> (Duration, bool) {
+    if replica_ts >= written_ts {
+        // It applied the last heartbeat (or a later one written by another process).
+        return (Duration::ZERO, false);
+    }
+    let master_now = written_ts.saturating_add(elapsed.as_micros().min(i64::MAX as u128) as i64);
+    let behind = master_now.saturating_sub(replica_ts).max(0) as u64;
+    (Duration::from_micros(behind), true)
+}
+
+/// The heartbeat writer and reader (see [`crate::Builder::heartbeat`]).
+struct Heartbeat {
+    /// Quoted table name.
+    table: String,
+    /// The master the table was last created on (`CREATE TABLE IF NOT EXISTS` runs
+    /// again after a change of master).
+    created_on: Option<usize>,
+    last: Option<Written>,
+    /// A connection to the master with its writer credentials, when they differ from
+    /// the node's own (a promoted replica configured with a read-only account).
+    writer: Option<(usize, MysqlConnection)>,
+    /// Per node: the last heartbeat read error logged, so each is logged once.
+    read_errors: Vec<Option<String>>,
+}
+
+/// Marks the master's `monitor_error` as coming from the heartbeat (cleared by the next
+/// successful heartbeat write, and only then).
+const HEARTBEAT_ERROR: &str = "heartbeat:";
+
 /// Per-node connections the monitor keeps between checks.
 struct Probe {
     conns: Vec<Option<MysqlConnection>>,
+    heartbeat: Option<Heartbeat>,
+}
+
+fn quiet(mut c: MysqlConnection) -> MysqlConnection {
+    // The monitor's statements are not the user's: keep them out of any
+    // instrumentation installed as Diesel's default.
+    c.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
+    c
 }
 
 impl Probe {
+    fn new(shared: &Shared) -> Probe {
+        Probe {
+            conns: (0..shared.nodes.len()).map(|_| None).collect(),
+            heartbeat: shared.config.heartbeat.as_ref().map(|table| Heartbeat {
+                table: table.clone(),
+                created_on: None,
+                last: None,
+                writer: None,
+                read_errors: vec![None; shared.nodes.len()],
+            }),
+        }
+    }
+
     fn conn(&mut self, shared: &Shared, i: usize) -> Result<&mut MysqlConnection, String> {
         if self.conns[i].is_none() {
-            let mut c = connect_node(&shared.nodes[i].address, shared.config.connect_timeout)?;
-            // The monitor's statements are not the user's: keep them out of any
-            // instrumentation installed as Diesel's default.
-            c.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
-            self.conns[i] = Some(c);
+            let c = connect_node(&shared.nodes[i].address, shared.config.connect_timeout)?;
+            self.conns[i] = Some(quiet(c));
         }
         self.conns[i]
             .as_mut()
             .ok_or_else(|| "no connection".to_string())
     }
 
-    /// One round: every node's health, every replica's lag, and a new master if the
-    /// current one is gone.
+    /// A connection to master `m` that may write: the probe's own, or one with the
+    /// master's credentials when node `m` was configured with others.
+    fn writer_conn(&mut self, shared: &Shared, m: usize) -> Result<&mut MysqlConnection, String> {
+        let Some(writer_address) = &shared.nodes[m].writer_address else {
+            return self.conn(shared, m);
+        };
+        let hb = self
+            .heartbeat
+            .as_mut()
+            .ok_or_else(|| "heartbeat is off".to_string())?;
+        if !matches!(hb.writer, Some((i, _)) if i == m) {
+            hb.writer = None;
+            let c = connect_node(writer_address, shared.config.connect_timeout)?;
+            hb.writer = Some((m, quiet(c)));
+        }
+        match &mut hb.writer {
+            Some((_, c)) => Ok(c),
+            None => Err("no connection".to_string()),
+        }
+    }
+
+    fn drop_writer_conn(&mut self, shared: &Shared, m: usize) {
+        if shared.nodes[m].writer_address.is_none() {
+            self.conns[m] = None;
+        } else if let Some(hb) = &mut self.heartbeat {
+            hb.writer = None;
+        }
+    }
+
+    /// One round: every node's health, every replica's lag, the heartbeat, and a new
+    /// master if the current one is gone.
     fn check(&mut self, shared: &Shared) {
         let master = shared.master();
         // The master first: the replicas' state is read in the light of its health.
         let master_up = self.ping(shared, master);
+        if master_up {
+            self.read_position(shared, master, true);
+        }
+        // The replicas are read before this round's heartbeat is written: a replica that
+        // applied the previous one (an interval ago) is in time, and reads 0.
+        let written = self
+            .heartbeat
+            .as_ref()
+            .and_then(|h| h.last)
+            .filter(|w| master_up && w.master == master);
         for i in (0..shared.nodes.len()).filter(|&i| i != master) {
             if self.ping(shared, i) {
-                self.check_replication(shared, i, master_up);
+                self.check_replication(shared, i, master_up, written);
+                self.read_position(shared, i, false);
             }
+        }
+        if master_up && self.heartbeat.is_some() {
+            self.write_heartbeat(shared, master);
         }
         if !shared.nodes[master].is_up() {
             crate::failover::rediscover_shared(shared);
@@ -150,6 +287,9 @@ impl Probe {
 
     /// Health: a node that answers `SELECT 1` is readmitted at once (no need to wait for
     /// the cooldown); one that does not is ejected. Returns whether it answered.
+    ///
+    /// The round trip is smoothed (each sample moves it a quarter of the way) so that one
+    /// slow answer on a busy machine doesn't swing latency-based routing.
     fn ping(&mut self, shared: &Shared, i: usize) -> bool {
         let node = &shared.nodes[i];
         let started = Instant::now();
@@ -160,7 +300,12 @@ impl Probe {
         });
         match ping {
             Ok(_) => {
-                node.set_latency(started.elapsed());
+                let sample = started.elapsed();
+                let smoothed = match node.latency() {
+                    Some(old) if node.is_up() => (old * 3 + sample) / 4,
+                    _ => sample,
+                };
+                node.set_latency(smoothed);
                 if !node.is_up() {
                     log::info!("{} answers again; readmitting it", node.label);
                     node.readmit();
@@ -169,6 +314,8 @@ impl Probe {
             }
             Err(e) => {
                 self.conns[i] = None;
+                // What was seen of a node that no longer answers is no longer true.
+                *node.seen.lock() = Default::default();
                 if node.is_up() && node.eject(shared.config.ejection_cooldown) {
                     log::warn!("monitor: ejecting {}: {e}", node.label);
                 }
@@ -177,30 +324,71 @@ impl Probe {
         }
     }
 
-    /// Lag: reads `SHOW SLAVE STATUS` and marks the replica lagging or not. A failure
-    /// other than a lost connection (most likely a missing privilege) is kept in the
-    /// node's state, where `Cluster::status` shows it.
-    fn check_replication(&mut self, shared: &Shared, i: usize, master_up: bool) {
+    /// The node's GTID position, for `status()` only: `@@gtid_current_pos` on the master,
+    /// `@@gtid_slave_pos` on a replica. Servers without them (MySQL) show none.
+    fn read_position(&mut self, shared: &Shared, i: usize, is_master: bool) {
+        let sql = if is_master {
+            "SELECT @@gtid_current_pos AS pos"
+        } else {
+            "SELECT @@gtid_slave_pos AS pos"
+        };
+        let Ok(conn) = self.conn(shared, i) else {
+            return;
+        };
+        let pos = match diesel::sql_query(sql).get_result::<PosRow>(conn) {
+            Ok(row) => row.pos,
+            Err(e) => {
+                if is_connection_error(&e) {
+                    self.conns[i] = None;
+                }
+                None
+            }
+        };
+        shared.nodes[i].seen.lock().gtid_position = pos;
+    }
+
+    /// Lag: reads `SHOW SLAVE STATUS` (and the heartbeat, when on) and marks the replica
+    /// lagging or not. A failure other than a lost connection (most likely a missing
+    /// privilege) is kept in the node's state, where `Cluster::status` shows it.
+    fn check_replication(
+        &mut self,
+        shared: &Shared,
+        i: usize,
+        master_up: bool,
+        written: Option<Written>,
+    ) {
         let node = &shared.nodes[i];
         let max_lag = shared.config.max_replica_lag;
         let Ok(conn) = self.conn(shared, i) else {
             return;
         };
-        match replica_lag(conn, master_up) {
-            Ok(lag) => {
+        match replication(conn, master_up) {
+            Ok(repl) => {
                 if node.monitor_error.lock().take().is_some() {
                     log::info!(
                         "monitor: can read the replication status of {} again",
                         node.label
                     );
                 }
+                let heartbeat = written.and_then(|w| self.read_heartbeat(shared, i, w));
                 let was = node.is_lagging();
-                node.set_lag(lag, max_lag);
+                match heartbeat {
+                    Some((lag, true)) => node.set_growing_lag(lag, max_lag),
+                    Some((lag, false)) => node.set_lag(Some(lag), max_lag),
+                    None => node.set_lag(repl.lag, max_lag),
+                }
+                {
+                    let mut seen = node.seen.lock();
+                    seen.seconds_behind_master = repl.seconds_behind_master;
+                    seen.replicating = Some(repl.running);
+                    seen.heartbeat_lag = heartbeat.map(|(lag, _)| lag);
+                }
                 if node.is_lagging() != was {
                     log::info!(
-                        "{} is {} (lag {lag:?}, max {max_lag:?})",
+                        "{} is {} (lag {:?}, max {max_lag:?})",
                         node.label,
                         if was { "caught up" } else { "lagging" },
+                        node.lag(),
                     );
                 }
             }
@@ -215,10 +403,153 @@ impl Probe {
                     log::error!("monitor: {message}");
                 }
                 *current = Some(message);
+                drop(current);
                 node.set_lag(None, max_lag);
+                let mut seen = node.seen.lock();
+                seen.seconds_behind_master = None;
+                seen.replicating = None;
+                seen.heartbeat_lag = None;
             }
         }
     }
+
+    /// The heartbeat lag of replica `i` and whether it is behind the last heartbeat;
+    /// `None` when its copy of the row can't be read (the caller falls back to
+    /// `Seconds_Behind_Master`).
+    fn read_heartbeat(
+        &mut self,
+        shared: &Shared,
+        i: usize,
+        written: Written,
+    ) -> Option<(Duration, bool)> {
+        let table = self.heartbeat.as_ref()?.table.clone();
+        let conn = self.conn(shared, i).ok()?;
+        let sql = format!("SELECT ts FROM {table} WHERE id = 1");
+        let result = diesel::sql_query(sql).load::<TsRow>(conn);
+        let hb = self.heartbeat.as_mut()?;
+        match result {
+            Ok(rows) => {
+                if hb.read_errors[i].take().is_some() {
+                    log::info!(
+                        "monitor: can read the heartbeat on {} again",
+                        shared.nodes[i].label
+                    );
+                }
+                // No row yet: the first heartbeat has not replicated there.
+                let ts = rows.first()?.ts;
+                Some(heartbeat_lag(written.ts, written.at.elapsed(), ts))
+            }
+            Err(e) => {
+                if is_connection_error(&e) {
+                    self.conns[i] = None;
+                    return None;
+                }
+                let message = e.to_string();
+                if hb.read_errors[i].as_deref() != Some(message.as_str()) {
+                    log::warn!(
+                        "monitor: can't read the heartbeat table {table} on {} ({message}); \
+                         using Seconds_Behind_Master for its lag",
+                        shared.nodes[i].label
+                    );
+                }
+                hb.read_errors[i] = Some(message);
+                None
+            }
+        }
+    }
+
+    /// Writes this round's heartbeat on master `m` (creating the table first after a
+    /// change of master), remembering the value written.
+    fn write_heartbeat(&mut self, shared: &Shared, m: usize) {
+        let Some(hb) = self.heartbeat.as_ref() else {
+            return;
+        };
+        let table = hb.table.clone();
+        let create = hb.created_on != Some(m);
+        let conn = match self.writer_conn(shared, m) {
+            Ok(c) => c,
+            // The master stopped answering since its ping: the next round ejects it.
+            Err(_) => return,
+        };
+        let result = write_heartbeat_row(conn, &table, create);
+        let node = &shared.nodes[m];
+        match result {
+            Ok((ts, at)) => {
+                if let Some(hb) = self.heartbeat.as_mut() {
+                    hb.created_on = Some(m);
+                    hb.last = Some(Written { master: m, ts, at });
+                }
+                let mut error = node.monitor_error.lock();
+                if error
+                    .as_deref()
+                    .is_some_and(|e| e.contains(HEARTBEAT_ERROR))
+                {
+                    log::info!("monitor: heartbeat written on {} again", node.label);
+                    *error = None;
+                }
+            }
+            Err(e) if is_connection_error(&e) => self.drop_writer_conn(shared, m),
+            Err(e) => {
+                let hint = if create {
+                    format!(
+                        "; the master's account needs CREATE, INSERT and UPDATE on it, or \
+                         create it beforehand: {}",
+                        create_table_sql(&table)
+                    )
+                } else {
+                    String::new()
+                };
+                let message = Error::Monitor {
+                    node: node.label.clone(),
+                    reason: format!(
+                        "{HEARTBEAT_ERROR} writing {table} failed: {e}{hint}; replica lag \
+                         falls back to Seconds_Behind_Master"
+                    ),
+                }
+                .to_string();
+                let mut current = node.monitor_error.lock();
+                if current.as_deref() != Some(message.as_str()) {
+                    log::error!("monitor: {message}");
+                }
+                *current = Some(message);
+            }
+        }
+    }
+}
+
+fn create_table_sql(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, \
+         ts BIGINT NOT NULL, server_id INT UNSIGNED NOT NULL)"
+    )
+}
+
+/// Reads the master's clock and writes it into the heartbeat row. Returns the value and
+/// the local instant it corresponds to.
+fn write_heartbeat_row(
+    conn: &mut MysqlConnection,
+    table: &str,
+    create: bool,
+) -> QueryResult<(i64, Instant)> {
+    if create {
+        diesel::sql_query(create_table_sql(table)).execute(conn)?;
+    }
+    let before = Instant::now();
+    let now: TsRow =
+        diesel::sql_query("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED) AS ts")
+            .get_result(conn)?;
+    let after = Instant::now();
+    // The master read its clock somewhere within the round trip: take the middle.
+    let at = before + (after - before) / 2;
+    // A literal, not a bind: `now.ts` is an integer the server gave, and a prepared
+    // statement would cost a round trip more.
+    diesel::sql_query(format!(
+        "INSERT INTO {table} (id, ts, server_id) VALUES (1, {}, @@server_id) \
+         ON DUPLICATE KEY UPDATE ts = VALUES(ts), server_id = VALUES(server_id)",
+        now.ts
+    ))
+    .execute(conn)?;
+    Ok((now.ts, at))
 }
 
 /// Starts the monitor of a cluster.
@@ -238,9 +569,7 @@ pub(crate) fn start(shared: Weak<Shared>, interval: Duration) -> MonitorHandle {
                     let Some(shared) = shared.upgrade() else {
                         break;
                     };
-                    let probe = probe.get_or_insert_with(|| Probe {
-                        conns: (0..shared.nodes.len()).map(|_| None).collect(),
-                    });
+                    let probe = probe.get_or_insert_with(|| Probe::new(&shared));
                     probe.check(&shared);
                 }
                 let deadline = Instant::now() + interval;
@@ -267,5 +596,30 @@ pub(crate) fn start(shared: Weak<Shared>, interval: Duration) -> MonitorHandle {
                 thread_id: thread::current().id(),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_lag_compares_master_clock_readings_only() {
+        let ms = Duration::from_millis;
+        // Applied the last heartbeat (or a later one another process wrote): in time,
+        // however long ago it was written.
+        assert_eq!(heartbeat_lag(5_000_000, ms(900), 5_000_000), (ms(0), false));
+        assert_eq!(heartbeat_lag(5_000_000, ms(900), 5_000_100), (ms(0), false));
+        // Holds a heartbeat 400 ms older than the last one, written 100 ms ago: it has
+        // nothing the master committed in the last 500 ms.
+        assert_eq!(
+            heartbeat_lag(5_000_000, ms(100), 4_600_000),
+            (ms(500), true)
+        );
+        // Absolute values don't matter (any clock offset between the hosts cancels).
+        assert_eq!(
+            heartbeat_lag(1_700_000_000_000_000, ms(20), 1_699_999_999_950_000),
+            (ms(70), true)
+        );
     }
 }

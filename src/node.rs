@@ -31,6 +31,11 @@ pub(crate) struct Node {
     lag_ms: AtomicU64,
     /// Whether the monitor found the replica too far behind (or stopped).
     lagging: AtomicBool,
+    /// Whether the replica was found behind the master's last heartbeat: its lag then
+    /// counts as growing with the time since it was measured, until the next check.
+    lag_growing: AtomicBool,
+    /// Nanoseconds since `epoch` (as `ejected_until`) when `lag_ms` was measured.
+    lag_checked: AtomicU64,
     /// Last round trip measured by the monitor, microseconds; -1 = unknown.
     latency_us: AtomicI64,
     /// Statements currently running on this node, over all connections.
@@ -38,7 +43,24 @@ pub(crate) struct Node {
     pub(crate) counters: Counters,
     /// Why the monitor could not read this node's state, if it could not.
     pub(crate) monitor_error: Mutex<Option<String>>,
+    /// What the monitor saw on its last check, for `status()` only (not the hot path).
+    pub(crate) seen: Mutex<MonitorView>,
+    /// The node's metric keys (empty without the `metrics` feature).
+    pub(crate) metrics: crate::metrics::NodeMetrics,
     epoch: Instant,
+}
+
+/// Details the monitor read from a node on its last check, shown by `status()`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MonitorView {
+    /// `@@gtid_current_pos` on the master, `@@gtid_slave_pos` on a replica.
+    pub(crate) gtid_position: Option<String>,
+    /// `Seconds_Behind_Master` as read (`None`: NULL, or not read).
+    pub(crate) seconds_behind_master: Option<u64>,
+    /// Whether both replication threads were running (`None`: not read).
+    pub(crate) replicating: Option<bool>,
+    /// The lag measured through the heartbeat table, when it is on and readable.
+    pub(crate) heartbeat_lag: Option<Duration>,
 }
 
 /// Per-node counters, shared by every connection of the cluster.
@@ -87,16 +109,30 @@ pub struct NodeStatus {
     pub is_master: bool,
     /// Up, ejected or lagging.
     pub health: Health,
-    /// Replication lag last seen by the monitor: `Seconds_Behind_Master`, or the
-    /// replica's configured `MASTER_DELAY` when that is larger (every write reaches such
-    /// a replica that late). Zero before the first check; `None` for the master and while
-    /// the lag is unknown (a replication thread stopped, or see `monitor_error`).
+    /// Replication lag last seen by the monitor, the one routing uses: the heartbeat lag
+    /// when [`Builder::heartbeat`](crate::Builder::heartbeat) is on and the heartbeat
+    /// could be read, else `Seconds_Behind_Master`, or the replica's configured
+    /// `MASTER_DELAY` when that is larger (every write reaches such a replica that late).
+    /// Zero before the first check; `None` for the master and while the lag is unknown (a
+    /// replication thread stopped without heartbeat, or see `monitor_error`).
     pub lag: Option<Duration>,
-    /// Whether the lag is unknown: replication was seen stopped or not configured, or
-    /// the monitor could not read it (`monitor_error` says why).
+    /// The lag measured through the heartbeat table (millisecond precision, see
+    /// [`Builder::heartbeat`](crate::Builder::heartbeat)); `None` when the heartbeat is
+    /// off, the master is down, or it could not be read.
+    pub heartbeat_lag: Option<Duration>,
+    /// `Seconds_Behind_Master` as the monitor last read it (whole seconds); `None` when it
+    /// was NULL (a replication thread stopped) or not read.
+    pub seconds_behind_master: Option<u64>,
+    /// Whether replication is stopped or the lag unknown: a replication thread was seen
+    /// stopped, replication is not configured, or the monitor could not read it
+    /// (`monitor_error` says why).
     pub replication_stopped: bool,
-    /// Last round trip measured by the monitor.
+    /// Last round trip measured by the monitor (`SELECT 1`), smoothed over the last few
+    /// checks.
     pub latency: Option<Duration>,
+    /// The node's GTID position as the monitor last read it: `@@gtid_current_pos` on the
+    /// master, `@@gtid_slave_pos` on a replica (MariaDB); `None` when it could not be read.
+    pub gtid_position: Option<String>,
     /// Statements run on this node, over all connections of the cluster.
     pub statements: u64,
     /// Statements that failed on this node.
@@ -119,6 +155,7 @@ pub struct NodeStatus {
 impl Node {
     pub(crate) fn new(name: String, address: NodeAddress, weight: u32, epoch: Instant) -> Node {
         let label = format!("{name} ({})", address.host_port());
+        let metrics = crate::metrics::NodeMetrics::new(&name);
         Node {
             name,
             address,
@@ -128,10 +165,14 @@ impl Node {
             ejected_until: AtomicU64::new(0),
             lag_ms: AtomicU64::new(0),
             lagging: AtomicBool::new(false),
+            lag_growing: AtomicBool::new(false),
+            lag_checked: AtomicU64::new(0),
             latency_us: AtomicI64::new(-1),
             outstanding: AtomicU64::new(0),
             counters: Counters::default(),
             monitor_error: Mutex::new(None),
+            seen: Mutex::new(MonitorView::default()),
+            metrics,
             epoch,
         }
     }
@@ -155,6 +196,7 @@ impl Node {
     /// Forgets the replication state seen so far: the node gets no lag-bounded reads
     /// until the monitor has seen it replicate (used when the topology changed).
     pub(crate) fn forget_lag(&self) {
+        self.lag_growing.store(false, Relaxed);
         self.lag_ms.store(LAG_UNKNOWN, Relaxed);
         self.lagging.store(true, Relaxed);
     }
@@ -173,6 +215,7 @@ impl Node {
         self.ejected_until.store(until, Relaxed);
         if was_up {
             self.counters.ejections.fetch_add(1, Relaxed);
+            self.metrics.ejection();
         }
         was_up
     }
@@ -196,13 +239,50 @@ impl Node {
         }
     }
 
+    /// The lag as a read chosen now should see it: the last lag seen, plus, when the
+    /// replica was behind the master's last heartbeat at that check, the time since (a
+    /// replica that is not applying falls further behind every moment; one that is
+    /// applying can only be better off, so this is an upper bound). One atomic load more
+    /// than [`lag`](Node::lag) unless the lag is growing.
+    #[inline]
+    pub(crate) fn lag_now(&self) -> Option<Duration> {
+        let ms = self.lag_ms.load(Relaxed);
+        if ms == LAG_UNKNOWN {
+            return None;
+        }
+        let lag = Duration::from_millis(ms);
+        if !self.lag_growing.load(Relaxed) {
+            return Some(lag);
+        }
+        let since = self
+            .now_nanos()
+            .saturating_sub(self.lag_checked.load(Relaxed));
+        Some(lag + Duration::from_nanos(since))
+    }
+
     pub(crate) fn set_lag(&self, lag: Option<Duration>, max_lag: Duration) {
+        self.lag_growing.store(false, Relaxed);
+        self.store_lag(lag, max_lag);
+    }
+
+    /// A lag measured now that keeps growing until the next check (see
+    /// [`lag_now`](Node::lag_now)).
+    pub(crate) fn set_growing_lag(&self, lag: Duration, max_lag: Duration) {
+        // Stored before the lag itself: a reader seeing the new flag with the old lag
+        // over-estimates for a moment, never under-estimates.
+        self.lag_checked.store(self.now_nanos(), Relaxed);
+        self.lag_growing.store(true, Relaxed);
+        self.store_lag(Some(lag), max_lag);
+    }
+
+    fn store_lag(&self, lag: Option<Duration>, max_lag: Duration) {
         let ms = lag.map_or(LAG_UNKNOWN, |d| {
             d.as_millis().min(u128::from(LAG_UNKNOWN - 1)) as u64
         });
         self.lag_ms.store(ms, Relaxed);
         self.lagging
             .store(lag.map_or(true, |l| l > max_lag), Relaxed);
+        self.metrics.lag(lag);
     }
 
     pub(crate) fn latency(&self) -> Option<Duration> {
@@ -215,6 +295,43 @@ impl Node {
     pub(crate) fn set_latency(&self, latency: Duration) {
         self.latency_us
             .store(latency.as_micros().min(i64::MAX as u128) as i64, Relaxed);
+        self.metrics.latency(latency);
+    }
+
+    // Counting: each event bumps the node's counter (what `status()` shows) and the
+    // matching metric, in one place, so the two always agree.
+
+    #[inline]
+    pub(crate) fn count_statement(&self) {
+        self.counters.statements.fetch_add(1, Relaxed);
+        self.metrics.statement();
+    }
+
+    #[inline]
+    pub(crate) fn count_error(&self) {
+        self.counters.errors.fetch_add(1, Relaxed);
+        self.metrics.error();
+    }
+
+    pub(crate) fn count_retry(&self) {
+        self.counters.retries.fetch_add(1, Relaxed);
+        self.metrics.retry();
+    }
+
+    pub(crate) fn count_fallback(&self) {
+        self.counters.fallbacks.fetch_add(1, Relaxed);
+        self.metrics.fallback();
+    }
+
+    /// A causal read waited `waited` for a GTID on this replica.
+    pub(crate) fn count_causal_wait(&self, waited: Duration) {
+        self.counters.causal_waits.fetch_add(1, Relaxed);
+        self.metrics.causal_wait(waited);
+    }
+
+    pub(crate) fn count_causal_timeout(&self) {
+        self.counters.causal_timeouts.fetch_add(1, Relaxed);
+        self.metrics.causal_timeout();
     }
 
     pub(crate) fn status(&self, is_master: bool) -> NodeStatus {
@@ -227,14 +344,23 @@ impl Node {
         };
         let lag_raw = self.lag_ms.load(Relaxed);
         let c = &self.counters;
+        let seen = self.seen.lock().clone();
         NodeStatus {
             name: self.name.clone(),
             address: self.address.host_port(),
             is_master,
             health,
             lag: if is_master { None } else { self.lag() },
-            replication_stopped: !is_master && lag_raw == LAG_UNKNOWN,
+            heartbeat_lag: if is_master { None } else { seen.heartbeat_lag },
+            seconds_behind_master: if is_master {
+                None
+            } else {
+                seen.seconds_behind_master
+            },
+            replication_stopped: !is_master
+                && (lag_raw == LAG_UNKNOWN || seen.replicating == Some(false)),
             latency: self.latency(),
+            gtid_position: seen.gtid_position,
             statements: c.statements.load(Relaxed),
             errors: c.errors.load(Relaxed),
             ejections: c.ejections.load(Relaxed),
@@ -295,5 +421,25 @@ mod tests {
         assert!(n.is_lagging());
         assert!(n.status(false).replication_stopped);
         assert!(!format!("{n:?}").contains("p@"));
+    }
+
+    #[test]
+    fn a_growing_lag_grows_between_checks() {
+        let n = node();
+        let max = Duration::from_millis(200);
+        n.set_growing_lag(Duration::from_millis(100), max);
+        assert!(!n.is_lagging());
+        std::thread::sleep(Duration::from_millis(30));
+        let now = n.lag_now().unwrap();
+        assert!(now >= Duration::from_millis(130), "{now:?}");
+        assert_eq!(n.lag(), Some(Duration::from_millis(100)), "as measured");
+        n.set_lag(Some(Duration::from_millis(100)), max);
+        assert_eq!(
+            n.lag_now(),
+            Some(Duration::from_millis(100)),
+            "steady again"
+        );
+        n.forget_lag();
+        assert_eq!(n.lag_now(), None);
     }
 }

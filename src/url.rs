@@ -128,6 +128,8 @@ pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
     "replica_user",
     "replica_password",
     "query_log",
+    "heartbeat",
+    "max_replica_latency",
 ];
 
 /// Replaces the password of a URL-like string with `***`, for messages about bad URLs.

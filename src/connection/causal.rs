@@ -9,7 +9,6 @@
 //! two round trips: reading the GTID once, and `MASTER_GTID_WAIT` on the chosen replica
 //! (skipped when that replica already confirmed the position to this connection).
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{Integer, Nullable, Text};
@@ -231,10 +230,7 @@ impl ClusterConnection {
                 node
             }
             Ok(false) => {
-                shared.nodes[node]
-                    .counters
-                    .causal_timeouts
-                    .fetch_add(1, Relaxed);
+                shared.nodes[node].count_causal_timeout();
                 log::debug!(
                     "{label} did not reach {required} within {timeout:?}; reading from the master"
                 );
@@ -256,10 +252,7 @@ impl ClusterConnection {
     }
 
     fn count_fallback(&self, replica: usize) {
-        self.cluster.shared.nodes[replica]
-            .counters
-            .fallbacks
-            .fetch_add(1, Relaxed);
+        self.cluster.shared.nodes[replica].count_fallback();
     }
 
     /// `MASTER_GTID_WAIT` on a replica: true when it applied `token` within `timeout`.
@@ -271,10 +264,6 @@ impl ClusterConnection {
     ) -> diesel::QueryResult<bool> {
         self.open(node)?;
         self.internal_statements += 1;
-        self.cluster.shared.nodes[node]
-            .counters
-            .causal_waits
-            .fetch_add(1, Relaxed);
         let hub = self.hub.clone();
         let Some(conn) = self.nodes[node].as_mut() else {
             return Ok(false);
@@ -286,7 +275,9 @@ impl ClusterConnection {
             token.gtid_list(),
             timeout.as_secs_f64()
         );
-        let row: WaitRow = hub.muted(|| diesel::sql_query(sql).get_result(conn))?;
-        Ok(row.result == Some(0))
+        let started = Instant::now();
+        let row = hub.muted(|| diesel::sql_query(sql).get_result::<WaitRow>(conn));
+        self.cluster.shared.nodes[node].count_causal_wait(started.elapsed());
+        Ok(row?.result == Some(0))
     }
 }

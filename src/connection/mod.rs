@@ -583,19 +583,13 @@ impl ClusterConnection {
         let node = &self.cluster.shared.nodes[i];
         node.outstanding
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        node.counters
-            .statements
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        node.count_statement();
         let result = self.with_node(i, |c| exec(c)).and_then(|r| r);
         self.cluster.shared.nodes[i]
             .outstanding
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if let Err(e) = &result {
-            self.cluster.shared.nodes[i]
-                .counters
-                .errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let _ = e;
+        if result.is_err() {
+            self.cluster.shared.nodes[i].count_error();
         }
         result
     }
@@ -621,10 +615,7 @@ impl ClusterConnection {
         }
         tried.push(node);
         let shared = self.cluster.shared.clone();
-        shared.nodes[node]
-            .counters
-            .retries
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared.nodes[node].count_retry();
         let master = shared.master();
         let next = if alive && node == master {
             // The master answered a fresh connection: the old one had died (e.g. the
@@ -819,10 +810,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
                     Err(e) => return Err(e),
                 }
             }
-            let node = &self.cluster.shared.nodes[plan.node];
-            node.counters
-                .statements
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.cluster.shared.nodes[plan.node].count_statement();
             let conn: *mut MysqlConnection = match self.nodes[plan.node].as_mut() {
                 Some(c) => c,
                 None => return Err(diesel::result::Error::BrokenTransactionManager),
@@ -847,10 +835,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
                     return Ok(cursor);
                 }
                 Err(e) => {
-                    self.cluster.shared.nodes[plan.node]
-                        .counters
-                        .errors
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.cluster.shared.nodes[plan.node].count_error();
                     match self.after_failure(&mut plan, &mut tried, e) {
                         Ok(()) => continue,
                         Err(e) => return Err(e),

@@ -228,10 +228,7 @@ impl ClusterConnection {
             None => {
                 let master = shared.master();
                 if shared.has_replicas() {
-                    shared.nodes[master]
-                        .counters
-                        .fallbacks
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    shared.nodes[master].count_fallback();
                     log::debug!("no usable replica; reading from the master");
                 }
                 (master, true)
