@@ -50,6 +50,7 @@ pub(crate) struct Config {
     pub(crate) monitor_interval: Option<Duration>,
     pub(crate) ejection_cooldown: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) network_timeout: Duration,
     pub(crate) consistency: Consistency,
     pub(crate) causal_timeout: Duration,
     pub(crate) writes_in_replica_role: WriteRouting,
@@ -291,6 +292,7 @@ pub struct Builder {
     monitor_interval: Option<Option<Duration>>,
     ejection_cooldown: Option<Duration>,
     connect_timeout: Option<Duration>,
+    network_timeout: Option<Duration>,
     consistency: Option<Consistency>,
     causal_timeout: Option<Duration>,
     writes_in_replica_role: Option<WriteRouting>,
@@ -370,6 +372,7 @@ impl Builder {
     /// | `monitor_interval` | duration, or `off` | [`monitor_interval`](Builder::monitor_interval) |
     /// | `ejection_cooldown` | duration | [`ejection_cooldown`](Builder::ejection_cooldown) |
     /// | `connect_timeout` | duration | [`connect_timeout`](Builder::connect_timeout) |
+    /// | `network_timeout` | duration | [`network_timeout`](Builder::network_timeout) |
     /// | `consistency` | `strong`, `eventual`, `causal`, `bounded:2s`, `sticky:5s` | [`consistency`](Builder::consistency) |
     /// | `causal_timeout` | duration | [`causal_timeout`](Builder::causal_timeout) |
     /// | `writes_in_replica_role` | `refuse`, `master` | [`writes_in_replica_role`](Builder::writes_in_replica_role) |
@@ -486,6 +489,16 @@ impl Builder {
     /// MySQL handshake, so a dead or unreachable host fails fast). Default 2 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long an open node connection may wait on a peer that stopped answering at the
+    /// network level (partition, host gone) before it fails with a connection error, so
+    /// the node is ejected and reads move on. Set on each node socket as TCP keepalive
+    /// and `TCP_USER_TIMEOUT` (Linux). Long-running queries are not affected. Default
+    /// 10 s; at least 3 s.
+    pub fn network_timeout(mut self, timeout: Duration) -> Self {
+        self.network_timeout = Some(timeout);
         self
     }
 
@@ -607,6 +620,13 @@ impl Builder {
             .unwrap_or(Some(Duration::from_secs(1)));
         let ejection_cooldown = self.ejection_cooldown.unwrap_or(Duration::from_secs(5));
         let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(2));
+        let network_timeout = self.network_timeout.unwrap_or(Duration::from_secs(10));
+        if network_timeout < Duration::from_secs(3) {
+            return Err(Error::InvalidOption {
+                option: "network_timeout".into(),
+                reason: "must be at least 3 s (TCP keepalive counts in whole seconds)".into(),
+            });
+        }
         let causal_timeout = self.causal_timeout.unwrap_or(Duration::from_secs(1));
         let positive = |name: &str, d: Duration| {
             if d.is_zero() {
@@ -677,6 +697,7 @@ impl Builder {
             monitor_interval,
             ejection_cooldown,
             connect_timeout,
+            network_timeout,
             consistency: self
                 .consistency
                 .unwrap_or(Consistency::Bounded(max_replica_lag)),
@@ -739,6 +760,10 @@ impl Builder {
                 "ejection_cooldown" => {
                     let d = url::parse_duration(&key, v)?;
                     self.ejection_cooldown.get_or_insert(d);
+                }
+                "network_timeout" => {
+                    let d = url::parse_duration(&key, v)?;
+                    self.network_timeout.get_or_insert(d);
                 }
                 "connect_timeout" => {
                     let d = url::parse_duration(&key, v)?;

@@ -64,7 +64,11 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
         if i == current {
             continue;
         }
-        let Ok(mut conn) = connect_node(&node.address, shared.config.connect_timeout) else {
+        let Ok(mut conn) = connect_node(
+            &node.address,
+            shared.config.connect_timeout,
+            shared.config.network_timeout,
+        ) else {
             continue;
         };
         conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
@@ -173,7 +177,12 @@ fn probe(shared: &Shared, i: usize, admin: &(String, Secret)) -> Result<Probed, 
         node: node.label.clone(),
         reason,
     };
-    let mut conn = connect_node(&address, shared.config.connect_timeout).map_err(failed)?;
+    let mut conn = connect_node(
+        &address,
+        shared.config.connect_timeout,
+        shared.config.network_timeout,
+    )
+    .map_err(failed)?;
     conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
     let secret = admin.1.expose();
     conn.batch_execute(&format!(

@@ -266,6 +266,7 @@ mod querylog;
 mod role;
 mod routing;
 mod session;
+mod socket;
 mod status;
 mod url;
 #[cfg(feature = "axum")]

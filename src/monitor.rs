@@ -218,7 +218,11 @@ impl Probe {
 
     fn conn(&mut self, shared: &Shared, i: usize) -> Result<&mut MysqlConnection, String> {
         if self.conns[i].is_none() {
-            let c = connect_node(&shared.nodes[i].address, shared.config.connect_timeout)?;
+            let c = connect_node(
+                &shared.nodes[i].address,
+                shared.config.connect_timeout,
+                shared.config.network_timeout,
+            )?;
             self.conns[i] = Some(quiet(c));
         }
         self.conns[i]
@@ -238,7 +242,11 @@ impl Probe {
             .ok_or_else(|| "heartbeat is off".to_string())?;
         if !matches!(hb.writer, Some((i, _)) if i == m) {
             hb.writer = None;
-            let c = connect_node(writer_address, shared.config.connect_timeout)?;
+            let c = connect_node(
+                writer_address,
+                shared.config.connect_timeout,
+                shared.config.network_timeout,
+            )?;
             hb.writer = Some((m, quiet(c)));
         }
         match &mut hb.writer {

@@ -122,6 +122,7 @@ pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
     "monitor_interval",
     "ejection_cooldown",
     "connect_timeout",
+    "network_timeout",
     "consistency",
     "causal_timeout",
     "writes_in_replica_role",

@@ -52,6 +52,7 @@ pub(crate) fn is_connection_error(error: &DieselError) -> bool {
 pub(crate) fn connect_node(
     address: &NodeAddress,
     timeout: Duration,
+    network_timeout: Duration,
 ) -> Result<MysqlConnection, String> {
     let uses_socket = address
         .client_options
@@ -63,20 +64,28 @@ pub(crate) fn connect_node(
             .map_err(|e| format!("cannot resolve host: {e}"))?
             .collect();
         let mut last = String::from("no address");
-        let mut reached = false;
-        for addr in addrs {
-            match TcpStream::connect_timeout(&addr, timeout) {
+        let mut reached = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, timeout) {
                 Ok(_) => {
-                    reached = true;
+                    reached = Some(*addr);
                     break;
                 }
                 Err(e) => last = format!("can't connect to {addr}: {e}"),
             }
         }
-        if !reached {
+        if reached.is_none() {
             return Err(last);
         }
+        let conn = establish(address)?;
+        // The client's socket is now open: bound how long it can wait on a silent peer.
+        crate::socket::bound_silent_peers(&addrs, network_timeout);
+        return Ok(conn);
     }
+    establish(address)
+}
+
+fn establish(address: &NodeAddress) -> Result<MysqlConnection, String> {
     MysqlConnection::establish(&address.connection_url()).map_err(|e| {
         // Connection errors carry the server's or client's message, which does not
         // include the password; scrub it anyway in case a client echoes its input.
@@ -136,7 +145,11 @@ impl ClusterConnection {
             Some(writer) if shared.master() == i => (writer, true),
             _ => (&node.address, node.writer_address.is_none()),
         };
-        let mut conn = match connect_node(address, shared.config.connect_timeout) {
+        let mut conn = match connect_node(
+            address,
+            shared.config.connect_timeout,
+            shared.config.network_timeout,
+        ) {
             Ok(c) => c,
             Err(reason) => {
                 if open_error_is_unavailable(&reason) {
@@ -341,7 +354,7 @@ mod tests {
             .nodes
             .remove(0);
         let started = std::time::Instant::now();
-        let err = match connect_node(&addr, Duration::from_secs(2)) {
+        let err = match connect_node(&addr, Duration::from_secs(2), Duration::from_secs(10)) {
             Ok(_) => panic!("connected to a port nobody listens on"),
             Err(e) => e,
         };

@@ -1,0 +1,162 @@
+//! Bounding how long an open node connection can wait on a silent peer.
+//!
+//! Diesel's MySQL client has no read or write timeout reachable through its URL, and it
+//! does not hand out its socket. Without help, a statement sent on a connection whose
+//! peer vanished (network partition, host powered off) waits until TCP gives up: about 15
+//! minutes with Linux defaults. So after the client connects, we find its socket among
+//! the process's file descriptors (by its peer address) and set:
+//!
+//! * `TCP_USER_TIMEOUT`: data sent and not acknowledged within the timeout aborts the
+//!   connection (a partition while a statement is being sent);
+//! * TCP keepalive probes (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+//!   `TCP_KEEPCNT`): a connection waiting for a reply whose peer stops answering probes
+//!   is aborted after about the timeout (a partition while waiting for a result).
+//!
+//! The aborted statement fails with a connection-level error, so the node is ejected and
+//! a read is retried elsewhere. A long-running query is not affected: its peer's kernel
+//! keeps acknowledging. A server *process* that hangs while its host stays up is not
+//! detected this way either; only a read timeout in the client could, and Diesel has none.
+//!
+//! Linux only; elsewhere nothing is changed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Applies the timeout to every TCP socket of this process connected to one of `peers`.
+/// Returns how many sockets it changed. Sockets of other connections to the same peer
+/// get the same, harmless, settings.
+#[cfg(target_os = "linux")]
+pub(crate) fn bound_silent_peers(peers: &[SocketAddr], timeout: Duration) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    let mut changed = 0;
+    for entry in dir.flatten() {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<libc::c_int>().ok())
+        else {
+            continue;
+        };
+        if peer_of(fd).is_some_and(|peer| peers.contains(&peer)) && apply(fd, timeout) {
+            changed += 1;
+        }
+    }
+    changed
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn bound_silent_peers(_peers: &[SocketAddr], _timeout: Duration) -> usize {
+    0
+}
+
+/// The remote address of `fd` if it is a connected TCP socket.
+#[cfg(target_os = "linux")]
+fn peer_of(fd: libc::c_int) -> Option<SocketAddr> {
+    // SAFETY: `getsockopt`/`getpeername` only read the descriptor and write into the
+    // buffers we pass with their true sizes; an fd that is not a socket (or was closed
+    // since the directory was read) makes them fail, which we treat as "not ours".
+    unsafe {
+        let mut kind: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        let ok = libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut kind as *mut libc::c_int).cast(),
+            &mut len,
+        );
+        if ok != 0 || kind != libc::SOCK_STREAM {
+            return None;
+        }
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getpeername(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        ) != 0
+        {
+            return None;
+        }
+        match libc::c_int::from(storage.ss_family) {
+            libc::AF_INET => {
+                let a = &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+            }
+            libc::AF_INET6 => {
+                let a = &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+                Some(SocketAddr::from((ip, u16::from_be(a.sin6_port))))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn apply(fd: libc::c_int, timeout: Duration) -> bool {
+    let secs = timeout.as_secs().max(3);
+    let idle = (secs / 3).max(1) as libc::c_int;
+    let interval = (secs / 6).max(1) as libc::c_int;
+    let user_timeout = timeout.as_millis().min(libc::c_uint::MAX as u128) as libc::c_uint;
+    let set = |level, name, value: libc::c_int| {
+        // SAFETY: a plain integer option on a descriptor we just identified as a TCP
+        // socket; failure is reported, never undefined.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    };
+    set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)
+        && set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle)
+        && set(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, interval)
+        && set(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3)
+        && set(
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            user_timeout as libc::c_int,
+        )
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_configures_sockets_by_peer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(addr).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        let changed = bound_silent_peers(&[addr], Duration::from_secs(6));
+        assert_eq!(changed, 1);
+        // SAFETY: reading integer options back from a socket we own.
+        let get = |level, name| unsafe {
+            use std::os::fd::AsRawFd;
+            let mut v: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            libc::getsockopt(
+                client.as_raw_fd(),
+                level,
+                name,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            );
+            v
+        };
+        assert_eq!(get(libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 2);
+        assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL), 1);
+        assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT), 6000);
+        let other: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(bound_silent_peers(&[other], Duration::from_secs(6)), 0);
+    }
+}
