@@ -226,15 +226,21 @@
 //!
 //! # Limits
 //!
-//! * Diesel's MySQL client has no read timeout: a node that accepts a connection and then
-//!   stops answering mid-statement blocks that statement. Connecting is bounded by
-//!   [`Builder::connect_timeout`] (a TCP probe runs first).
+//! * Diesel's MySQL client has no read timeout. Connecting is bounded by
+//!   [`Builder::connect_timeout`] (a TCP probe runs first), and a statement on an open
+//!   connection whose peer went silent at the network level (partition, host gone) fails
+//!   after about [`Builder::network_timeout`] (TCP keepalive and `TCP_USER_TIMEOUT`, set
+//!   on each node socket; Linux), after which a read is retried elsewhere: measured in
+//!   `tests/partition.rs`, a read in flight when the partition began returned from the
+//!   master after 4.2 s with a 3 s network timeout. A server *process* that hangs while
+//!   its host still answers TCP is not detected: its statements wait.
 //! * Diesel's MySQL errors carry the client's message, not its error number, so
 //!   connection-level failures are recognised by message (2002, 2003, 2006, 2013).
 //! * `MysqlConnection::establish` of each node reports to Diesel's *default*
 //!   instrumentation (if one is set globally) when the node connection opens.
 //! * The monitor checks nodes one after another: a host that drops packets delays its
-//!   round by up to [`Builder::connect_timeout`]. If the master dies in the middle of a
+//!   round by up to [`Builder::connect_timeout`] (new connection) or
+//!   [`Builder::network_timeout`] (open connection). If the master dies in the middle of a
 //!   round, the replicas may count as lagging until the next round, and lag-bounded
 //!   reads meanwhile go to the dead master and fail.
 //! * [`Cluster::promote`] is MariaDB GTID only. It points replicas at the host and port
