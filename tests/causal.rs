@@ -7,7 +7,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -17,30 +16,14 @@ use diesel_cluster::{
     with_consistency, with_master, with_replica, with_token, Builder, Cluster, ClusterConnection,
     Consistency, ConsistencyToken, Role, Scope,
 };
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+use common::db::{unique, users};
 
 const REPLICAS: [&str; 2] = ["replica1", "replica2"];
 
-diesel::table! {
-    users (id) {
-        id -> BigInt,
-        name -> Varchar,
-        email -> Varchar,
-    }
-}
-
 /// The `causal` cluster, migrated once per process.
 fn tc() -> &'static common::TestCluster {
-    static DONE: OnceLock<()> = OnceLock::new();
-    let c = common::cluster("causal");
-    DONE.get_or_init(|| {
-        let mut conn = ClusterConnection::establish(&c.cluster_url).unwrap();
-        conn.run_pending_migrations(MIGRATIONS).unwrap();
-        c.sync();
-    });
-    c
+    common::db::migrated("causal")
 }
 
 /// Restarts both replicas' SQL threads and waits for them to catch up when dropped, so
@@ -70,16 +53,6 @@ fn builder() -> Builder {
         .default_role(Role::Auto)
         .consistency(Consistency::Causal)
         .causal_timeout(Duration::from_secs(2))
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A `users` row whose `email` holds a counter (starting at 0), present on every replica.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::r2d2::Pool;
-use diesel::sql_types::Integer;
+
+use common::db::port;
 use diesel_cluster::{
     current_role, use_role, with_consistency, with_role, Cluster, ClusterConnection, Consistency,
     Role, Scope,
@@ -18,13 +19,6 @@ use diesel_cluster::{
 
 fn cluster() -> &'static common::TestCluster {
     common::cluster("main")
-}
-
-fn port(conn: &mut ClusterConnection) -> u16 {
-    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port"))
-        .get_result(conn)
-        .unwrap();
-    p as u16
 }
 
 /// The ports a read in `role` may land on. Reads use `Eventual` consistency, so a

@@ -2,26 +2,16 @@
 //! migrations, bad input.
 mod common;
 
-use std::sync::OnceLock;
-
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Text};
 use diesel_cluster::{
     current_role, use_master, use_replica, with_master, with_replica, with_role, Cluster,
     ClusterConnection, Role,
 };
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_migrations::MigrationHarness;
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
-
-diesel::table! {
-    users (id) {
-        id -> BigInt,
-        name -> Varchar,
-        email -> Varchar,
-    }
-}
+use common::db::{port, unique, users, MIGRATIONS};
 
 #[derive(Queryable, Selectable, Identifiable, AsChangeset, Debug, Clone, PartialEq)]
 #[diesel(table_name = users)]
@@ -42,37 +32,12 @@ fn cluster() -> &'static common::TestCluster {
     common::cluster("main")
 }
 
-/// Runs the embedded migrations once per process, through a `ClusterConnection`.
 fn migrated() -> &'static common::TestCluster {
-    static DONE: OnceLock<()> = OnceLock::new();
-    let c = cluster();
-    DONE.get_or_init(|| {
-        let mut conn = ClusterConnection::establish(&c.cluster_url).unwrap();
-        conn.run_pending_migrations(MIGRATIONS).unwrap();
-        c.sync();
-    });
-    c
+    common::db::migrated("main")
 }
 
 fn conn() -> ClusterConnection {
     ClusterConnection::establish(&migrated().cluster_url).unwrap()
-}
-
-fn port(conn: &mut ClusterConnection) -> u16 {
-    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port"))
-        .get_result(conn)
-        .unwrap();
-    p as u16
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! against the real cluster.
 mod common;
 
-use std::sync::OnceLock;
-
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
@@ -11,19 +9,11 @@ use diesel_cluster::{
     use_replica, with_master, with_replica, with_role, Cluster, ClusterConnection, NodeKind, Role,
     WriteRouting,
 };
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+use common::db::{port, unique};
 
 fn cluster() -> &'static common::TestCluster {
-    static DONE: OnceLock<()> = OnceLock::new();
-    let c = common::cluster("main");
-    DONE.get_or_init(|| {
-        let mut conn = ClusterConnection::establish(&c.cluster_url).unwrap();
-        conn.run_pending_migrations(MIGRATIONS).unwrap();
-        c.sync();
-    });
-    c
+    common::db::migrated("main")
 }
 
 fn conn() -> ClusterConnection {
@@ -41,21 +31,6 @@ fn text(conn: &mut ClusterConnection, sql: &str) -> String {
         .get_result::<One>(conn)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .v
-}
-
-fn port(conn: &mut ClusterConnection) -> u16 {
-    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port"))
-        .get_result(conn)
-        .unwrap();
-    p as u16
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
 }
 
 fn count_everywhere(c: &common::TestCluster, name: &str) -> Vec<String> {

@@ -9,7 +9,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::Query;
@@ -23,43 +22,18 @@ use diesel_cluster::web::{
     force_role, Db, DbError, MasterSessionStore, PinMode, ReplicationLayer,
     ReplicationLayerBuilder, SameSite,
 };
-use diesel_cluster::{Cluster, ClusterConnection, ClusterManager, Role};
-use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use diesel_cluster::{Cluster, ClusterManager, Role};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tower_sessions::{Session, SessionManagerLayer};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+use common::db::{entries, unique};
+
 const PIN: &str = "db_pin";
 
-diesel::table! {
-    entries (id) {
-        id -> BigInt,
-        author -> Varchar,
-        body -> Text,
-    }
-}
-
 fn migrated() -> &'static common::TestCluster {
-    static DONE: OnceLock<()> = OnceLock::new();
-    let c = common::cluster("web");
-    DONE.get_or_init(|| {
-        let mut conn = ClusterConnection::establish(&c.cluster_url).unwrap();
-        conn.run_pending_migrations(MIGRATIONS).unwrap();
-        c.sync();
-    });
-    c
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}-{}", N.fetch_add(1, Ordering::Relaxed))
+    common::db::migrated("web")
 }
 
 fn now_ms() -> u64 {

@@ -4,6 +4,8 @@
 //! Std only, so it builds whatever state the library is in.
 #![allow(dead_code)]
 
+pub mod db;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};

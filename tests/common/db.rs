@@ -1,0 +1,67 @@
+//! Diesel-side helpers shared by the integration tests: the schema of `migrations/`,
+//! a migrated cluster, and small queries.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+use diesel::prelude::*;
+use diesel::sql_types::Integer;
+use diesel_cluster::ClusterConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use super::TestCluster;
+
+/// The crate's migrations (users, entries, sessions).
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        name -> Varchar,
+        email -> Varchar,
+    }
+}
+
+diesel::table! {
+    entries (id) {
+        id -> BigInt,
+        author -> Varchar,
+        body -> Text,
+    }
+}
+
+/// The cluster `name`, with the migrations run through a `ClusterConnection` (once per
+/// process) and replicated to every replica.
+pub fn migrated(name: &str) -> &'static TestCluster {
+    static DONE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let c = super::cluster(name);
+    let mut done = DONE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if done.insert(name.to_string()) {
+        let mut conn = ClusterConnection::establish(&c.cluster_url).unwrap();
+        conn.run_pending_migrations(MIGRATIONS).unwrap();
+        c.sync();
+    }
+    c
+}
+
+/// The port of the server that ran the statement: tells master and replicas apart.
+pub fn port(conn: &mut ClusterConnection) -> u16 {
+    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port"))
+        .get_result(conn)
+        .unwrap();
+    p as u16
+}
+
+/// A string no other test (or earlier run) uses, for rows a test must find again.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{nanos}-{}", N.fetch_add(1, Ordering::Relaxed))
+}
