@@ -863,8 +863,10 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
         } else {
             self.pick_read_node(&[]).0
         };
+        // `MysqlConnection`'s own ping: a cached prepared `SELECT 1`, one round trip.
+        // `batch_execute` would cost three (it switches multi-statements on and off).
         match self
-            .with_node(node, |c| c.batch_execute("SELECT 1"))
+            .with_node(node, diesel::r2d2::R2D2Connection::ping)
             .and_then(|r| r)
         {
             Err(e) if nodes::is_connection_error(&e) => {
