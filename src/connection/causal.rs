@@ -41,19 +41,59 @@ impl CausalState {
     }
 }
 
-#[derive(diesel::QueryableByName)]
-struct PositionRow {
-    #[diesel(sql_type = Nullable<Text>)]
-    gtid: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    pos: Option<String>,
+/// `SELECT @@last_gtid, @@gtid_binlog_pos` with a static query id: each node connection
+/// prepares it once, then runs it in one round trip (`sql_query` text is prepared,
+/// executed and closed every time: two round trips and a packet).
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct PositionQuery;
+
+impl diesel::query_builder::Query for PositionQuery {
+    type SqlType = (Nullable<Text>, Nullable<Text>);
 }
 
-#[derive(diesel::QueryableByName)]
-struct WaitRow {
-    #[diesel(sql_type = Nullable<Integer>)]
-    result: Option<i32>,
+impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for PositionQuery {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("SELECT @@last_gtid, @@gtid_binlog_pos");
+        Ok(())
+    }
 }
+
+impl<C> RunQueryDsl<C> for PositionQuery {}
+
+/// `SELECT MASTER_GTID_WAIT(?, ?)`, prepared once per node connection.
+#[derive(Debug, Clone)]
+struct WaitQuery {
+    position: String,
+    timeout: f64,
+}
+
+impl diesel::query_builder::QueryId for WaitQuery {
+    type QueryId = WaitQuery;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for WaitQuery {
+    type SqlType = Nullable<Integer>;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for WaitQuery {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
+    ) -> diesel::QueryResult<()> {
+        out.push_sql("SELECT MASTER_GTID_WAIT(");
+        out.push_bind_param::<Text, _>(&self.position)?;
+        out.push_sql(", ");
+        out.push_bind_param::<diesel::sql_types::Double, _>(&self.timeout)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<C> RunQueryDsl<C> for WaitQuery {}
 
 /// What a replica read must wait for.
 enum Required {
@@ -104,10 +144,9 @@ impl ClusterConnection {
         let row = loop {
             self.internal_statements += 1;
             let result = match self.nodes[node].as_mut() {
-                Some(conn) => hub.muted(|| {
-                    diesel::sql_query("SELECT @@last_gtid AS gtid, @@gtid_binlog_pos AS pos")
-                        .get_result::<PositionRow>(conn)
-                }),
+                Some(conn) => {
+                    hub.muted(|| PositionQuery.get_result::<(Option<String>, Option<String>)>(conn))
+                }
                 None => Err(diesel::result::Error::BrokenTransactionManager),
             };
             match result {
@@ -133,9 +172,10 @@ impl ClusterConnection {
                 reason: format!("the server reported @@{name} = `{text}`"),
             })
         };
-        let own = parse("last_gtid", row.gtid)?;
+        let (last_gtid, binlog_pos) = row;
+        let own = parse("last_gtid", last_gtid)?;
         if own.is_empty() {
-            parse("gtid_binlog_pos", row.pos)
+            parse("gtid_binlog_pos", binlog_pos)
         } else {
             Ok(own)
         }
@@ -268,16 +308,13 @@ impl ClusterConnection {
         let Some(conn) = self.nodes[node].as_mut() else {
             return Ok(false);
         };
-        // The position is built from parsed numbers only, so formatting it into the SQL
-        // cannot inject anything; binding would cost a prepared statement per wait.
-        let sql = format!(
-            "SELECT MASTER_GTID_WAIT('{}', {:.3}) AS result",
-            token.gtid_list(),
-            timeout.as_secs_f64()
-        );
+        let query = WaitQuery {
+            position: token.gtid_list(),
+            timeout: timeout.as_secs_f64(),
+        };
         let started = Instant::now();
-        let row = hub.muted(|| diesel::sql_query(sql).get_result::<WaitRow>(conn));
+        let result = hub.muted(|| query.get_result::<Option<i32>>(conn));
         self.cluster.shared.nodes[node].count_causal_wait(started.elapsed());
-        Ok(row?.result == Some(0))
+        Ok(result? == Some(0))
     }
 }
