@@ -369,8 +369,26 @@ impl ClusterConnection {
         })
     }
 
-    /// Book-keeping after a statement succeeded on `plan.node`.
-    fn after_success(&mut self, plan: &Plan, class: Classification, sql: Option<&str>) {
+    /// Book-keeping after a statement succeeded on `plan.node`; session statements are
+    /// then applied to the other nodes held (an error names the node that refused).
+    fn after_success(
+        &mut self,
+        plan: &Plan,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> QueryResult<()> {
+        self.track_success(plan, class, sql);
+        if plan.session || class.flags.contains(Flags::MULTI) {
+            if let Some(sql) = sql {
+                self.broadcast_session(plan.node, sql)
+                    .map_err(Error::into_diesel)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pins, temporary tables and writes seen in a statement that succeeded.
+    fn track_success(&mut self, plan: &Plan, class: Classification, sql: Option<&str>) {
         let node = plan.node;
         self.last_node = Some(node);
         let is_master = node == self.cluster.shared.master();
@@ -546,13 +564,7 @@ impl ClusterConnection {
             self.log_query(&plan, debug_sql, started, result.is_err());
             match result {
                 Ok(value) => {
-                    self.after_success(&plan, class, sql);
-                    if plan.session || class.flags.contains(Flags::MULTI) {
-                        if let Some(sql) = sql {
-                            self.broadcast_session(plan.node, sql)
-                                .map_err(Error::into_diesel)?;
-                        }
-                    }
+                    self.after_success(&plan, class, sql)?;
                     return Ok(value);
                 }
                 Err(e) => match self.after_failure(&mut plan, &mut tried, e) {
@@ -824,13 +836,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
             self.log_query(&plan, debug_sql, started, result.is_err());
             match result {
                 Ok(cursor) => {
-                    self.after_success(&plan, class, sql.as_deref());
-                    if plan.session || class.flags.contains(Flags::MULTI) {
-                        if let Some(sql) = sql.as_deref() {
-                            self.broadcast_session(plan.node, sql)
-                                .map_err(Error::into_diesel)?;
-                        }
-                    }
+                    self.after_success(&plan, class, sql.as_deref())?;
                     // SAFETY: see above; `self` is no longer used after this point.
                     return Ok(cursor);
                 }
@@ -861,7 +867,19 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
                 Err(_) => return Ok(()),
             }
         } else {
-            self.pick_read_node(&[]).0
+            // The replica this connection last read from, if still open and up: a
+            // checkout's ping should not move the shared round-robin counter on.
+            let shared = &self.cluster.shared;
+            match self.last_node {
+                Some(i)
+                    if i != shared.master()
+                        && self.nodes[i].is_some()
+                        && shared.nodes[i].is_up() =>
+                {
+                    i
+                }
+                _ => self.pick_read_node(&[]).0,
+            }
         };
         // `MysqlConnection`'s own ping: a cached prepared `SELECT 1`, one round trip.
         // `batch_execute` would cost three (it switches multi-statements on and off).
