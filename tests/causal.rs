@@ -14,7 +14,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel_cluster::{
     with_consistency, with_master, with_replica, with_token, Builder, Cluster, ClusterConnection,
-    Consistency, ConsistencyToken, Role, Scope,
+    Consistency, ConsistencyToken, Health, Role, Scope,
 };
 
 use common::db::{unique, users};
@@ -650,4 +650,42 @@ fn sticky_window_sends_reads_to_the_master_then_back() {
     });
     assert_eq!(last_node(&conn), "master");
     assert_eq!(conn.internal_statements(), 0);
+}
+
+#[test]
+fn a_replica_dying_before_the_causal_wait_moves_the_read_to_the_other_replica() {
+    let _g = common::fault_lock();
+    let c = tc();
+    let id = counter_row();
+    // No monitor: only the read path can find out that the replica is gone.
+    let cluster = builder().monitor_interval(None).build().unwrap();
+    let mut conn = cluster.connect();
+    // Connections open to both replicas, and a write whose position they don't know.
+    for _ in 0..4 {
+        read(&mut conn, id);
+    }
+    write(&mut conn, id, 1);
+    c.kill("replica1");
+    struct Revive(&'static common::TestCluster);
+    impl Drop for Revive {
+        fn drop(&mut self) {
+            self.0.start_node("replica1");
+            let synced = self.0.try_sync(30);
+            if !thread::panicking() {
+                assert!(synced, "replicas did not catch up:\n{}", self.0.status());
+            }
+        }
+    }
+    let _revive = Revive(c);
+    for _ in 0..4 {
+        assert_eq!(read(&mut conn, id), 1, "a causal read saw its own write");
+        assert_eq!(last_node(&conn), "replica2");
+    }
+    let status = cluster.status();
+    assert_eq!(status.node("master").unwrap().fallbacks, 0, "{status}");
+    assert_eq!(
+        status.node("replica1").unwrap().health,
+        Health::Ejected,
+        "{status}"
+    );
 }

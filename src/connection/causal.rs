@@ -252,41 +252,55 @@ impl ClusterConnection {
             }
             Required::Position(t) => t,
         };
-        if self.causal.confirmed[node]
-            .as_ref()
-            .is_some_and(|c| c.covers(&required))
-        {
-            return node;
-        }
         let shared = self.cluster.shared.clone();
         let timeout = shared.config.causal_timeout;
-        let label = &shared.nodes[node].label;
-        match self.wait_for(node, &required, timeout) {
-            Ok(true) => {
-                match &mut self.causal.confirmed[node] {
-                    Some(c) => c.merge(&required),
-                    slot => *slot = Some(required),
-                }
-                node
+        let mut node = node;
+        let mut failed: Vec<usize> = Vec::new();
+        loop {
+            if node == master
+                || self.causal.confirmed[node]
+                    .as_ref()
+                    .is_some_and(|c| c.covers(&required))
+            {
+                return node;
             }
-            Ok(false) => {
-                shared.nodes[node].count_causal_timeout();
-                log::debug!(
-                    "{label} did not reach {required} within {timeout:?}; reading from the master"
-                );
-                self.count_fallback(node);
-                master
-            }
-            Err(e) => {
-                log::info!(
-                    "waiting for {required} on {label} failed ({e}); reading from the master"
-                );
-                // Reconnect once (or eject), as after a failed read.
-                if nodes::is_connection_error(&e) {
-                    self.recover_node(node);
+            let label = &shared.nodes[node].label;
+            match self.wait_for(node, &required, timeout) {
+                Ok(true) => {
+                    match &mut self.causal.confirmed[node] {
+                        Some(c) => c.merge(&required),
+                        slot => *slot = Some(required),
+                    }
+                    return node;
                 }
-                self.count_fallback(node);
-                master
+                Ok(false) => {
+                    shared.nodes[node].count_causal_timeout();
+                    log::debug!(
+                        "{label} did not reach {required} within {timeout:?}; reading from the master"
+                    );
+                    self.count_fallback(node);
+                    return master;
+                }
+                Err(e) if nodes::is_connection_error(&e) && !failed.contains(&node) => {
+                    // As after a failed read: reconnect once, else the node is ejected
+                    // and another replica (then the master) gets the read.
+                    log::info!("waiting for {required} on {label} failed ({e})");
+                    failed.push(node);
+                    if !self.recover_node(node) {
+                        // (A fallback to the master is counted by `pick_read_node`.)
+                        node = self.pick_read_node(&failed).0;
+                    }
+                }
+                Err(e) => {
+                    log::info!(
+                        "waiting for {required} on {label} failed ({e}); reading from the master"
+                    );
+                    if nodes::is_connection_error(&e) {
+                        self.recover_node(node);
+                    }
+                    self.count_fallback(node);
+                    return master;
+                }
             }
         }
     }
