@@ -2,8 +2,8 @@
 //! each replica's replication lag (`SHOW SLAVE STATUS`, and the heartbeat table when it
 //! is on, see [`crate::Builder::heartbeat`]), measures each node's round trip, reads each
 //! node's GTID position for `status()`, probes ejected nodes so they come back as soon
-//! as they answer, and looks for a new master when the current one is gone. It holds only a weak reference to the cluster
-//! and ends when the cluster is dropped.
+//! as they answer, and looks for a new master when the current one is gone. It holds
+//! only a weak reference to the cluster and ends when the cluster is dropped.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
