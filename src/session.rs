@@ -44,6 +44,14 @@ fn key(sql: &str) -> String {
     }
 }
 
+/// Whether a `SET ... TRANSACTION` statement sets the session's default (`SET SESSION
+/// TRANSACTION ...`) rather than only the next transaction's characteristics.
+pub(crate) fn is_persistent_transaction_setting(sql: &str) -> bool {
+    let mut words = sql.split_whitespace().map(str::to_ascii_lowercase);
+    words.next().as_deref() == Some("set")
+        && matches!(words.next().as_deref(), Some("session" | "local"))
+}
+
 impl Session {
     pub(crate) fn record(&mut self, sql: &str) {
         let k = key(sql);
@@ -63,6 +71,19 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transaction_settings_for_the_session_or_the_next_transaction() {
+        assert!(is_persistent_transaction_setting(
+            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+        ));
+        assert!(is_persistent_transaction_setting(
+            "set local transaction read only"
+        ));
+        assert!(!is_persistent_transaction_setting(
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"
+        ));
+    }
 
     #[test]
     fn later_settings_replace_earlier_ones() {

@@ -461,3 +461,51 @@ fn autocommit_off_keeps_the_connection_on_one_node() {
     conn.batch_execute(&format!("DELETE FROM users WHERE name = '{name}'"))
         .unwrap();
 }
+
+#[test]
+fn transaction_settings_reach_every_node() {
+    let mut conn = conn();
+    with_replica(|| {
+        // Open one replica, then set the session's isolation level: the other replica,
+        // opened later, gets it replayed.
+        port(&mut conn);
+        conn.batch_execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..4 {
+            assert_eq!(
+                text(&mut conn, "SELECT @@tx_isolation AS v"),
+                "READ-COMMITTED"
+            );
+            seen.insert(conn.last_node().unwrap().to_string());
+        }
+        assert_eq!(seen.len(), 2, "{seen:?}");
+    });
+    assert_eq!(
+        text(&mut conn, "SELECT @@tx_isolation AS v"),
+        "READ-COMMITTED"
+    );
+    // `SET TRANSACTION` (next transaction only) is not session state: the next
+    // transaction begins on the node that ran it, and no other node gets it.
+    let name = unique("next-tx");
+    for _ in 0..3 {
+        with_replica(|| {
+            conn.batch_execute("SET TRANSACTION READ ONLY").unwrap();
+            let set_on = conn.last_node().unwrap().to_string();
+            assert!(set_on.starts_with("replica"), "{set_on}");
+            conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                port(conn);
+                assert_eq!(conn.last_node(), Some(set_on.as_str()));
+                Ok(())
+            })
+            .unwrap();
+        });
+        // The master's next transaction is not read-only.
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            conn.batch_execute(&format!("INSERT INTO users (name) VALUES ('{name}')"))
+        })
+        .unwrap();
+    }
+    conn.batch_execute(&format!("DELETE FROM users WHERE name = '{name}'"))
+        .unwrap();
+}

@@ -84,6 +84,8 @@ pub struct ClusterConnection {
     pub(crate) tx: ClusterTransactionState,
     /// Transaction state created by raw SQL (`BEGIN`, `LOCK TABLES`, `SET autocommit = 0`).
     raw: RawPin,
+    /// Where the last `SET TRANSACTION` (next transaction only) ran.
+    next_transaction: Option<usize>,
     last_node: Option<usize>,
     session: Session,
     temp_tables: Vec<(String, usize)>,
@@ -179,6 +181,7 @@ impl ClusterConnection {
             writer_slots: vec![false; n],
             tx: ClusterTransactionState::default(),
             raw: RawPin::default(),
+            next_transaction: None,
             last_node: None,
             session: Session::default(),
             temp_tables: Vec::new(),
@@ -258,6 +261,9 @@ impl ClusterConnection {
 
     /// The node a transaction begun now should run on.
     fn transaction_node(&mut self) -> Result<usize, Error> {
+        if let Some(node) = self.next_transaction_node() {
+            return Ok(node);
+        }
         let role = self.effective_role();
         let begin = classify::classify("BEGIN");
         match routing::decide(
@@ -270,16 +276,28 @@ impl ClusterConnection {
         }
     }
 
+    /// The node where a `SET TRANSACTION` (next transaction only) ran, if it is still
+    /// usable: the next transaction must begin there to get its characteristics.
+    fn next_transaction_node(&mut self) -> Option<usize> {
+        self.next_transaction
+            .take()
+            .filter(|&i| self.nodes[i].is_some() && self.cluster.shared.nodes[i].is_up())
+    }
+
     /// Decides where a statement runs, applying pins, then the role.
     fn plan(&mut self, class: Classification, sql: Option<&str>) -> Result<Plan, Error> {
         let role = self.effective_role();
+        // A session statement applies to every node even when a pin decides where it
+        // runs first.
+        let session =
+            routing::sets_session_state(class, sql) && !class.flags.contains(Flags::MULTI);
         let pinned = |node| Plan {
             node,
             role,
             retryable: false,
             replica_read: false,
             wanted_replica: false,
-            session: false,
+            session,
         };
         let writes = self.cluster.shared.config.writes_in_replica_role;
         if !self.cluster.shared.has_replicas() {
@@ -288,7 +306,7 @@ impl ClusterConnection {
             // and the query log shows where each statement would go.
             let target = routing::decide(role, class, writes)?;
             return Ok(Plan {
-                session: target == Target::Session,
+                session: session || target == Target::Session,
                 wanted_replica: target == Target::Replica,
                 ..pinned(0)
             });
@@ -323,11 +341,15 @@ impl ClusterConnection {
         if let Some(node) = temp_table_node {
             return Ok(pinned(node));
         }
-        let target = routing::decide(
-            role,
-            class,
-            self.cluster.shared.config.writes_in_replica_role,
-        )?;
+        if class.kind == Kind::Begin {
+            if let Some(node) = self.next_transaction_node() {
+                return Ok(pinned(node));
+            }
+        }
+        let mut target = routing::decide(role, class, writes)?;
+        if session {
+            target = Target::Session;
+        }
         let read = !changes_data(class);
         Ok(match target {
             Target::Master => Plan {
@@ -403,6 +425,7 @@ impl ClusterConnection {
             {
                 self.track_raw_pin(node, class, is_master)
             }
+            Kind::SetTransaction if !plan.session => self.next_transaction = Some(node),
             Kind::CreateTemporaryTable => {
                 if let Some(name) = sql.and_then(classify::target_name) {
                     self.temp_tables
@@ -477,7 +500,7 @@ impl ClusterConnection {
     fn broadcast_session(&mut self, executed_on: usize, sql: &str) -> Result<(), Error> {
         let mut first_error = None;
         for stmt in classify::statements(sql)
-            .filter(|(_, c)| matches!(c.kind, Kind::SetSession | Kind::Use))
+            .filter(|(s, c)| routing::sets_session_state(*c, Some(s)))
             .map(|(s, _)| s.to_string())
             .collect::<Vec<_>>()
         {
@@ -759,10 +782,11 @@ impl ClusterConnection {
             && (!self.temp_tables.is_empty()
                 || matches!(
                     class.kind,
-                    Kind::SetSession
-                        | Kind::Use
-                        | Kind::CreateTemporaryTable
-                        | Kind::DropTemporaryTable
+                    Kind::SetSession | Kind::Use | Kind::SetTransaction
+                )
+                || matches!(
+                    class.kind,
+                    Kind::CreateTemporaryTable | Kind::DropTemporaryTable
                 ));
         if needed {
             Ok(Some(render(source)?))
