@@ -1273,7 +1273,7 @@ impl<'a> Iterator for Lexer<'a> {
                 // `--` starts a comment only when followed by a space or a control char
                 // (`1--1` is arithmetic).
                 b'-' if s.get(i + 1) == Some(&b'-')
-                    && s.get(i + 2).map_or(true, |&c| c <= b' ' || c == 0x7f) =>
+                    && s.get(i + 2).is_none_or(|&c| c <= b' ' || c == 0x7f) =>
                 {
                     i = skip_line(s, i + 2)
                 }

@@ -62,6 +62,7 @@ pub(crate) struct Config {
     pub(crate) heartbeat: Option<String>,
     /// A replica whose smoothed round trip is above this gets no reads.
     pub(crate) max_replica_latency: Option<Duration>,
+    pub(crate) replica_affinity: bool,
 }
 
 /// State shared by every connection of one cluster.
@@ -93,6 +94,31 @@ impl Shared {
 
     /// Picks a replica for a read under `consistency`, skipping `exclude`. `None` when no
     /// replica is usable (the caller falls back to the master).
+    /// Whether replica `i` may serve a read under `consistency`: up, fresh enough, and
+    /// under the latency ceiling.
+    pub(crate) fn is_usable_replica(
+        &self,
+        i: usize,
+        master: usize,
+        consistency: Consistency,
+    ) -> bool {
+        let node = &self.nodes[i];
+        if i == master || !node.is_up() {
+            return false;
+        }
+        let fresh_enough = match consistency {
+            Consistency::Eventual => true,
+            Consistency::Bounded(max) => node.lag_now().is_some_and(|l| l <= max),
+            _ => !node.is_lagging(),
+        };
+        // Slowness is no staleness: the ceiling applies under every consistency.
+        let fast_enough = self
+            .config
+            .max_replica_latency
+            .is_none_or(|ceiling| node.latency().is_none_or(|l| l <= ceiling));
+        fresh_enough && fast_enough
+    }
+
     pub(crate) fn pick_replica(
         &self,
         consistency: Consistency,
@@ -102,23 +128,9 @@ impl Shared {
         let mut candidates = [0usize; 16];
         let mut n = 0;
         let mut overflow = Vec::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            if i == master || exclude.contains(&i) || !node.is_up() {
+        for i in 0..self.nodes.len() {
+            if exclude.contains(&i) || !self.is_usable_replica(i, master, consistency) {
                 continue;
-            }
-            let fresh_enough = match consistency {
-                Consistency::Eventual => true,
-                Consistency::Bounded(max) => node.lag_now().is_some_and(|l| l <= max),
-                _ => !node.is_lagging(),
-            };
-            if !fresh_enough {
-                continue;
-            }
-            // Slowness is no staleness: the ceiling applies under every consistency.
-            if let Some(ceiling) = self.config.max_replica_latency {
-                if node.latency().is_some_and(|l| l > ceiling) {
-                    continue;
-                }
             }
             if n < candidates.len() {
                 candidates[n] = i;
@@ -301,6 +313,7 @@ pub struct Builder {
     replication: Option<(String, Secret)>,
     heartbeat: Option<Option<String>>,
     max_replica_latency: Option<Duration>,
+    replica_affinity: Option<bool>,
     errors: Vec<Error>,
 }
 
@@ -380,6 +393,7 @@ impl Builder {
     /// | `query_log` | `true`, `false` | [`query_log`](Builder::query_log) |
     /// | `heartbeat` | `true`, `false`, or a table name | [`heartbeat`](Builder::heartbeat), [`heartbeat_table`](Builder::heartbeat_table) |
     /// | `max_replica_latency` | duration | [`max_replica_latency`](Builder::max_replica_latency) |
+    /// | `replica_affinity` | `true`, `false` | [`replica_affinity`](Builder::replica_affinity) |
     ///
     /// Diesel's own `ssl_mode`, `ssl_ca`, `ssl_cert` and `ssl_key` apply to every node.
     /// Unknown options are an error.
@@ -601,6 +615,17 @@ impl Builder {
         self
     }
 
+    /// Makes each connection keep reading from the replica it read from last, while that
+    /// replica stays usable, instead of balancing every statement. Reads on one
+    /// connection then never go back in time by landing on a replica further behind
+    /// (monotonic reads), each connection holds one replica connection instead of one
+    /// per replica, and balancing happens across connections (a pool's connections
+    /// spread over the replicas as they first read). Default off: every read is balanced.
+    pub fn replica_affinity(mut self, enabled: bool) -> Self {
+        self.replica_affinity = Some(enabled);
+        self
+    }
+
     /// Validates everything and builds the cluster (starting its monitor thread when
     /// there are replicas and the monitor is on).
     pub fn build(mut self) -> Result<Cluster, Error> {
@@ -708,6 +733,7 @@ impl Builder {
             replication: self.replication,
             heartbeat,
             max_replica_latency: self.max_replica_latency,
+            replica_affinity: self.replica_affinity.unwrap_or(false),
         };
         let shared = Arc::new(Shared {
             config,
@@ -800,6 +826,14 @@ impl Builder {
                 "max_replica_latency" => {
                     let d = url::parse_duration(&key, v)?;
                     self.max_replica_latency.get_or_insert(d);
+                }
+                "replica_affinity" => {
+                    let b = match v {
+                        "true" | "1" | "on" => true,
+                        "false" | "0" | "off" => false,
+                        _ => return Err(bad(&key, format!("`{v}` (expected true or false)"))),
+                    };
+                    self.replica_affinity.get_or_insert(b);
                 }
                 "replica_user" => replica_user = Some(value),
                 "replica_password" => replica_password = Some(value),

@@ -321,7 +321,7 @@ pub(crate) fn promote(cluster: &Cluster, name: Option<&str>) -> Result<String, E
             .iter()
             .find(|&&c| {
                 replicas.iter().all(|&o| {
-                    received(o).map_or(true, |r| received(c).is_some_and(|c| c.covers(r)))
+                    received(o).is_none_or(|r| received(c).is_some_and(|c| c.covers(r)))
                 })
             })
             .ok_or_else(|| {

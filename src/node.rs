@@ -281,7 +281,7 @@ impl Node {
         });
         self.lag_ms.store(ms, Relaxed);
         self.lagging
-            .store(lag.map_or(true, |l| l > max_lag), Relaxed);
+            .store(lag.is_none_or(|l| l > max_lag), Relaxed);
         self.metrics.lag(lag);
     }
 

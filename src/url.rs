@@ -129,6 +129,7 @@ pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
     "replica_user",
     "replica_password",
     "query_log",
+    "replica_affinity",
     "heartbeat",
     "max_replica_latency",
 ];

@@ -509,3 +509,33 @@ fn transaction_settings_reach_every_node() {
     conn.batch_execute(&format!("DELETE FROM users WHERE name = '{name}'"))
         .unwrap();
 }
+
+#[test]
+fn replica_affinity_keeps_a_connection_on_one_replica() {
+    let c = cluster();
+    let cluster = Cluster::builder()
+        .url(&c.cluster_url)
+        .replica_affinity(true)
+        .build()
+        .unwrap();
+    let mut seen_by_connections = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let mut conn = cluster.connect();
+        let nodes: std::collections::HashSet<u16> =
+            with_replica(|| (0..10).map(|_| port(&mut conn)).collect());
+        assert_eq!(nodes.len(), 1, "one replica per connection: {nodes:?}");
+        assert!(!nodes.contains(&c.master_port));
+        seen_by_connections.extend(nodes);
+    }
+    assert_eq!(
+        seen_by_connections.len(),
+        2,
+        "connections spread over both replicas"
+    );
+    // The URL option too.
+    let url = format!("{}?replica_affinity=true", c.cluster_url);
+    let mut conn = ClusterConnection::establish(&url).unwrap();
+    let nodes: std::collections::HashSet<u16> =
+        with_replica(|| (0..6).map(|_| port(&mut conn)).collect());
+    assert_eq!(nodes.len(), 1);
+}

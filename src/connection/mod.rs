@@ -86,6 +86,8 @@ pub struct ClusterConnection {
     raw: RawPin,
     /// Where the last `SET TRANSACTION` (next transaction only) ran.
     next_transaction: Option<usize>,
+    /// The replica the balancer last chose (kept with `Builder::replica_affinity`).
+    last_replica: Option<usize>,
     last_node: Option<usize>,
     session: Session,
     temp_tables: Vec<(String, usize)>,
@@ -182,6 +184,7 @@ impl ClusterConnection {
             tx: ClusterTransactionState::default(),
             raw: RawPin::default(),
             next_transaction: None,
+            last_replica: None,
             last_node: None,
             session: Session::default(),
             temp_tables: Vec::new(),

@@ -226,6 +226,15 @@ impl ClusterConnection {
         if consistency == crate::Consistency::Strong {
             return (shared.master(), false);
         }
+        if shared.config.replica_affinity {
+            if let Some(i) = self.last_replica {
+                if !exclude.contains(&i)
+                    && shared.is_usable_replica(i, shared.master(), consistency)
+                {
+                    return (i, false);
+                }
+            }
+        }
         let picked = shared.pick_replica(consistency, exclude).or_else(|| {
             // With the master down, every replica's IO thread has lost it, so the monitor
             // sees their lag as unknown and marks them lagging. A causal read doesn't need
@@ -237,7 +246,10 @@ impl ClusterConnection {
                 .flatten()
         });
         match picked {
-            Some(i) => (i, false),
+            Some(i) => {
+                self.last_replica = Some(i);
+                (i, false)
+            }
             None => {
                 let master = shared.master();
                 if shared.has_replicas() {
