@@ -320,9 +320,9 @@ pub(crate) fn promote(cluster: &Cluster, name: Option<&str>) -> Result<String, E
         None => *replicas
             .iter()
             .find(|&&c| {
-                replicas.iter().all(|&o| {
-                    received(o).is_none_or(|r| received(c).is_some_and(|c| c.covers(r)))
-                })
+                replicas
+                    .iter()
+                    .all(|&o| received(o).is_none_or(|r| received(c).is_some_and(|c| c.covers(r))))
             })
             .ok_or_else(|| {
                 fail(if replicas.is_empty() {

@@ -280,8 +280,7 @@ impl Node {
             d.as_millis().min(u128::from(LAG_UNKNOWN - 1)) as u64
         });
         self.lag_ms.store(ms, Relaxed);
-        self.lagging
-            .store(lag.is_none_or(|l| l > max_lag), Relaxed);
+        self.lagging.store(lag.is_none_or(|l| l > max_lag), Relaxed);
         self.metrics.lag(lag);
     }
 

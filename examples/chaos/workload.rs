@@ -182,7 +182,7 @@ impl Timeline {
             s.node == node
                 && (causal || !s.freshness_only)
                 && s.from <= to
-                && s.to.map_or(true, |end| end + READMIT_GRACE >= from)
+                && s.to.is_none_or(|end| end + READMIT_GRACE >= from)
         })
     }
 
@@ -873,7 +873,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
                     s.node == 0
                         && !s.freshness_only
                         && s.from <= end
-                        && s.to.map_or(true, |to| end <= to)
+                        && s.to.is_none_or(|to| end <= to)
                 })
             })
             .count() as u64;
