@@ -59,7 +59,9 @@
 //! counter shared by every connection of the cluster, honouring
 //! [`Builder::weighted_replica`] weights), random, least outstanding statements, least
 //! lag or least latency. With no usable replica, reads go to the master (counted as the
-//! master's `fallbacks` in [`NodeStatus`]).
+//! master's `fallbacks` in [`NodeStatus`]). With [`Builder::replica_affinity`] a
+//! connection keeps reading from one replica while it stays usable (monotonic reads),
+//! and the balancing happens across connections.
 //!
 //! **Health.** A statement that fails with a connection-level error (client errors 2002,
 //! 2003, 2006, 2013, a refused or timed-out connect) makes the connection reconnect to
