@@ -416,3 +416,30 @@ fn bad_urls_are_clear_errors_without_the_password() {
     assert!(shown.contains("master"), "{shown}");
     assert!(!shown.contains("s3cr3t"), "password leaked: {shown}");
 }
+
+#[test]
+fn is_broken_follows_diesels_rule_over_every_node() {
+    use diesel::r2d2::R2D2Connection;
+    let mut conn = conn();
+    assert!(!conn.is_broken());
+    // Inside a transaction: not fit for another pool user.
+    with_replica(|| {
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            port(conn);
+            assert!(conn.is_broken());
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert!(!conn.is_broken());
+    // Raw transaction state too.
+    conn.batch_execute("BEGIN").unwrap();
+    assert!(conn.is_broken());
+    conn.batch_execute("COMMIT").unwrap();
+    assert!(!conn.is_broken());
+    // A test transaction is not broken (pools with one connection rely on it).
+    let mut test_conn = self::conn();
+    test_conn.begin_test_transaction().unwrap();
+    port(&mut test_conn);
+    assert!(!test_conn.is_broken());
+}

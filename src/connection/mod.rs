@@ -923,21 +923,19 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
     }
 
     fn is_broken(&mut self) -> bool {
-        // Any node connection with an open transaction or a broken transaction manager
-        // makes the whole connection unfit for reuse, as does a raw pin.
-        if self.raw.node.is_some() || self.tx.pinned.is_some() {
-            let test = matches!(
-                ClusterTransactionManager::transaction_manager_status_mut(self),
-                diesel::connection::TransactionManagerStatus::Valid(ref s)
-                    if s.transaction_depth().is_some()
-            );
-            return !test || self.raw.node.is_some();
-        }
-        self.nodes
-            .iter_mut()
-            .flatten()
-            .any(diesel::r2d2::R2D2Connection::is_broken)
+        // Diesel's rule (an open transaction that is not a test transaction, or a
+        // transaction manager in error) applied to the pinned node, and to every node
+        // connection held; plus raw SQL state (`BEGIN`, `autocommit = 0`, `LOCK TABLES`)
+        // that a pool must not hand to the next user.
+        self.raw.node.is_some()
+            || ClusterTransactionManager::is_broken_transaction_manager(self)
+            || self
+                .nodes
+                .iter_mut()
+                .flatten()
+                .any(diesel::r2d2::R2D2Connection::is_broken)
     }
+
 }
 
 impl diesel::migration::MigrationConnection for ClusterConnection {
