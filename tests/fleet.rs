@@ -16,7 +16,8 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Integer;
 use diesel_cluster::{
-    with_consistency, with_replica, Builder, Cluster, ClusterConnection, Consistency, Health,
+    with_consistency, with_master, with_replica, Builder, Cluster, ClusterConnection, Consistency,
+    Health,
 };
 
 const INTERVAL: Duration = Duration::from_millis(200);
@@ -609,4 +610,42 @@ fn a_master_promoted_by_an_outside_tool_is_found() {
     );
     drop(conn);
     c.reset();
+}
+
+#[test]
+fn a_read_meant_for_the_master_never_moves_to_a_replica() {
+    let _g = common::fault_lock();
+    let c = fleet();
+    let _restore = Restore(c);
+    let cluster = builder(c).monitor_interval(None).build().unwrap();
+    let mut conn = cluster.connect();
+    assert_eq!(with_master(|| port(&mut conn)).unwrap(), c.master_port);
+    assert_ne!(with_replica(|| port(&mut conn)).unwrap(), c.master_port);
+
+    c.kill("master");
+    conn.set_query_log(true);
+    // Master scope promised the master: its read fails rather than read a replica
+    // that may be behind. Replica scope goes on.
+    let err = with_master(|| port(&mut conn)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                _
+            )
+        ) || err.to_string().to_lowercase().contains("connect"),
+        "{err}"
+    );
+    let tries = conn.take_query_log();
+    assert!(!tries.is_empty());
+    assert!(
+        tries.iter().all(|e| e.node == "master" && e.failed),
+        "{tries:#?}"
+    );
+    conn.set_query_log(false);
+    for _ in 0..4 {
+        assert_ne!(with_replica(|| port(&mut conn)).unwrap(), c.master_port);
+    }
+    c.start_node("master");
 }

@@ -653,12 +653,15 @@ impl ClusterConnection {
         }
         tried.push(node);
         let shared = self.cluster.shared.clone();
-        shared.nodes[node].count_retry();
         let master = shared.master();
         let next = if alive && node == master {
             // The master answered a fresh connection: the old one had died (e.g. the
             // server closed an idle connection). Safe to run the read again.
             Some(master)
+        } else if !plan.replica_read {
+            // A read the role sent to the master (master scope, or a locking read) must
+            // not move to a replica, which could be behind.
+            None
         } else {
             let (candidate, fell_back) = self.pick_read_node(tried);
             if fell_back && tried.contains(&master) {
@@ -669,6 +672,7 @@ impl ClusterConnection {
         };
         match next {
             Some(next) => {
+                shared.nodes[node].count_retry();
                 log::info!(
                     "read failed on {} ({error}); retrying on {}",
                     shared.nodes[node].label,
