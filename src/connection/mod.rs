@@ -939,7 +939,6 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
                 .flatten()
                 .any(diesel::r2d2::R2D2Connection::is_broken)
     }
-
 }
 
 impl diesel::migration::MigrationConnection for ClusterConnection {
