@@ -706,6 +706,10 @@ impl Connection for ClusterConnection {
     /// [`Builder::url`](crate::Builder::url)). Connections established from the same URL
     /// share one cluster state. Node connections open lazily, so this only fails on an
     /// invalid URL.
+    ///
+    /// The shared state lives while a connection from that URL does: establishing a
+    /// connection per request with none kept alive makes a new cluster each time, whose
+    /// monitor thread connects to every node. Keep a pool (or a [`Cluster`]) instead.
     fn establish(database_url: &str) -> ConnectionResult<Self> {
         let mut instrumentation = diesel::connection::get_default_instrumentation();
         if let Some(i) = instrumentation.as_mut() {
