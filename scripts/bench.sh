@@ -74,6 +74,12 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # shared machine. benches/overhead.rs runs fixed loops when BENCH_INSTRUCTIONS is set.
 CALLGRIND_TXT="$TARGET_DIR/callgrind.overhead.txt"
 rm -f "$CALLGRIND_TXT"
+if [[ ${BENCH_CALLGRIND:-1} != 0 ]] && ! command -v valgrind >/dev/null 2>&1 && [[ $EUID -eq 0 ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind >&2 \
+        || { DEBIAN_FRONTEND=noninteractive apt-get update >&2 \
+            && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind >&2; } \
+        || echo "valgrind could not be installed: no instruction counts" >&2
+fi
 if [[ ${BENCH_CALLGRIND:-1} != 0 ]] && command -v valgrind >/dev/null 2>&1 \
     && command -v callgrind_annotate >/dev/null 2>&1; then
     phase_start "callgrind (instructions per statement)"
