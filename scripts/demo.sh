@@ -6,10 +6,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$REPO_ROOT"
 
-export CLUSTER_NAME=main
-setup_machine
-eval "$(bash "$CLUSTER_SH" --name main urls)"
-export DATABASE_URL="$CLUSTER_URL"
+use_main_cluster
 export DEMO_CLUSTER_SCRIPT="$CLUSTER_SH"
-echo "DATABASE_URL=$DATABASE_URL" >&2
 exec cargo run --example demo -- "$@"

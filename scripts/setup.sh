@@ -49,3 +49,13 @@ setup_machine() {
     bash "$CLUSTER_SH" start
     phase_end
 }
+
+# Sets the machine up, starts the `main` cluster and exports DATABASE_URL (its
+# multi-host URL) for the examples run by demo.sh and web-demo.sh.
+use_main_cluster() {
+    export CLUSTER_NAME=main
+    setup_machine
+    eval "$(bash "$CLUSTER_SH" --name main urls)"
+    export DATABASE_URL="$CLUSTER_URL"
+    echo "DATABASE_URL=$DATABASE_URL" >&2
+}

@@ -11,12 +11,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$REPO_ROOT"
 
-export CLUSTER_NAME=main
-setup_machine
-eval "$(bash "$CLUSTER_SH" --name main urls)"
-export DATABASE_URL="$CLUSTER_URL"
+use_main_cluster
 export PORT="${PORT:-3000}"
-echo "DATABASE_URL=$DATABASE_URL" >&2
 
 delay="${REPLICA_DELAY:-0}"
 [[ $delay =~ ^[0-9]+$ ]] || { echo "REPLICA_DELAY must be a number of seconds" >&2; exit 2; }

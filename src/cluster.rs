@@ -356,6 +356,15 @@ fn quote_table(name: &str) -> Result<String, Error> {
         .join("."))
 }
 
+/// A boolean URL option value: `true`/`1`/`on` or `false`/`0`/`off`.
+fn flag(value: &str) -> Option<bool> {
+    match value {
+        "true" | "1" | "on" => Some(true),
+        "false" | "0" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 fn single_node(url: &str) -> Result<NodeAddress, Error> {
     let mut parsed = url::parse(url)?;
     if parsed.nodes.len() != 1 {
@@ -808,18 +817,15 @@ impl Builder {
                     self.writes_in_replica_role.get_or_insert(w);
                 }
                 "query_log" => {
-                    let b = match v {
-                        "true" | "1" | "on" => true,
-                        "false" | "0" | "off" => false,
-                        _ => return Err(bad(&key, format!("`{v}` (expected true or false)"))),
-                    };
+                    let b = flag(v)
+                        .ok_or_else(|| bad(&key, format!("`{v}` (expected true or false)")))?;
                     self.query_log.get_or_insert(b);
                 }
                 "heartbeat" => {
-                    let table = match v {
-                        "true" | "1" | "on" => Some(HEARTBEAT_TABLE.to_string()),
-                        "false" | "0" | "off" => None,
-                        name => Some(name.to_string()),
+                    let table = match flag(v) {
+                        Some(true) => Some(HEARTBEAT_TABLE.to_string()),
+                        Some(false) => None,
+                        None => Some(v.to_string()),
                     };
                     self.heartbeat.get_or_insert(table);
                 }
@@ -828,11 +834,8 @@ impl Builder {
                     self.max_replica_latency.get_or_insert(d);
                 }
                 "replica_affinity" => {
-                    let b = match v {
-                        "true" | "1" | "on" => true,
-                        "false" | "0" | "off" => false,
-                        _ => return Err(bad(&key, format!("`{v}` (expected true or false)"))),
-                    };
+                    let b = flag(v)
+                        .ok_or_else(|| bad(&key, format!("`{v}` (expected true or false)")))?;
                     self.replica_affinity.get_or_insert(b);
                 }
                 "replica_user" => replica_user = Some(value),
