@@ -561,9 +561,30 @@ sync_replicas() {
             st=$(slave_status "$r" 2>/dev/null || true)
             log "sync: $r did not reach '$pos' within ${timeout}s (gtid_slave_pos=$(root_sql "$r" 'SELECT @@gtid_slave_pos' 2>/dev/null || true), IO=$(field Slave_IO_Running <<<"$st"), SQL=$(field Slave_SQL_Running <<<"$st"), last error: $(field Last_Error <<<"$st")$(field Last_IO_Error <<<"$st"))"
             fail=1
+        elif [[ -n $all ]] && ! wait_replicating "$r" "$deadline"; then
+            fail=1
         fi
     done
     return "$fail"
+}
+
+# wait_replicating REPLICA DEADLINE: until $SECONDS reaches DEADLINE, wait for
+# both replication threads to run and the IO thread to be connected. A replica
+# that applied everything can still be reconnecting (IO "Connecting"); clients
+# that probe it then see unknown lag, so a ready cluster waits for this too.
+wait_replicating() {
+    local r=$1 deadline=$2 st io sqlt
+    while :; do
+        st=$(slave_status "$r" 2>/dev/null || true)
+        io=$(field Slave_IO_Running <<<"$st")
+        sqlt=$(field Slave_SQL_Running <<<"$st")
+        [[ $io == Yes && $sqlt == Yes ]] && return 0
+        if ((SECONDS >= deadline)); then
+            log "sync: $r replication threads not running (IO=$io, SQL=$sqlt)"
+            return 1
+        fi
+        sleep 0.05
+    done
 }
 
 kill_node() {

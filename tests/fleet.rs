@@ -80,6 +80,19 @@ fn wait_until(cluster: &Cluster, what: &str, mut cond: impl FnMut() -> bool) -> 
     }
 }
 
+/// Waits until the monitor has seen both replicas up and in sync. A cluster built
+/// right after a fault test restored the nodes may first probe a replica whose
+/// replication threads are still starting; exact read counts wait for this.
+fn settled(cluster: &Cluster) {
+    wait_until(cluster, "the monitor saw both replicas in sync", || {
+        let s = cluster.status();
+        ["replica1", "replica2"].iter().all(|n| {
+            let n = s.node(n).unwrap();
+            n.health == Health::Up && n.latency.is_some() && n.lag == Some(Duration::ZERO)
+        })
+    });
+}
+
 fn health(cluster: &Cluster, node: &str) -> Health {
     cluster.status().node(node).expect(node).health
 }
@@ -99,6 +112,7 @@ fn reads_survive_dying_replicas_and_return_to_restarted_ones() {
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
+    settled(&cluster);
 
     let served: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -229,13 +243,7 @@ fn lagging_replicas_get_no_reads_but_eventual_reads_still_use_them() {
     )
     .unwrap();
     c.sync();
-    wait_until(&cluster, "the monitor saw both replicas in sync", || {
-        let s = cluster.status();
-        ["replica1", "replica2"].iter().all(|n| {
-            let n = s.node(n).unwrap();
-            n.health == Health::Up && n.latency.is_some() && n.lag == Some(Duration::ZERO)
-        })
-    });
+    settled(&cluster);
 
     // replica1 stops applying; replica2 applies every write 30 s late.
     c.stop_sql("replica1");
@@ -287,6 +295,7 @@ fn round_robin_spreads_reads_evenly_across_connections() {
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
+    settled(&cluster);
     let handles: Vec<_> = (0..4)
         .map(|_| {
             let cluster = cluster.clone();
@@ -467,6 +476,7 @@ fn promote_after_the_master_stops_and_switch_over_again() {
         .unwrap();
     c.sync();
     // `before` holds connections to both replicas, opened with app_ro.
+    settled(&cluster);
     assert_eq!(with_replica(|| spread(c, &mut before, 2)), [0, 1, 1]);
     let rows_on = |node: &str, v: &str| {
         c.sql(
@@ -586,6 +596,7 @@ fn a_master_promoted_by_an_outside_tool_is_found() {
     )
     .unwrap();
     c.sync();
+    settled(&cluster);
     assert_eq!(with_replica(|| spread(c, &mut conn, 2)), [0, 1, 1]);
 
     // What an orchestrator does, behind the cluster's back.
