@@ -15,6 +15,9 @@
 #   kill NODE             SIGKILL one node
 #   start-node NODE       start one node again (a replica resumes replication)
 #   restart NODE          stop + start-node
+#   freeze NODE           SIGSTOP one node: the process hangs while its host still
+#                         accepts TCP connections and acknowledges data
+#   thaw NODE             SIGCONT a frozen node (start, stop and restart thaw too)
 #   stop-sql NODE         STOP SLAVE SQL_THREAD on a replica
 #   start-sql NODE        START SLAVE SQL_THREAD on a replica
 #   delay NODE SECONDS    set MASTER_DELAY on a replica (0 removes it)
@@ -457,6 +460,7 @@ wait_up() {
 start_nodes() {
     local n attempt rc todo=() retry
     for n in "$@"; do
+        thaw_node "$n"
         node_up "$n" || todo+=("$n")
     done
     ((${#todo[@]})) || return 0
@@ -594,12 +598,26 @@ kill_node() {
     wait_pid_gone "$pid" 30 || die "$1 (pid $pid) survived SIGKILL"
 }
 
+# thaw_node NODE: resume a node frozen by `freeze` (a no-op on a running one).
+thaw_node() {
+    local pid
+    pid=$(node_pid "$1") || return 0
+    kill -CONT "$pid" 2>/dev/null || true
+}
+
+freeze_node() {
+    local pid
+    pid=$(node_pid "$1") || die "$1 is not running"
+    kill -STOP "$pid"
+}
+
 stop_node() {
     local node=$1 pid
     pid=$(node_pid "$node") || {
         log "$node is not running"
         return 0
     }
+    kill -CONT "$pid" 2>/dev/null || true
     "$ADMIN" --no-defaults -uroot --socket="$(sock "$node")" --connect-timeout=5 shutdown >/dev/null 2>&1 ||
         kill -TERM "$pid" 2>/dev/null || true
     if ! wait_pid_gone "$pid" 60; then
@@ -904,7 +922,7 @@ main() {
     install) cmd_install ;;
     start) cmd_start ;;
     reset) cmd_reset ;;
-    stop | kill | start-node | restart | stop-sql | start-sql | delay)
+    stop | kill | freeze | thaw | start-node | restart | stop-sql | start-sql | delay)
         [[ $# -ge 1 ]] || die "$cmd needs a NODE"
         node=$(canon_node "$1")
         resolve_bins
@@ -912,6 +930,8 @@ main() {
         case "$cmd" in
         stop) stop_node "$node" ;;
         kill) kill_node "$node" ;;
+        freeze) freeze_node "$node" ;;
+        thaw) thaw_node "$node" ;;
         start-node) cmd_start_node "$node" ;;
         restart)
             stop_node "$node"

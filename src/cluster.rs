@@ -508,8 +508,9 @@ impl Builder {
         self
     }
 
-    /// Bound on connecting to a node (a TCP probe with this timeout runs before the
-    /// MySQL handshake, so a dead or unreachable host fails fast). Default 2 s.
+    /// Bound on connecting to a node: a TCP probe with this timeout, then a wait of the
+    /// same bound for the server's greeting, run before the MySQL handshake, so a dead or
+    /// unreachable host, or a server process that hangs, fails fast. Default 2 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
@@ -518,8 +519,10 @@ impl Builder {
     /// How long an open node connection may wait on a peer that stopped answering at the
     /// network level (partition, host gone) before it fails with a connection error, so
     /// the node is ejected and reads move on. Set on each node socket as TCP keepalive
-    /// and `TCP_USER_TIMEOUT` (Linux). Long-running queries are not affected. Default
-    /// 10 s; at least 3 s.
+    /// and `TCP_USER_TIMEOUT` (Linux). It is also the monitor's deadline for one node's
+    /// checks: a node that misses it (a hung server process, whose host still answers
+    /// TCP) is ejected and the cluster's open connections to it are cut. Long-running
+    /// queries on a server that answers are not affected. Default 10 s; at least 3 s.
     pub fn network_timeout(mut self, timeout: Duration) -> Self {
         self.network_timeout = Some(timeout);
         self

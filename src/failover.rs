@@ -68,7 +68,8 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
             &node.address,
             shared.config.connect_timeout,
             shared.config.network_timeout,
-        ) else {
+        )
+        .map(|c| c.conn) else {
             continue;
         };
         conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
@@ -182,7 +183,8 @@ fn probe(shared: &Shared, i: usize, admin: &(String, Secret)) -> Result<Probed, 
         shared.config.connect_timeout,
         shared.config.network_timeout,
     )
-    .map_err(failed)?;
+    .map_err(failed)?
+    .conn;
     conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
     let secret = admin.1.expose();
     conn.batch_execute(&format!(

@@ -71,8 +71,18 @@
 //! write is never retried (it may have committed), and inside a transaction the error
 //! goes to the caller. An ejected node is back as soon as the monitor's probe succeeds,
 //! or when the cooldown ends. Connecting is bounded by [`Builder::connect_timeout`] (a
-//! TCP connect with that timeout runs before the MySQL handshake), so a dead host costs
-//! one fast failure per cooldown, not a hang.
+//! TCP connect, then a wait for the server's greeting, each with that timeout, run
+//! before the MySQL handshake), so a dead host or a hung server costs one bounded failure
+//! per cooldown, not a hang.
+//!
+//! **Hung servers.** A server *process* that stops answering while its host still does
+//! (stopped, stuck on a dead disk) keeps TCP alive, so no network timeout ends a
+//! statement waiting on it. The monitor runs each node's checks under a deadline of
+//! [`Builder::network_timeout`]; a node that misses it is ejected, and every open
+//! connection of the cluster to it is cut (its socket shut down): reads waiting on it are
+//! retried elsewhere, and a write in flight fails with "lost connection" and is not
+//! retried. Measured in `tests/fleet.rs`: with a 3 s `network_timeout`, reads caught on a
+//! frozen replica returned from the other one after 3.2 s.
 //!
 //! **Lag.** One monitor thread per cluster (none without replicas or with
 //! [`Builder::monitor_interval`]`(None)`; it ends when the cluster is dropped) pings every
@@ -235,7 +245,9 @@
 //!   on each node socket; Linux), after which a read is retried elsewhere: measured in
 //!   `tests/partition.rs`, a read in flight when the partition began returned from the
 //!   master after 4.2 s with a 3 s network timeout. A server *process* that hangs while
-//!   its host still answers TCP is not detected: its statements wait.
+//!   its host still answers TCP is found by the monitor (see *Hung servers* above), so
+//!   with the monitor off its statements wait. A statement that legitimately runs longer
+//!   than `network_timeout` is never cut while its server answers the monitor's ping.
 //! * Diesel's MySQL errors carry the client's message, not its error number, so
 //!   connection-level failures are recognised by message (2002, 2003, 2006, 2013).
 //! * `MysqlConnection::establish` of each node reports to Diesel's *default*
@@ -277,6 +289,7 @@ mod session;
 mod socket;
 mod status;
 mod url;
+mod watchdog;
 #[cfg(feature = "axum")]
 pub mod web;
 

@@ -10,15 +10,17 @@ use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use diesel::connection::Connection;
+use diesel::connection::{Connection, SimpleConnection};
 use diesel::mysql::MysqlConnection;
 use diesel::result::QueryResult;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::cluster::Shared;
-use crate::connection::nodes::{connect_node, is_connection_error};
+use crate::connection::nodes::{connect_node, is_connection_error, Connected};
 use crate::error::Error;
+use crate::socket::Fd;
+use crate::watchdog::{Armed, Timer};
 
 /// Stops the monitor thread when told to (or when the cluster is dropped).
 #[derive(Debug)]
@@ -180,7 +182,7 @@ struct Heartbeat {
     last: Option<Written>,
     /// A connection to the master with its writer credentials, when they differ from
     /// the node's own (a promoted replica configured with a read-only account).
-    writer: Option<(usize, MysqlConnection)>,
+    writer: Option<(usize, MonitorConn)>,
     /// Per node: the last heartbeat read error logged, so each is logged once.
     read_errors: Vec<Option<String>>,
 }
@@ -191,15 +193,78 @@ const HEARTBEAT_ERROR: &str = "heartbeat:";
 
 /// Per-node connections the monitor keeps between checks.
 struct Probe {
-    conns: Vec<Option<MysqlConnection>>,
+    conns: Vec<Option<MonitorConn>>,
     heartbeat: Option<Heartbeat>,
+    /// Shuts down the socket of a check that overruns its deadline.
+    timer: Timer,
+    /// The node being checked, while its checks run under a deadline.
+    check: Option<Check>,
 }
 
-fn quiet(mut c: MysqlConnection) -> MysqlConnection {
+/// The deadline of one node's checks in a round (see [`Probe::guarded`]).
+struct Check {
+    node: usize,
+    until: Instant,
+    /// One flag per connection armed for this check: whether its deadline fired.
+    fired: Vec<Arc<AtomicBool>>,
+}
+
+/// A monitor connection, with a deadline on its socket while a check uses it.
+struct MonitorConn {
+    // Declared first, so it is disarmed before the connection closes its socket.
+    armed: Option<Armed>,
+    socket: Option<Fd>,
+    conn: MysqlConnection,
+}
+
+impl MonitorConn {
+    /// Puts the check's deadline on this connection's socket (once per check).
+    fn arm(&mut self, timer: &Timer, check: &mut Option<Check>, i: usize) {
+        let (Some(check), Some(fd), None) = (check.as_mut(), self.socket, &self.armed) else {
+            return;
+        };
+        if check.node == i {
+            let armed = timer.arm(fd, check.until.saturating_duration_since(Instant::now()));
+            check.fired.push(armed.fired());
+            self.armed = Some(armed);
+        }
+    }
+}
+
+impl std::ops::Deref for MonitorConn {
+    type Target = MysqlConnection;
+    fn deref(&self) -> &MysqlConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for MonitorConn {
+    fn deref_mut(&mut self) -> &mut MysqlConnection {
+        &mut self.conn
+    }
+}
+
+/// Prepares a new monitor connection. Its statements must never wait on a lock for as
+/// long as a hung server would take to miss the check's deadline: a heartbeat write
+/// blocked by `FLUSH TABLES WITH READ LOCK` (a backup) or by another writer of the row
+/// fails on its lock timeout (logged as a heartbeat error) instead of making a healthy
+/// master look hung.
+fn quiet(c: Connected, shared: &Shared) -> MonitorConn {
+    let mut conn = c.conn;
     // The monitor's statements are not the user's: keep them out of any
     // instrumentation installed as Diesel's default.
-    c.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
-    c
+    conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
+    let lock_wait = (shared.config.network_timeout.as_secs() / 3).max(1);
+    if let Err(e) = conn.batch_execute(&format!(
+        "SET SESSION lock_wait_timeout = {lock_wait}, SESSION innodb_lock_wait_timeout = {lock_wait}"
+    )) {
+        log::debug!("monitor: could not bound its lock waits: {e}");
+    }
+    MonitorConn {
+        armed: None,
+        socket: c.socket,
+        conn,
+    }
 }
 
 impl Probe {
@@ -213,7 +278,55 @@ impl Probe {
                 writer: None,
                 read_errors: vec![None; shared.nodes.len()],
             }),
+            timer: Timer::start(),
+            check: None,
         }
+    }
+
+    /// Runs one node's checks of a round under a deadline of `network_timeout`: a
+    /// statement still waiting then has its socket shut down (and fails with a lost
+    /// connection). A node that overran is hung: its process does not answer though its
+    /// host does (a partition fails the ping by itself). It is ejected, and every
+    /// application connection to it is cut, so statements waiting on it fail over
+    /// instead of waiting forever (see [`crate::watchdog`]).
+    fn guarded<R>(&mut self, shared: &Shared, i: usize, f: impl FnOnce(&mut Self) -> R) -> R {
+        let timeout = shared.config.network_timeout;
+        self.check = Some(Check {
+            node: i,
+            until: Instant::now() + timeout,
+            fired: Vec::new(),
+        });
+        let result = f(self);
+        if let Some(c) = self.conns[i].as_mut() {
+            c.armed = None;
+        }
+        if let Some((_, c)) = self.heartbeat.as_mut().and_then(|h| h.writer.as_mut()) {
+            c.armed = None;
+        }
+        let hung = self
+            .check
+            .take()
+            .is_some_and(|c| c.fired.iter().any(|f| f.load(Ordering::Relaxed)));
+        if hung {
+            self.conns[i] = None;
+            if matches!(self.heartbeat.as_ref().and_then(|h| h.writer.as_ref()), Some((w, _)) if *w == i)
+            {
+                if let Some(hb) = self.heartbeat.as_mut() {
+                    hb.writer = None;
+                }
+            }
+            let node = &shared.nodes[i];
+            *node.seen.lock() = Default::default();
+            // Ejected before its connections are cut: they must not reconnect to it.
+            node.eject(shared.config.ejection_cooldown);
+            let cut = node.sockets.sever_all();
+            log::warn!(
+                "monitor: {} did not answer within {timeout:?} (network_timeout): ejected it \
+                 and cut the {cut} open connection(s) to it",
+                node.label
+            );
+        }
+        result
     }
 
     fn conn(&mut self, shared: &Shared, i: usize) -> Result<&mut MysqlConnection, String> {
@@ -223,11 +336,13 @@ impl Probe {
                 shared.config.connect_timeout,
                 shared.config.network_timeout,
             )?;
-            self.conns[i] = Some(quiet(c));
+            self.conns[i] = Some(quiet(c, shared));
         }
-        self.conns[i]
+        let conn = self.conns[i]
             .as_mut()
-            .ok_or_else(|| "no connection".to_string())
+            .ok_or_else(|| "no connection".to_string())?;
+        conn.arm(&self.timer, &mut self.check, i);
+        Ok(conn)
     }
 
     /// A connection to master `m` that may write: the probe's own, or one with the
@@ -247,10 +362,13 @@ impl Probe {
                 shared.config.connect_timeout,
                 shared.config.network_timeout,
             )?;
-            hb.writer = Some((m, quiet(c)));
+            hb.writer = Some((m, quiet(c, shared)));
         }
         match &mut hb.writer {
-            Some((_, c)) => Ok(c),
+            Some((_, c)) => {
+                c.arm(&self.timer, &mut self.check, m);
+                Ok(c)
+            }
             None => Err("no connection".to_string()),
         }
     }
@@ -268,10 +386,13 @@ impl Probe {
     fn check(&mut self, shared: &Shared) {
         let master = shared.master();
         // The master first: the replicas' state is read in the light of its health.
-        let master_up = self.ping(shared, master);
-        if master_up {
-            self.read_position(shared, master, true);
-        }
+        let master_up = self.guarded(shared, master, |p| {
+            let up = p.ping(shared, master);
+            if up {
+                p.read_position(shared, master, true);
+            }
+            up
+        });
         // The replicas are read before this round's heartbeat is written: a replica that
         // applied the previous one (an interval ago) is in time, and reads 0.
         let written = self
@@ -280,13 +401,15 @@ impl Probe {
             .and_then(|h| h.last)
             .filter(|w| master_up && w.master == master);
         for i in (0..shared.nodes.len()).filter(|&i| i != master) {
-            if self.ping(shared, i) {
-                self.check_replication(shared, i, master_up, written);
-                self.read_position(shared, i, false);
-            }
+            self.guarded(shared, i, |p| {
+                if p.ping(shared, i) {
+                    p.check_replication(shared, i, master_up, written);
+                    p.read_position(shared, i, false);
+                }
+            });
         }
         if master_up && self.heartbeat.is_some() {
-            self.write_heartbeat(shared, master);
+            self.guarded(shared, master, |p| p.write_heartbeat(shared, master));
         }
         if !shared.nodes[master].is_up() {
             crate::failover::rediscover_shared(shared);

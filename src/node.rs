@@ -47,6 +47,9 @@ pub(crate) struct Node {
     pub(crate) seen: Mutex<MonitorView>,
     /// The node's metric keys (empty without the `metrics` feature).
     pub(crate) metrics: crate::metrics::NodeMetrics,
+    /// The sockets of the application's open connections to this node, which the
+    /// monitor shuts down when the node hangs (see [`crate::watchdog`]).
+    pub(crate) sockets: std::sync::Arc<crate::watchdog::Sockets>,
     epoch: Instant,
 }
 
@@ -173,6 +176,7 @@ impl Node {
             monitor_error: Mutex::new(None),
             seen: Mutex::new(MonitorView::default()),
             metrics,
+            sockets: Default::default(),
             epoch,
         }
     }

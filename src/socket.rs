@@ -1,10 +1,11 @@
-//! Bounding how long an open node connection can wait on a silent peer.
+//! The node sockets under Diesel's MySQL client, reached from outside it.
 //!
 //! Diesel's MySQL client has no read or write timeout reachable through its URL, and it
 //! does not hand out its socket. Without help, a statement sent on a connection whose
 //! peer vanished (network partition, host powered off) waits until TCP gives up: about 15
 //! minutes with Linux defaults. So after the client connects, we find its socket among
-//! the process's file descriptors (by its peer address) and set:
+//! the process's file descriptors (by its local port, which the server reports, and its
+//! peer address) and set:
 //!
 //! * `TCP_USER_TIMEOUT`: data sent and not acknowledged within the timeout aborts the
 //!   connection (a partition while a statement is being sent);
@@ -15,16 +16,68 @@
 //! The aborted statement fails with a connection-level error, so the node is ejected and
 //! a read is retried elsewhere. A long-running query is not affected: its peer's kernel
 //! keeps acknowledging. A server *process* that hangs while its host stays up is not
-//! detected this way either; only a read timeout in the client could, and Diesel has none.
+//! detected this way (its kernel still answers); [`crate::watchdog`] handles that case
+//! with [`sever`], which shuts a socket down so that a client blocked on it wakes up
+//! with "lost connection".
 //!
-//! Linux only; elsewhere nothing is changed.
+//! Linux only; elsewhere nothing is found and nothing is changed.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// A file descriptor number (`RawFd` on Unix).
+pub(crate) type Fd = i32;
+
+/// The TCP socket of this process whose local port is `local_port` and whose peer is one
+/// of `peers`: the socket of a client connection the server described as
+/// `host:local_port`.
+#[cfg(target_os = "linux")]
+pub(crate) fn find(local_port: u16, peers: &[SocketAddr]) -> Option<Fd> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<Fd>().ok())
+        .find(|&fd| {
+            address_of(fd, Side::Local).is_some_and(|a| a.port() == local_port)
+                && address_of(fd, Side::Peer).is_some_and(|p| peers.contains(&p))
+        })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn find(_local_port: u16, _peers: &[SocketAddr]) -> Option<Fd> {
+    None
+}
+
+/// Bounds how long the socket `fd` may wait on a silent peer (see the module docs).
+#[cfg(target_os = "linux")]
+pub(crate) fn bound_silent(fd: Fd, timeout: Duration) -> bool {
+    apply(fd, timeout)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn bound_silent(_fd: Fd, _timeout: Duration) -> bool {
+    false
+}
+
+/// Shuts the socket `fd` down in both directions, without closing the descriptor (its
+/// owner still does that): a thread blocked reading it returns at once, and its MySQL
+/// client reports a lost connection. The caller guarantees that `fd` is still the socket
+/// it was registered as (see [`crate::watchdog`]).
+#[cfg(unix)]
+pub(crate) fn sever(fd: Fd) -> bool {
+    // SAFETY: `shutdown` on a descriptor number has no memory effects; on a number that
+    // is not a socket it fails with ENOTSOCK.
+    unsafe { libc::shutdown(fd, libc::SHUT_RDWR) == 0 }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn sever(_fd: Fd) -> bool {
+    false
+}
+
 /// Applies the timeout to every TCP socket of this process connected to one of `peers`.
 /// Returns how many sockets it changed. Sockets of other connections to the same peer
-/// get the same, harmless, settings.
+/// get the same, harmless, settings. Used only when [`find`] can't single the client's
+/// socket out.
 #[cfg(target_os = "linux")]
 pub(crate) fn bound_silent_peers(peers: &[SocketAddr], timeout: Duration) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
@@ -39,7 +92,9 @@ pub(crate) fn bound_silent_peers(peers: &[SocketAddr], timeout: Duration) -> usi
         else {
             continue;
         };
-        if peer_of(fd).is_some_and(|peer| peers.contains(&peer)) && apply(fd, timeout) {
+        if address_of(fd, Side::Peer).is_some_and(|peer| peers.contains(&peer))
+            && apply(fd, timeout)
+        {
             changed += 1;
         }
     }
@@ -51,12 +106,19 @@ pub(crate) fn bound_silent_peers(_peers: &[SocketAddr], _timeout: Duration) -> u
     0
 }
 
-/// The remote address of `fd` if it is a connected TCP socket.
 #[cfg(target_os = "linux")]
-fn peer_of(fd: libc::c_int) -> Option<SocketAddr> {
-    // SAFETY: `getsockopt`/`getpeername` only read the descriptor and write into the
-    // buffers we pass with their true sizes; an fd that is not a socket (or was closed
-    // since the directory was read) makes them fail, which we treat as "not ours".
+#[derive(Clone, Copy)]
+enum Side {
+    Local,
+    Peer,
+}
+
+/// The local or remote address of `fd` if it is a connected TCP socket.
+#[cfg(target_os = "linux")]
+fn address_of(fd: libc::c_int, side: Side) -> Option<SocketAddr> {
+    // SAFETY: `getsockopt`/`getsockname`/`getpeername` only read the descriptor and write
+    // into the buffers we pass with their true sizes; an fd that is not a socket (or was
+    // closed since the directory was read) makes them fail, which we treat as "not ours".
     unsafe {
         let mut kind: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -72,12 +134,12 @@ fn peer_of(fd: libc::c_int) -> Option<SocketAddr> {
         }
         let mut storage: libc::sockaddr_storage = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getpeername(
-            fd,
-            (&mut storage as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        ) != 0
-        {
+        let addr = (&mut storage as *mut libc::sockaddr_storage).cast();
+        let got = match side {
+            Side::Local => libc::getsockname(fd, addr, &mut len),
+            Side::Peer => libc::getpeername(fd, addr, &mut len),
+        };
+        if got != 0 {
             return None;
         }
         match libc::c_int::from(storage.ss_family) {
@@ -158,5 +220,28 @@ mod tests {
         assert_eq!(get(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT), 6000);
         let other: SocketAddr = "127.0.0.1:1".parse().unwrap();
         assert_eq!(bound_silent_peers(&[other], Duration::from_secs(6)), 0);
+    }
+
+    #[test]
+    fn finds_a_socket_by_local_port_and_severs_it() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let _other = std::net::TcpStream::connect(addr).unwrap();
+        let (_server, seen_from) = listener.accept().unwrap();
+        let fd = find(seen_from.port(), &[addr]);
+        assert_eq!(fd, Some(client.as_raw_fd()));
+        assert_eq!(
+            find(seen_from.port(), &["127.0.0.1:1".parse().unwrap()]),
+            None
+        );
+
+        // A reader blocked on the socket wakes up when it is severed.
+        let reader = std::thread::spawn(move || client.read(&mut [0u8; 16]).map_err(|e| e.kind()));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(sever(fd.unwrap()));
+        assert_eq!(reader.join().unwrap(), Ok(0));
     }
 }

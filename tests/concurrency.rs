@@ -30,8 +30,9 @@ fn allowed_ports(c: &common::TestCluster, role: Role) -> Vec<u16> {
     }
 }
 
-/// Thread ids of this process's monitor threads (`diesel-cluster-monitor`, which Linux
-/// shortens to 15 bytes in `comm`).
+/// Thread ids of this process's cluster threads: each cluster's monitor and the
+/// monitor's watchdog (`diesel-cluster-monitor` and `diesel-cluster-watchdog`, which
+/// Linux shortens to the same 15 bytes in `comm`).
 fn monitor_threads() -> BTreeSet<u32> {
     let mut found = BTreeSet::new();
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
@@ -222,10 +223,13 @@ fn connections_outlive_their_cluster_handle_and_the_monitor_ends_with_the_last()
     let mut ours = BTreeSet::new();
     eventually("the monitor thread has started", || {
         ours = monitor_threads().difference(&before).copied().collect();
-        !ours.is_empty()
+        ours.len() >= 2
     });
-    assert_eq!(ours.len(), 1, "one monitor thread per cluster: {ours:?}");
-    let tid = *ours.iter().next().unwrap();
+    assert_eq!(
+        ours.len(),
+        2,
+        "one monitor thread and its watchdog per cluster: {ours:?}"
+    );
 
     let mut conns: Vec<ClusterConnection> = (0..4).map(|_| cluster.connect()).collect();
     let pool = Pool::builder()
@@ -259,7 +263,7 @@ fn connections_outlive_their_cluster_handle_and_the_monitor_ends_with_the_last()
         });
     }
     assert!(
-        monitor_threads().contains(&tid),
+        ours.is_subset(&monitor_threads()),
         "the monitor stopped while connections still use the cluster"
     );
     // The cluster is reachable again from any connection, and shares the same state.
@@ -269,11 +273,11 @@ fn connections_outlive_their_cluster_handle_and_the_monitor_ends_with_the_last()
 
     drop(pool);
     conns.truncate(1);
-    assert!(monitor_threads().contains(&tid));
+    assert!(ours.is_subset(&monitor_threads()));
     let last = conns.pop().unwrap();
     drop(last);
     eventually("the monitor thread ended with the last connection", || {
-        !monitor_threads().contains(&tid)
+        ours.is_disjoint(&monitor_threads())
     });
 }
 
@@ -285,9 +289,9 @@ fn the_monitor_thread_ends_with_the_cluster() {
         let before = monitor_threads();
         let cluster = build(c);
         let mut ours = BTreeSet::new();
-        eventually("the monitor thread has started", || {
+        eventually("the monitor thread and its watchdog have started", || {
             ours = monitor_threads().difference(&before).copied().collect();
-            !ours.is_empty()
+            ours.len() >= 2
         });
         // Let it do some work first (open its own node connections) in some rounds.
         if round > 0 {
@@ -339,11 +343,11 @@ fn clusters_made_from_a_url_share_state_and_end_with_their_last_connection() {
         assert_eq!(w[0].cluster(), w[1].cluster());
     }
     let mut ours = BTreeSet::new();
-    eventually("one monitor thread for the URL", || {
+    eventually("one monitor thread (and its watchdog) for the URL", || {
         ours = monitor_threads().difference(&before).copied().collect();
-        !ours.is_empty()
+        ours.len() >= 2
     });
-    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(ours.len(), 2, "{ours:?}");
     let shared = Arc::new(std::sync::Mutex::new(conns));
     let handles: Vec<_> = (0..8)
         .map(|i| {

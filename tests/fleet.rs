@@ -660,3 +660,227 @@ fn a_read_meant_for_the_master_never_moves_to_a_replica() {
     }
     c.start_node("master");
 }
+
+/// Bound for a statement waiting on a hung node in these tests: the monitor's deadline
+/// (`network_timeout`, 3 s here) plus a round, with slack for a loaded machine.
+const HUNG_BOUND: Duration = Duration::from_secs(3 + 3);
+
+/// Runs `f` on a thread and waits for it at most `limit`; a node frozen by the test is
+/// thawed first if it takes longer, so a regression fails the test instead of hanging it.
+fn bounded<T: Send + 'static>(
+    c: &common::TestCluster,
+    frozen: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(v) => v,
+        Err(_) => {
+            c.thaw(frozen);
+            panic!("still blocked {limit:?} after {frozen} hung");
+        }
+    }
+}
+
+/// A replica whose process hangs (SIGSTOP: its kernel still accepts connections and
+/// acknowledges data, so no TCP timeout fires) is found by the monitor's deadline, ejected,
+/// and the reads waiting on it are cut and retried on the other replica.
+#[test]
+fn a_hung_replica_is_cut_off_and_its_reads_move_on() {
+    let _g = common::fault_lock();
+    let c = fleet();
+    let _restore = Restore(c);
+    let network_timeout = Duration::from_secs(3);
+    let cluster = builder(c)
+        .network_timeout(network_timeout)
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    settled(&cluster);
+    // Four connections, each holding a connection to both replicas.
+    let mut conns: Vec<_> = (0..4).map(|_| cluster.connect()).collect();
+    for conn in &mut conns {
+        assert_eq!(with_replica(|| spread(c, conn, 2)), [0, 1, 1]);
+    }
+
+    c.freeze("replica1");
+    let frozen = Instant::now();
+    // Round-robin sends some of these reads to replica1, where they wait.
+    let readers: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            std::thread::spawn(move || {
+                with_replica(|| {
+                    let mut counts = [0usize; 3];
+                    let mut slowest = Duration::ZERO;
+                    for _ in 0..10 {
+                        let t = Instant::now();
+                        let p = port(&mut conn).map_err(|e| e.to_string())?;
+                        slowest = slowest.max(t.elapsed());
+                        counts[node_of(c, p)] += 1;
+                    }
+                    Ok::<_, String>((counts, slowest))
+                })
+            })
+        })
+        .collect();
+    let results = bounded(c, "replica1", Duration::from_secs(30), move || {
+        readers
+            .into_iter()
+            .map(|r| r.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let all_done = frozen.elapsed();
+    let status = cluster.status();
+    println!("4 x 10 reads with replica1 hung, done after {all_done:?}: {results:?}\n{status}");
+    let mut slowest = Duration::ZERO;
+    for r in &results {
+        let (counts, slow) = r.as_ref().unwrap_or_else(|e| panic!("a read failed: {e}"));
+        assert_eq!(counts[1], 0, "replica1 is frozen: {counts:?}");
+        assert_eq!(counts.iter().sum::<usize>(), 10);
+        slowest = slowest.max(*slow);
+    }
+    assert!(
+        slowest >= Duration::from_secs(1),
+        "some reads waited on replica1 before the cut: {slowest:?}"
+    );
+    assert!(
+        slowest <= HUNG_BOUND,
+        "a read waited {slowest:?} on the hung replica"
+    );
+    let r1 = status.node("replica1").unwrap();
+    assert_eq!(r1.health, Health::Ejected);
+
+    // New connections don't wait on it either: opening it times out on the greeting.
+    let fresh = bounded(c, "replica1", Duration::from_secs(30), {
+        let cluster = cluster.clone();
+        move || {
+            let mut conn = cluster.connect();
+            let t = Instant::now();
+            let counts = with_replica(|| spread(c, &mut conn, 20));
+            (counts, t.elapsed())
+        }
+    });
+    println!("20 reads on a new connection with replica1 hung: {fresh:?}");
+    assert_eq!(fresh.0[1], 0);
+
+    // Thawed, it serves reads again once the monitor sees it answer.
+    c.thaw("replica1");
+    let mut conn = cluster.connect();
+    let back = wait_until(&cluster, "replica1 serves reads again", || {
+        with_replica(|| spread(c, &mut conn, 2))[1] > 0
+    });
+    println!("replica1 served reads {back:?} after it was thawed");
+}
+
+/// A write sent to a master whose process hangs fails with a lost connection within the
+/// monitor's deadline, and is not retried anywhere. Reads go on meanwhile.
+#[test]
+fn a_write_to_a_hung_master_fails_once_and_reads_go_on() {
+    let _g = common::fault_lock();
+    let c = fleet();
+    let _restore = Restore(c);
+    let cluster = builder(c)
+        .network_timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut conn = cluster.connect();
+    conn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS fleet_probe (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))",
+    )
+    .unwrap();
+    c.sync();
+    settled(&cluster);
+
+    c.freeze("master");
+    let (conn, err, took, tries) = bounded(c, "master", Duration::from_secs(30), move || {
+        conn.set_query_log(true);
+        let t = Instant::now();
+        let err = conn
+            .batch_execute("INSERT INTO fleet_probe (v) VALUES ('hung')")
+            .unwrap_err();
+        let took = t.elapsed();
+        let tries = conn.take_query_log();
+        (conn, err, took, tries)
+    });
+    println!("write to the hung master failed after {took:?}: {err}");
+    assert!(took <= HUNG_BOUND, "{took:?}");
+    assert!(
+        err.to_string().to_lowercase().contains("lost connection")
+            || matches!(
+                err,
+                DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            ),
+        "{err}"
+    );
+    assert_eq!(tries.len(), 1, "sent once, never retried: {tries:#?}");
+    assert_eq!(tries[0].node, "master");
+
+    // Replica reads go on while the master hangs.
+    let mut conn = conn;
+    let reads = bounded(c, "master", Duration::from_secs(30), move || {
+        let counts = with_replica(|| spread(c, &mut conn, 10));
+        (counts, conn)
+    });
+    assert_eq!(reads.0[0], 0, "{:?}", reads.0);
+    let mut conn = reads.1;
+
+    // Thawed: the master takes writes again. The failed write's fate was unknown to the
+    // client (the server may run a statement it had received); it is there at most once.
+    c.thaw("master");
+    wait_until(&cluster, "the master takes writes again", || {
+        conn.batch_execute("INSERT INTO fleet_probe (v) VALUES ('after the hang')")
+            .is_ok()
+    });
+    let hung_rows = c.sql(
+        "master",
+        "SELECT COUNT(*) FROM app.fleet_probe WHERE v = 'hung'",
+    );
+    println!("the failed write is on the master {hung_rows} time(s)");
+    assert!(hung_rows == "0" || hung_rows == "1", "{hung_rows}");
+}
+
+/// A master that answers but holds a global read lock (a backup's
+/// `FLUSH TABLES WITH READ LOCK`) for longer than `network_timeout` blocks the monitor's
+/// heartbeat write on a lock, not on a hung server: the write gives up on its lock
+/// timeout, and the master is neither ejected nor cut off.
+#[test]
+fn a_global_read_lock_on_the_master_is_not_a_hang() {
+    let _g = common::fault_lock();
+    let c = fleet();
+    let _restore = Restore(c);
+    let cluster = builder(c)
+        .network_timeout(Duration::from_secs(3))
+        .heartbeat(true)
+        .build()
+        .unwrap();
+    settled(&cluster);
+    let mut conn = cluster.connect();
+    assert_eq!(with_master(|| port(&mut conn)).unwrap(), c.master_port);
+
+    let locker = std::thread::spawn(move || {
+        c.sql(
+            "master",
+            "FLUSH TABLES WITH READ LOCK; SELECT SLEEP(5); UNLOCK TABLES",
+        )
+    });
+    let started = Instant::now();
+    let mut reads = 0;
+    while started.elapsed() < Duration::from_millis(5500) {
+        assert_eq!(with_master(|| port(&mut conn)).unwrap(), c.master_port);
+        reads += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    locker.join().unwrap();
+    let status = cluster.status();
+    println!("{reads} master reads during a 5 s global read lock\n{status}");
+    let master = status.node("master").unwrap();
+    assert_eq!(master.health, Health::Up);
+    assert_eq!(master.ejections, 0);
+    assert_eq!(master.errors, 0);
+}

@@ -143,7 +143,7 @@ impl ClusterConnection {
         let mut reconnected = false;
         let row = loop {
             self.internal_statements += 1;
-            let result = match self.nodes[node].as_mut() {
+            let result = match self.nodes[node].as_deref_mut() {
                 Some(conn) => {
                     hub.muted(|| PositionQuery.get_result::<(Option<String>, Option<String>)>(conn))
                 }
@@ -319,7 +319,7 @@ impl ClusterConnection {
         self.open(node)?;
         self.internal_statements += 1;
         let hub = self.hub.clone();
-        let Some(conn) = self.nodes[node].as_mut() else {
+        let Some(conn) = self.nodes[node].as_deref_mut() else {
             return Ok(false);
         };
         let query = WaitQuery {

@@ -77,7 +77,7 @@ type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHashe
 pub struct ClusterConnection {
     cluster: Cluster,
     /// One slot per cluster node (same indexes); `None` until first used.
-    pub(crate) nodes: Vec<Option<MysqlConnection>>,
+    pub(crate) nodes: Vec<Option<nodes::NodeConn>>,
     /// Per slot: whether it was opened with the master's credentials (see
     /// `Node::writer_address`).
     writer_slots: Vec<bool>,
@@ -858,7 +858,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
                 }
             }
             self.cluster.shared.nodes[plan.node].count_statement();
-            let conn: *mut MysqlConnection = match self.nodes[plan.node].as_mut() {
+            let conn: *mut MysqlConnection = match self.nodes[plan.node].as_deref_mut() {
                 Some(c) => c,
                 None => return Err(diesel::result::Error::BrokenTransactionManager),
             };
@@ -941,7 +941,7 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
                 .nodes
                 .iter_mut()
                 .flatten()
-                .any(diesel::r2d2::R2D2Connection::is_broken)
+                .any(|c| diesel::r2d2::R2D2Connection::is_broken(&mut **c))
     }
 }
 

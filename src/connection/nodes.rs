@@ -2,17 +2,23 @@
 //! replayed), choosing the master and a replica, and reacting to connection-level
 //! failures (reconnect once; if that fails, eject the node for the cluster's cooldown).
 
+use std::io::{ErrorKind, Read};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{Connection, SimpleConnection};
 use diesel::mysql::MysqlConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
+use diesel::RunQueryDsl;
 
 use super::ClusterConnection;
 use crate::error::Error;
 use crate::instrument::Forwarder;
+use crate::socket::Fd;
 use crate::url::NodeAddress;
+use crate::watchdog::{Registration, Sockets};
 
 /// Messages of the MySQL/MariaDB client library errors that mean "this node is
 /// unavailable": 2002/2003 (can't connect), 2006 (gone away), 2013 (lost connection),
@@ -45,44 +51,135 @@ pub(crate) fn is_connection_error(error: &DieselError) -> bool {
     }
 }
 
-/// Connects to a node within `timeout`: a TCP connect with a timeout first, because the
-/// MySQL client that Diesel uses has no connect timeout reachable through its URL and
-/// would block for minutes on a host that drops packets. The probe costs one loopback
-/// handshake (~100 us) and only runs when a node connection is opened.
+/// A freshly opened node connection and its socket, when it could be found.
+pub(crate) struct Connected {
+    pub(crate) conn: MysqlConnection,
+    pub(crate) socket: Option<Fd>,
+}
+
+/// Connects to a node within `timeout`. The MySQL client that Diesel uses has no connect
+/// timeout reachable through its URL: it would block for minutes on a host that drops
+/// packets, and forever on a server process that hangs (its kernel still accepts TCP
+/// connections). So a probe goes first: a TCP connect with the timeout, then a wait of
+/// the same bound for the server's greeting, the first packet every live server sends.
+/// It costs one loopback handshake (~100 us) and only runs when a node connection opens.
+///
+/// Then the client's own socket is found (see [`crate::socket`]) and given the
+/// `network_timeout` bound; the caller registers it (see [`crate::watchdog`]).
 pub(crate) fn connect_node(
     address: &NodeAddress,
     timeout: Duration,
     network_timeout: Duration,
-) -> Result<MysqlConnection, String> {
+) -> Result<Connected, String> {
     let uses_socket = address
         .client_options
         .iter()
         .any(|(k, _)| k == "unix_socket");
-    if !uses_socket {
-        let addrs: Vec<_> = (address.host.as_str(), address.port)
-            .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve host: {e}"))?
-            .collect();
-        let mut last = String::from("no address");
-        let mut reached = None;
-        for addr in &addrs {
-            match TcpStream::connect_timeout(addr, timeout) {
-                Ok(_) => {
-                    reached = Some(*addr);
-                    break;
-                }
-                Err(e) => last = format!("can't connect to {addr}: {e}"),
-            }
-        }
-        if reached.is_none() {
-            return Err(last);
-        }
-        let conn = establish(address)?;
-        // The client's socket is now open: bound how long it can wait on a silent peer.
-        crate::socket::bound_silent_peers(&addrs, network_timeout);
-        return Ok(conn);
+    if uses_socket {
+        return Ok(Connected {
+            conn: establish(address)?,
+            socket: None,
+        });
     }
-    establish(address)
+    let addrs: Vec<_> = (address.host.as_str(), address.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host: {e}"))?
+        .collect();
+    let mut last = String::from("no address");
+    let mut reached = false;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, timeout).and_then(|s| greeted(s, timeout)) {
+            Ok(()) => {
+                reached = true;
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                last = format!(
+                    "{addr} accepted the connection but sent no greeting: timed out after                      {timeout:?} (the server process is not answering)"
+                );
+            }
+            Err(e) => last = format!("can't connect to {addr}: {e}"),
+        }
+    }
+    if !reached {
+        return Err(last);
+    }
+    let mut conn = establish(address)?;
+    // The client's socket is now open: find it, and bound how long it can wait on a
+    // silent peer.
+    let socket = local_port(&mut conn).and_then(|port| crate::socket::find(port, &addrs));
+    match socket {
+        Some(fd) => {
+            crate::socket::bound_silent(fd, network_timeout);
+        }
+        None => {
+            crate::socket::bound_silent_peers(&addrs, network_timeout);
+        }
+    }
+    Ok(Connected { conn, socket })
+}
+
+/// Waits for the first byte of the server's greeting on a probe connection.
+fn greeted(mut probe: TcpStream, timeout: Duration) -> std::io::Result<()> {
+    probe.set_read_timeout(Some(timeout))?;
+    match probe.read(&mut [0u8; 1])? {
+        0 => Err(std::io::Error::new(
+            ErrorKind::ConnectionAborted,
+            "the server closed the connection before its greeting",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The client-side port of `conn`'s TCP connection, as the server sees it (the
+/// processlist's `host:port`). One round trip, once per node connection; the connection
+/// is quiet while it runs (callers install their instrumentation afterwards).
+fn local_port(conn: &mut MysqlConnection) -> Option<u16> {
+    #[derive(diesel::QueryableByName)]
+    struct Host {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        host: String,
+    }
+    conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
+    let row: Host = diesel::sql_query(
+        "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
+    )
+    .get_result(conn)
+    .ok()?;
+    row.host.rsplit_once(':')?.1.parse().ok()
+}
+
+/// A node connection of a `ClusterConnection`, with its socket registered in the node's
+/// [`crate::watchdog::Sockets`] for as long as it is open.
+pub(crate) struct NodeConn {
+    // Declared first, so it drops (unregisters the socket) before the connection closes
+    // the descriptor.
+    _socket: Option<Registration>,
+    conn: MysqlConnection,
+}
+
+impl NodeConn {
+    pub(crate) fn new(connected: Connected, sockets: &Arc<Sockets>) -> NodeConn {
+        NodeConn {
+            _socket: connected.socket.map(|fd| sockets.register(fd)),
+            conn: connected.conn,
+        }
+    }
+}
+
+impl Deref for NodeConn {
+    type Target = MysqlConnection;
+    #[inline]
+    fn deref(&self) -> &MysqlConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for NodeConn {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut MysqlConnection {
+        &mut self.conn
+    }
 }
 
 fn establish(address: &NodeAddress) -> Result<MysqlConnection, String> {
@@ -150,7 +247,7 @@ impl ClusterConnection {
             shared.config.connect_timeout,
             shared.config.network_timeout,
         ) {
-            Ok(c) => c,
+            Ok(c) => NodeConn::new(c, &node.sockets),
             Err(reason) => {
                 if open_error_is_unavailable(&reason) {
                     self.eject(i, &reason);
@@ -192,7 +289,7 @@ impl ClusterConnection {
         f: impl FnOnce(&mut MysqlConnection) -> R,
     ) -> QueryResult<R> {
         self.open(i)?;
-        match self.nodes[i].as_mut() {
+        match self.nodes[i].as_deref_mut() {
             Some(conn) => Ok(f(conn)),
             None => Err(DieselError::BrokenTransactionManager),
         }

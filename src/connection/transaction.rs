@@ -29,7 +29,7 @@ pub struct ClusterTransactionState {
 impl ClusterConnection {
     fn pinned_depth(&mut self) -> Option<u32> {
         let idx = self.tx.pinned?;
-        let conn = self.nodes[idx].as_mut()?;
+        let conn = self.nodes[idx].as_deref_mut()?;
         AnsiTransactionManager::transaction_manager_status_mut(conn)
             .transaction_depth()
             .ok()
@@ -44,7 +44,7 @@ impl ClusterConnection {
             let ok = self
                 .tx
                 .pinned
-                .and_then(|i| self.nodes[i].as_mut())
+                .and_then(|i| self.nodes[i].as_deref_mut())
                 .is_some_and(|c| {
                     AnsiTransactionManager::transaction_manager_status_mut(c)
                         .transaction_depth()
@@ -123,7 +123,7 @@ impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
         conn: &mut ClusterConnection,
     ) -> &mut TransactionManagerStatus {
         let ClusterConnection { tx, nodes, .. } = conn;
-        match tx.pinned.and_then(|i| nodes[i].as_mut()) {
+        match tx.pinned.and_then(|i| nodes[i].as_deref_mut()) {
             Some(node) => AnsiTransactionManager::transaction_manager_status_mut(node),
             None => &mut tx.idle,
         }

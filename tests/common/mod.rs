@@ -140,6 +140,17 @@ impl TestCluster {
         self.run(&["kill", node]);
     }
 
+    /// SIGSTOP the node: its process hangs while the host's kernel still accepts and
+    /// acknowledges TCP. `thaw` (or `start`) resumes it.
+    pub fn freeze(&self, node: &str) {
+        self.run(&["freeze", node]);
+    }
+
+    /// SIGCONT a frozen node.
+    pub fn thaw(&self, node: &str) {
+        self.run(&["thaw", node]);
+    }
+
     /// Graceful shutdown of the node.
     pub fn stop(&self, node: &str) {
         self.run(&["stop", node]);

@@ -1,0 +1,285 @@
+//! Cutting off node connections whose server stopped answering.
+//!
+//! A server *process* that hangs while its host is up (stopped, stuck on a dead disk,
+//! swapped out) keeps its TCP connections alive: its kernel acknowledges what is sent and
+//! answers keepalive probes, so neither `TCP_USER_TIMEOUT` nor keepalive (see
+//! [`crate::socket`]) ends a statement waiting on it, and Diesel's MySQL client has no
+//! read timeout. Two pieces bound that wait:
+//!
+//! * a [`Timer`], owned by the monitor: each round's checks of a node run under a
+//!   deadline (the cluster's `network_timeout`). A check that overruns has its socket
+//!   shut down, which wakes the monitor with "lost connection";
+//! * each node's [`Sockets`]: the sockets of every application connection to it. When
+//!   the monitor finds a node hung, it ejects the node and shuts all of them down:
+//!   statements waiting on it fail with a connection error, reads move to another node,
+//!   and a write reports a lost connection (never retried: the server may still run it
+//!   when it wakes up, as after any connection lost mid-statement).
+//!
+//! New connections are covered elsewhere: opening a node waits at most `connect_timeout`
+//! for the server's greeting (see `connection::nodes::connect_node`).
+//!
+//! Sockets are shut down, never closed: the descriptor stays its owner's. An entry is
+//! removed, under the lock that shutting down takes, before its owner closes the
+//! descriptor (the owner holds the [`Registration`] or [`Armed`] guard in a field that
+//! drops before the connection), so a descriptor number reused by another file is never
+//! touched.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::socket::Fd;
+
+/// The sockets of the open application connections to one node.
+#[derive(Debug, Default)]
+pub(crate) struct Sockets {
+    open: Mutex<Vec<(u64, Fd)>>,
+    next_id: AtomicU64,
+}
+
+impl Sockets {
+    /// Registers the socket `fd` until the returned guard drops. The guard must drop
+    /// before the descriptor is closed.
+    pub(crate) fn register(self: &Arc<Self>, fd: Fd) -> Registration {
+        let id = self.next_id.fetch_add(1, Relaxed);
+        self.open.lock().push((id, fd));
+        Registration {
+            set: self.clone(),
+            id,
+        }
+    }
+
+    /// Shuts down every registered socket; returns how many.
+    pub(crate) fn sever_all(&self) -> usize {
+        let open = self.open.lock();
+        open.iter()
+            .filter(|(_, fd)| crate::socket::sever(*fd))
+            .count()
+    }
+
+    /// How many sockets are registered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.open.lock().len()
+    }
+}
+
+/// A socket registered in a node's [`Sockets`]; unregisters it when dropped.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    set: Arc<Sockets>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.set.open.lock().retain(|(id, _)| *id != self.id);
+    }
+}
+
+#[derive(Debug)]
+struct Deadline {
+    id: u64,
+    fd: Fd,
+    at: Instant,
+    fired: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Default)]
+struct TimerState {
+    deadlines: Vec<Deadline>,
+    next_id: u64,
+    stop: bool,
+}
+
+#[derive(Debug, Default)]
+struct TimerShared {
+    state: Mutex<TimerState>,
+    wake: Condvar,
+}
+
+/// Shuts down sockets whose deadline passed, from a thread of its own (a thread blocked
+/// in the client can't time itself out). Ends its thread when dropped.
+#[derive(Debug)]
+pub(crate) struct Timer {
+    shared: Arc<TimerShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Timer {
+    pub(crate) fn start() -> Timer {
+        let shared = Arc::new(TimerShared::default());
+        let for_thread = shared.clone();
+        let thread = thread::Builder::new()
+            .name("diesel-cluster-watchdog".into())
+            .spawn(move || run(&for_thread))
+            .map_err(|e| log::error!("could not start the watchdog thread: {e}"))
+            .ok();
+        Timer { shared, thread }
+    }
+
+    /// Shuts the socket `fd` down if the returned guard is still alive after `timeout`.
+    /// The guard must drop before the descriptor is closed.
+    pub(crate) fn arm(&self, fd: Fd, timeout: Duration) -> Armed {
+        let fired = Arc::new(AtomicBool::new(false));
+        let mut state = self.shared.state.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.deadlines.push(Deadline {
+            id,
+            fd,
+            at: Instant::now() + timeout,
+            fired: fired.clone(),
+        });
+        drop(state);
+        self.shared.wake.notify_one();
+        Armed {
+            timer: self.shared.clone(),
+            id,
+            fired,
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.shared.state.lock().stop = true;
+        self.shared.wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(shared: &TimerShared) {
+    let mut state = shared.state.lock();
+    while !state.stop {
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for d in &mut state.deadlines {
+            if d.fired.load(Relaxed) {
+                continue;
+            }
+            if d.at <= now {
+                d.fired.store(true, Relaxed);
+                crate::socket::sever(d.fd);
+            } else {
+                next = Some(next.map_or(d.at, |n| n.min(d.at)));
+            }
+        }
+        match next {
+            Some(at) => {
+                shared.wake.wait_until(&mut state, at);
+            }
+            None => shared.wake.wait(&mut state),
+        }
+    }
+}
+
+/// A deadline on a socket; disarmed when dropped.
+#[derive(Debug)]
+pub(crate) struct Armed {
+    timer: Arc<TimerShared>,
+    id: u64,
+    fired: Arc<AtomicBool>,
+}
+
+impl Armed {
+    /// A flag that tells, even after this guard is gone, whether the deadline passed
+    /// (and the socket was shut down).
+    pub(crate) fn fired(&self) -> Arc<AtomicBool> {
+        self.fired.clone()
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        self.timer
+            .state
+            .lock()
+            .deadlines
+            .retain(|d| d.id != self.id);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn a_deadline_that_passes_wakes_the_blocked_reader() {
+        let timer = Timer::start();
+        let (mut client, _server) = pair();
+        let armed = timer.arm(client.as_raw_fd(), Duration::from_millis(100));
+        let fired = armed.fired();
+        let started = Instant::now();
+        // Blocks until the timer shuts the socket down (the server never writes).
+        assert_eq!(client.read(&mut [0u8; 8]).unwrap(), 0);
+        let took = started.elapsed();
+        drop(armed);
+        assert!(fired.load(Relaxed));
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        assert!(timer.shared.state.lock().deadlines.is_empty());
+    }
+
+    #[test]
+    fn a_disarmed_deadline_never_fires() {
+        let timer = Timer::start();
+        let (client, mut server) = pair();
+        let armed = timer.arm(client.as_raw_fd(), Duration::from_millis(50));
+        let fired = armed.fired();
+        drop(armed);
+        // A later, longer deadline on another socket keeps the thread busy past it.
+        let (other, _o) = pair();
+        let _later = timer.arm(other.as_raw_fd(), Duration::from_secs(60));
+        thread::sleep(Duration::from_millis(150));
+        assert!(!fired.load(Relaxed));
+        // The socket still works.
+        use std::io::Write;
+        (&client).write_all(b"ok").unwrap();
+        let mut buf = [0u8; 2];
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ok");
+    }
+
+    #[test]
+    fn dropping_the_timer_ends_its_thread() {
+        let timer = Timer::start();
+        let thread = timer.thread.as_ref().unwrap().thread().clone();
+        assert_eq!(thread.name(), Some("diesel-cluster-watchdog"));
+        drop(timer); // joins: returning at all is the test
+    }
+
+    #[test]
+    fn severing_a_node_reaches_registered_sockets_only() {
+        let sockets = Arc::new(Sockets::default());
+        let (mut a, _sa) = pair();
+        let (b, mut sb) = pair();
+        let reg_a = sockets.register(a.as_raw_fd());
+        let reg_b = sockets.register(b.as_raw_fd());
+        assert_eq!(sockets.len(), 2);
+        drop(reg_b); // b's owner is done with it: no longer the node's
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets.sever_all(), 1);
+        assert_eq!(a.read(&mut [0u8; 8]).unwrap(), 0);
+        use std::io::Write;
+        (&b).write_all(b"ok").unwrap();
+        let mut buf = [0u8; 2];
+        sb.read_exact(&mut buf).unwrap();
+        drop(reg_a);
+        assert_eq!(sockets.len(), 0);
+    }
+}
