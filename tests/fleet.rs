@@ -93,6 +93,19 @@ fn settled(cluster: &Cluster) {
     });
 }
 
+/// A connection of `cluster` after the table `fleet_probe` exists everywhere and the
+/// monitor has seen both replicas in sync.
+fn probe_table(c: &common::TestCluster, cluster: &Cluster) -> ClusterConnection {
+    let mut conn = cluster.connect();
+    conn.batch_execute(
+        "CREATE TABLE IF NOT EXISTS fleet_probe (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))",
+    )
+    .unwrap();
+    c.sync();
+    settled(cluster);
+    conn
+}
+
 fn health(cluster: &Cluster, node: &str) -> Health {
     cluster.status().node(node).expect(node).health
 }
@@ -237,13 +250,7 @@ fn lagging_replicas_get_no_reads_but_eventual_reads_still_use_them() {
         .max_replica_lag(Duration::from_secs(2))
         .build()
         .unwrap();
-    let mut conn = cluster.connect();
-    conn.batch_execute(
-        "CREATE TABLE IF NOT EXISTS fleet_probe (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))",
-    )
-    .unwrap();
-    c.sync();
-    settled(&cluster);
+    let mut conn = probe_table(c, &cluster);
 
     // replica1 stops applying; replica2 applies every write 30 s late.
     c.stop_sql("replica1");
@@ -467,16 +474,12 @@ fn promote_after_the_master_stops_and_switch_over_again() {
         .replication_credentials("repl", "repl_pw")
         .build()
         .unwrap();
-    let mut before = cluster.connect();
+    let mut before = probe_table(c, &cluster);
     before
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS fleet_probe (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64)); \
-             INSERT INTO fleet_probe (v) VALUES ('before')",
-        )
+        .batch_execute("INSERT INTO fleet_probe (v) VALUES ('before')")
         .unwrap();
     c.sync();
     // `before` holds connections to both replicas, opened with app_ro.
-    settled(&cluster);
     assert_eq!(with_replica(|| spread(c, &mut before, 2)), [0, 1, 1]);
     let rows_on = |node: &str, v: &str| {
         c.sql(
@@ -590,13 +593,7 @@ fn a_master_promoted_by_an_outside_tool_is_found() {
         .replica_credentials("app_ro", "ro_pw")
         .build()
         .unwrap();
-    let mut conn = cluster.connect();
-    conn.batch_execute(
-        "CREATE TABLE IF NOT EXISTS fleet_probe (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))",
-    )
-    .unwrap();
-    c.sync();
-    settled(&cluster);
+    let mut conn = probe_table(c, &cluster);
     assert_eq!(with_replica(|| spread(c, &mut conn, 2)), [0, 1, 1]);
 
     // What an orchestrator does, behind the cluster's back.
@@ -789,13 +786,7 @@ fn a_write_to_a_hung_master_fails_once_and_reads_go_on() {
         .connect_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
-    let mut conn = cluster.connect();
-    conn.batch_execute(
-        "CREATE TABLE IF NOT EXISTS fleet_probe (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64))",
-    )
-    .unwrap();
-    c.sync();
-    settled(&cluster);
+    let mut conn = probe_table(c, &cluster);
 
     c.freeze("master");
     let (conn, err, took, tries) = bounded(c, "master", Duration::from_secs(30), move || {
