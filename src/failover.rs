@@ -24,7 +24,7 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::connection::{Connection, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
@@ -72,7 +72,6 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
         .map(|c| c.conn) else {
             continue;
         };
-        conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
         let row: Result<ReadOnly, _> =
             diesel::sql_query("SELECT @@read_only AS read_only").get_result(&mut conn);
         if let Ok(ReadOnly { read_only: Some(0) }) = row {
@@ -185,7 +184,6 @@ fn probe(shared: &Shared, i: usize, admin: &(String, Secret)) -> Result<Probed, 
     )
     .map_err(failed)?
     .conn;
-    conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
     let secret = admin.1.expose();
     conn.batch_execute(&format!(
         "SET SESSION sql_mode = 'STRICT_TRANS_TABLES', SESSION lock_wait_timeout = {}",

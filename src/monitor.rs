@@ -10,16 +10,15 @@ use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use diesel::connection::{Connection, SimpleConnection};
+use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 use diesel::result::QueryResult;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::cluster::Shared;
-use crate::connection::nodes::{connect_node, is_connection_error, Connected};
+use crate::connection::nodes::{connect_node, is_connection_error, Connected, Guarded};
 use crate::error::Error;
-use crate::socket::Fd;
 use crate::watchdog::{Armed, Timer};
 
 /// Stops the monitor thread when told to (or when the cluster is dropped).
@@ -210,60 +209,35 @@ struct Check {
 }
 
 /// A monitor connection, with a deadline on its socket while a check uses it.
-struct MonitorConn {
-    // Declared first, so it is disarmed before the connection closes its socket.
-    armed: Option<Armed>,
-    socket: Option<Fd>,
-    conn: MysqlConnection,
-}
+type MonitorConn = Guarded<Armed>;
 
 impl MonitorConn {
+    /// Prepares a new monitor connection. Its statements must never wait on a lock for
+    /// as long as a hung server would take to miss the check's deadline: a heartbeat
+    /// write blocked by `FLUSH TABLES WITH READ LOCK` (a backup) or by another writer of
+    /// the row fails on its lock timeout (logged as a heartbeat error) instead of making
+    /// a healthy master look hung.
+    fn open(c: Connected, shared: &Shared) -> MonitorConn {
+        let mut conn = Guarded::new(c, |_| None);
+        let lock_wait = (shared.config.network_timeout.as_secs() / 3).max(1);
+        if let Err(e) = conn.batch_execute(&format!(
+            "SET SESSION lock_wait_timeout = {lock_wait}, SESSION innodb_lock_wait_timeout = {lock_wait}"
+        )) {
+            log::debug!("monitor: could not bound its lock waits: {e}");
+        }
+        conn
+    }
+
     /// Puts the check's deadline on this connection's socket (once per check).
     fn arm(&mut self, timer: &Timer, check: &mut Option<Check>, i: usize) {
-        let (Some(check), Some(fd), None) = (check.as_mut(), self.socket, &self.armed) else {
+        let (Some(check), Some(fd), None) = (check.as_mut(), self.socket, &self.guard) else {
             return;
         };
         if check.node == i {
             let armed = timer.arm(fd, check.until.saturating_duration_since(Instant::now()));
             check.fired.push(armed.fired());
-            self.armed = Some(armed);
+            self.guard = Some(armed);
         }
-    }
-}
-
-impl std::ops::Deref for MonitorConn {
-    type Target = MysqlConnection;
-    fn deref(&self) -> &MysqlConnection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for MonitorConn {
-    fn deref_mut(&mut self) -> &mut MysqlConnection {
-        &mut self.conn
-    }
-}
-
-/// Prepares a new monitor connection. Its statements must never wait on a lock for as
-/// long as a hung server would take to miss the check's deadline: a heartbeat write
-/// blocked by `FLUSH TABLES WITH READ LOCK` (a backup) or by another writer of the row
-/// fails on its lock timeout (logged as a heartbeat error) instead of making a healthy
-/// master look hung.
-fn quiet(c: Connected, shared: &Shared) -> MonitorConn {
-    let mut conn = c.conn;
-    // The monitor's statements are not the user's: keep them out of any
-    // instrumentation installed as Diesel's default.
-    conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
-    let lock_wait = (shared.config.network_timeout.as_secs() / 3).max(1);
-    if let Err(e) = conn.batch_execute(&format!(
-        "SET SESSION lock_wait_timeout = {lock_wait}, SESSION innodb_lock_wait_timeout = {lock_wait}"
-    )) {
-        log::debug!("monitor: could not bound its lock waits: {e}");
-    }
-    MonitorConn {
-        armed: None,
-        socket: c.socket,
-        conn,
     }
 }
 
@@ -298,10 +272,10 @@ impl Probe {
         });
         let result = f(self);
         if let Some(c) = self.conns[i].as_mut() {
-            c.armed = None;
+            c.guard = None;
         }
         if let Some((_, c)) = self.heartbeat.as_mut().and_then(|h| h.writer.as_mut()) {
-            c.armed = None;
+            c.guard = None;
         }
         let hung = self
             .check
@@ -309,11 +283,8 @@ impl Probe {
             .is_some_and(|c| c.fired.iter().any(|f| f.load(Ordering::Relaxed)));
         if hung {
             self.conns[i] = None;
-            if matches!(self.heartbeat.as_ref().and_then(|h| h.writer.as_ref()), Some((w, _)) if *w == i)
-            {
-                if let Some(hb) = self.heartbeat.as_mut() {
-                    hb.writer = None;
-                }
+            if let Some(hb) = self.heartbeat.as_mut() {
+                hb.writer.take_if(|(w, _)| *w == i);
             }
             let node = &shared.nodes[i];
             *node.seen.lock() = Default::default();
@@ -336,7 +307,7 @@ impl Probe {
                 shared.config.connect_timeout,
                 shared.config.network_timeout,
             )?;
-            self.conns[i] = Some(quiet(c, shared));
+            self.conns[i] = Some(MonitorConn::open(c, shared));
         }
         let conn = self.conns[i]
             .as_mut()
@@ -362,7 +333,7 @@ impl Probe {
                 shared.config.connect_timeout,
                 shared.config.network_timeout,
             )?;
-            hb.writer = Some((m, quiet(c, shared)));
+            hb.writer = Some((m, MonitorConn::open(c, shared)));
         }
         match &mut hb.writer {
             Some((_, c)) => {

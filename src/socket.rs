@@ -33,24 +33,24 @@ pub(crate) type Fd = i32;
 /// `host:local_port`.
 #[cfg(target_os = "linux")]
 pub(crate) fn find(local_port: u16, peers: &[SocketAddr]) -> Option<Fd> {
-    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
-    dir.flatten()
+    connected_to(peers)
+        .find(|&fd| address_of(fd, Side::Local).is_some_and(|a| a.port() == local_port))
+}
+
+/// The descriptors of this process that are TCP sockets connected to one of `peers`.
+#[cfg(target_os = "linux")]
+fn connected_to(peers: &[SocketAddr]) -> impl Iterator<Item = Fd> + '_ {
+    std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<Fd>().ok())
-        .find(|&fd| {
-            address_of(fd, Side::Local).is_some_and(|a| a.port() == local_port)
-                && address_of(fd, Side::Peer).is_some_and(|p| peers.contains(&p))
-        })
+        .filter(|&fd| address_of(fd, Side::Peer).is_some_and(|p| peers.contains(&p)))
 }
 
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn find(_local_port: u16, _peers: &[SocketAddr]) -> Option<Fd> {
     None
-}
-
-/// Bounds how long the socket `fd` may wait on a silent peer (see the module docs).
-#[cfg(target_os = "linux")]
-pub(crate) fn bound_silent(fd: Fd, timeout: Duration) -> bool {
-    apply(fd, timeout)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -80,25 +80,9 @@ pub(crate) fn sever(_fd: Fd) -> bool {
 /// socket out.
 #[cfg(target_os = "linux")]
 pub(crate) fn bound_silent_peers(peers: &[SocketAddr], timeout: Duration) -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return 0;
-    };
-    let mut changed = 0;
-    for entry in dir.flatten() {
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<libc::c_int>().ok())
-        else {
-            continue;
-        };
-        if address_of(fd, Side::Peer).is_some_and(|peer| peers.contains(&peer))
-            && apply(fd, timeout)
-        {
-            changed += 1;
-        }
-    }
-    changed
+    connected_to(peers)
+        .filter(|&fd| bound_silent(fd, timeout))
+        .count()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -158,8 +142,9 @@ fn address_of(fd: libc::c_int, side: Side) -> Option<SocketAddr> {
     }
 }
 
+/// Bounds how long the socket `fd` may wait on a silent peer (see the module docs).
 #[cfg(target_os = "linux")]
-fn apply(fd: libc::c_int, timeout: Duration) -> bool {
+pub(crate) fn bound_silent(fd: Fd, timeout: Duration) -> bool {
     let secs = timeout.as_secs().max(3);
     let idle = (secs / 3).max(1) as libc::c_int;
     let interval = (secs / 6).max(1) as libc::c_int;

@@ -51,7 +51,8 @@ pub(crate) fn is_connection_error(error: &DieselError) -> bool {
     }
 }
 
-/// A freshly opened node connection and its socket, when it could be found.
+/// A freshly opened node connection and its socket, when it could be found. The
+/// connection reports to no instrumentation: its users install their own.
 pub(crate) struct Connected {
     pub(crate) conn: MysqlConnection,
     pub(crate) socket: Option<Fd>,
@@ -77,7 +78,7 @@ pub(crate) fn connect_node(
         .any(|(k, _)| k == "unix_socket");
     if uses_socket {
         return Ok(Connected {
-            conn: establish(address)?,
+            conn: quiet(establish(address)?),
             socket: None,
         });
     }
@@ -104,7 +105,7 @@ pub(crate) fn connect_node(
     if !reached {
         return Err(last);
     }
-    let mut conn = establish(address)?;
+    let mut conn = quiet(establish(address)?);
     // The client's socket is now open: find it, and bound how long it can wait on a
     // silent peer.
     let socket = local_port(&mut conn).and_then(|port| crate::socket::find(port, &addrs));
@@ -131,16 +132,22 @@ fn greeted(mut probe: TcpStream, timeout: Duration) -> std::io::Result<()> {
     }
 }
 
+/// Takes a new connection out of Diesel's default instrumentation (if the application
+/// set one): the statements the library runs on it before handing it out are not the
+/// user's.
+fn quiet(mut conn: MysqlConnection) -> MysqlConnection {
+    conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
+    conn
+}
+
 /// The client-side port of `conn`'s TCP connection, as the server sees it (the
-/// processlist's `host:port`). One round trip, once per node connection; the connection
-/// is quiet while it runs (callers install their instrumentation afterwards).
+/// processlist's `host:port`). One round trip, once per node connection.
 fn local_port(conn: &mut MysqlConnection) -> Option<u16> {
     #[derive(diesel::QueryableByName)]
     struct Host {
         #[diesel(sql_type = diesel::sql_types::Text)]
         host: String,
     }
-    conn.set_instrumentation(|_: diesel::connection::InstrumentationEvent<'_>| {});
     let row: Host = diesel::sql_query(
         "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
     )
@@ -149,25 +156,28 @@ fn local_port(conn: &mut MysqlConnection) -> Option<u16> {
     row.host.rsplit_once(':')?.1.parse().ok()
 }
 
-/// A node connection of a `ClusterConnection`, with its socket registered in the node's
-/// [`crate::watchdog::Sockets`] for as long as it is open.
-pub(crate) struct NodeConn {
-    // Declared first, so it drops (unregisters the socket) before the connection closes
-    // the descriptor.
-    _socket: Option<Registration>,
+/// A node connection with a guard on its socket that must end before the connection
+/// closes the descriptor (see [`crate::watchdog`]): a [`Registration`] in the node's
+/// socket set for a `ClusterConnection`'s connections ([`NodeConn`]), the deadline of
+/// the check in progress for the monitor's.
+pub(crate) struct Guarded<G> {
+    // Declared first: fields drop in order, so the guard ends before the socket closes.
+    pub(crate) guard: Option<G>,
+    pub(crate) socket: Option<Fd>,
     conn: MysqlConnection,
 }
 
-impl NodeConn {
-    pub(crate) fn new(connected: Connected, sockets: &Arc<Sockets>) -> NodeConn {
-        NodeConn {
-            _socket: connected.socket.map(|fd| sockets.register(fd)),
+impl<G> Guarded<G> {
+    pub(crate) fn new(connected: Connected, guard: impl FnOnce(Fd) -> Option<G>) -> Self {
+        Guarded {
+            guard: connected.socket.and_then(guard),
+            socket: connected.socket,
             conn: connected.conn,
         }
     }
 }
 
-impl Deref for NodeConn {
+impl<G> Deref for Guarded<G> {
     type Target = MysqlConnection;
     #[inline]
     fn deref(&self) -> &MysqlConnection {
@@ -175,10 +185,20 @@ impl Deref for NodeConn {
     }
 }
 
-impl DerefMut for NodeConn {
+impl<G> DerefMut for Guarded<G> {
     #[inline]
     fn deref_mut(&mut self) -> &mut MysqlConnection {
         &mut self.conn
+    }
+}
+
+/// A node connection of a `ClusterConnection`, its socket registered in the node's
+/// [`Sockets`] for as long as it is open.
+pub(crate) type NodeConn = Guarded<Registration>;
+
+impl NodeConn {
+    fn registered(connected: Connected, sockets: &Arc<Sockets>) -> NodeConn {
+        Guarded::new(connected, |fd| Some(sockets.register(fd)))
     }
 }
 
@@ -247,7 +267,7 @@ impl ClusterConnection {
             shared.config.connect_timeout,
             shared.config.network_timeout,
         ) {
-            Ok(c) => NodeConn::new(c, &node.sockets),
+            Ok(c) => NodeConn::registered(c, &node.sockets),
             Err(reason) => {
                 if open_error_is_unavailable(&reason) {
                     self.eject(i, &reason);
