@@ -96,7 +96,8 @@ pub(crate) fn connect_node(
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
                 last = format!(
-                    "{addr} accepted the connection but sent no greeting: timed out after                      {timeout:?} (the server process is not answering)"
+                    "{addr} accepted the connection but sent no greeting: timed out after \
+                     {timeout:?} (the server process is not answering)"
                 );
             }
             Err(e) => last = format!("can't connect to {addr}: {e}"),
@@ -489,5 +490,34 @@ mod tests {
         };
         assert!(started.elapsed() < Duration::from_secs(1), "{err}");
         assert!(open_error_is_unavailable(&err), "{err}");
+    }
+
+    #[test]
+    fn a_server_that_accepts_but_never_greets_fails_within_the_timeout() {
+        // A listener nobody accepts on: the kernel completes the TCP handshake, as it
+        // does for a hung server process, and nothing is ever sent.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let addr = crate::url::parse(&format!("mysql://u:p@127.0.0.1:{port}/db"))
+            .unwrap()
+            .nodes
+            .remove(0);
+        let timeout = Duration::from_millis(200);
+        let started = std::time::Instant::now();
+        let err = match connect_node(&addr, timeout, Duration::from_secs(10)) {
+            Ok(_) => panic!("connected to a server that never greets"),
+            Err(e) => e,
+        };
+        let took = started.elapsed();
+        assert!(took >= timeout && took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(
+            err,
+            format!(
+                "127.0.0.1:{port} accepted the connection but sent no greeting: timed out \
+                 after 200ms (the server process is not answering)"
+            )
+        );
+        assert!(open_error_is_unavailable(&err), "{err}");
+        drop(listener);
     }
 }
