@@ -12,34 +12,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::Integer;
 use diesel_cluster::{
     with_consistency, with_master, with_replica, Builder, Cluster, ClusterConnection, Consistency,
     Health,
 };
 
+use common::db::{try_port, wait_until};
+use common::Restore;
+
 const INTERVAL: Duration = Duration::from_millis(200);
 const COOLDOWN: Duration = Duration::from_secs(1);
-/// Bound for conditions that should take a fraction of a second; generous because the
-/// machine is shared and loaded.
-const PATIENCE: Duration = Duration::from_secs(10);
 
 fn fleet() -> &'static common::TestCluster {
     common::cluster("fleet")
-}
-
-/// Puts the cluster back in a healthy topology when a test ends, passed or failed
-/// (`cluster.sh start` recovers a healthy cluster and rebuilds a changed one).
-struct Restore(&'static common::TestCluster);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.try_run(&["start"]) {
-            eprintln!("could not restore cluster {}: {e}", self.0.name);
-        }
-    }
 }
 
 fn builder(c: &common::TestCluster) -> Builder {
@@ -49,35 +35,12 @@ fn builder(c: &common::TestCluster) -> Builder {
         .ejection_cooldown(COOLDOWN)
 }
 
-fn port(conn: &mut ClusterConnection) -> QueryResult<u16> {
-    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port")).get_result(conn)?;
-    Ok(p as u16)
-}
-
 /// Index of the node (0 master, 1 replica1, 2 replica2) listening on `p`.
 fn node_of(c: &common::TestCluster, p: u16) -> usize {
     [c.master_port, c.replica1_port, c.replica2_port]
         .iter()
         .position(|&x| x == p)
         .unwrap_or_else(|| panic!("port {p} is no node of the cluster"))
-}
-
-/// Polls `cond` until it holds; panics after `PATIENCE` with the cluster's state.
-/// Returns how long it took.
-fn wait_until(cluster: &Cluster, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    loop {
-        if cond() {
-            return started.elapsed();
-        }
-        if started.elapsed() > PATIENCE {
-            panic!(
-                "timed out after {PATIENCE:?} waiting until {what}\n{}",
-                cluster.status()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Waits until the monitor has seen both replicas up and in sync. A cluster built
@@ -114,7 +77,7 @@ fn health(cluster: &Cluster, node: &str) -> Health {
 fn spread(c: &common::TestCluster, conn: &mut ClusterConnection, n: usize) -> [usize; 3] {
     let mut counts = [0; 3];
     for _ in 0..n {
-        counts[node_of(c, port(conn).expect("read"))] += 1;
+        counts[node_of(c, try_port(conn).expect("read"))] += 1;
     }
     counts
 }
@@ -144,7 +107,7 @@ fn reads_survive_dying_replicas_and_return_to_restarted_ones() {
                 let mut reads = 0u64;
                 with_replica(|| {
                     while !stop.load(Relaxed) {
-                        match port(&mut conn) {
+                        match try_port(&mut conn) {
                             Ok(p) => {
                                 served[node_of(c, p)].fetch_add(1, Relaxed);
                             }
@@ -312,7 +275,7 @@ fn round_robin_spreads_reads_evenly_across_connections() {
                 let counts = with_replica(|| {
                     let mut counts = [0usize; 3];
                     for _ in 0..250 {
-                        counts[node_of(c, port(&mut conn).unwrap())] += 1;
+                        counts[node_of(c, try_port(&mut conn).unwrap())] += 1;
                         let i = match conn.last_node() {
                             Some("master") => 0,
                             Some("replica1") => 1,
@@ -538,7 +501,7 @@ fn promote_after_the_master_stops_and_switch_over_again() {
         .batch_execute("INSERT INTO fleet_probe (v) VALUES ('after')")
         .unwrap();
     assert_eq!(before.last_node(), Some("replica1"));
-    assert_eq!(port(&mut before).unwrap(), c.replica1_port);
+    assert_eq!(try_port(&mut before).unwrap(), c.replica1_port);
     // ... and so does a new one.
     let mut fresh = cluster.connect();
     fresh
@@ -558,7 +521,7 @@ fn promote_after_the_master_stops_and_switch_over_again() {
     );
     // Reads in replica scope go to the remaining replica once the monitor sees it.
     wait_until(&cluster, "replica2 serves reads", || {
-        with_replica(|| port(&mut before)).ok() == Some(c.replica2_port)
+        with_replica(|| try_port(&mut before)).ok() == Some(c.replica2_port)
     });
 
     // Switchover while the master is up: replica2 takes over, replica1 becomes its
@@ -627,14 +590,14 @@ fn a_read_meant_for_the_master_never_moves_to_a_replica() {
     let _restore = Restore(c);
     let cluster = builder(c).monitor_interval(None).build().unwrap();
     let mut conn = cluster.connect();
-    assert_eq!(with_master(|| port(&mut conn)).unwrap(), c.master_port);
-    assert_ne!(with_replica(|| port(&mut conn)).unwrap(), c.master_port);
+    assert_eq!(with_master(|| try_port(&mut conn)).unwrap(), c.master_port);
+    assert_ne!(with_replica(|| try_port(&mut conn)).unwrap(), c.master_port);
 
     c.kill("master");
     conn.set_query_log(true);
     // Master scope promised the master: its read fails rather than read a replica
     // that may be behind. Replica scope goes on.
-    let err = with_master(|| port(&mut conn)).unwrap_err();
+    let err = with_master(|| try_port(&mut conn)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -653,14 +616,25 @@ fn a_read_meant_for_the_master_never_moves_to_a_replica() {
     );
     conn.set_query_log(false);
     for _ in 0..4 {
-        assert_ne!(with_replica(|| port(&mut conn)).unwrap(), c.master_port);
+        assert_ne!(with_replica(|| try_port(&mut conn)).unwrap(), c.master_port);
     }
     c.start_node("master");
 }
 
+/// `network_timeout` in the hang tests: the monitor's deadline (the smallest allowed).
+const HUNG_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Bound for a statement waiting on a hung node in these tests: the monitor's deadline
-/// (`network_timeout`, 3 s here) plus a round, with slack for a loaded machine.
-const HUNG_BOUND: Duration = Duration::from_secs(3 + 3);
+/// plus a round, with slack for a loaded machine.
+const HUNG_BOUND: Duration = HUNG_TIMEOUT.saturating_add(Duration::from_secs(3));
+
+/// The fleet's builder with the hang tests' deadline, and connects that give up on a
+/// hung node within a second.
+fn hang_builder(c: &common::TestCluster) -> Builder {
+    builder(c)
+        .network_timeout(HUNG_TIMEOUT)
+        .connect_timeout(Duration::from_secs(1))
+}
 
 /// Runs `f` on a thread and waits for it at most `limit`; a node frozen by the test is
 /// thawed first if it takes longer, so a regression fails the test instead of hanging it.
@@ -691,12 +665,7 @@ fn a_hung_replica_is_cut_off_and_its_reads_move_on() {
     let _g = common::fault_lock();
     let c = fleet();
     let _restore = Restore(c);
-    let network_timeout = Duration::from_secs(3);
-    let cluster = builder(c)
-        .network_timeout(network_timeout)
-        .connect_timeout(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let cluster = hang_builder(c).build().unwrap();
     settled(&cluster);
     // Four connections, each holding a connection to both replicas.
     let mut conns: Vec<_> = (0..4).map(|_| cluster.connect()).collect();
@@ -716,7 +685,7 @@ fn a_hung_replica_is_cut_off_and_its_reads_move_on() {
                     let mut slowest = Duration::ZERO;
                     for _ in 0..10 {
                         let t = Instant::now();
-                        let p = port(&mut conn).map_err(|e| e.to_string())?;
+                        let p = try_port(&mut conn).map_err(|e| e.to_string())?;
                         slowest = slowest.max(t.elapsed());
                         counts[node_of(c, p)] += 1;
                     }
@@ -781,11 +750,7 @@ fn a_write_to_a_hung_master_fails_once_and_reads_go_on() {
     let _g = common::fault_lock();
     let c = fleet();
     let _restore = Restore(c);
-    let cluster = builder(c)
-        .network_timeout(Duration::from_secs(3))
-        .connect_timeout(Duration::from_secs(1))
-        .build()
-        .unwrap();
+    let cluster = hang_builder(c).build().unwrap();
     let mut conn = probe_table(c, &cluster);
 
     c.freeze("master");
@@ -846,13 +811,13 @@ fn a_global_read_lock_on_the_master_is_not_a_hang() {
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c)
-        .network_timeout(Duration::from_secs(3))
+        .network_timeout(HUNG_TIMEOUT)
         .heartbeat(true)
         .build()
         .unwrap();
     settled(&cluster);
     let mut conn = cluster.connect();
-    assert_eq!(with_master(|| port(&mut conn)).unwrap(), c.master_port);
+    assert_eq!(with_master(|| try_port(&mut conn)).unwrap(), c.master_port);
 
     let locker = std::thread::spawn(move || {
         c.sql(
@@ -863,7 +828,7 @@ fn a_global_read_lock_on_the_master_is_not_a_hang() {
     let started = Instant::now();
     let mut reads = 0;
     while started.elapsed() < Duration::from_millis(5500) {
-        assert_eq!(with_master(|| port(&mut conn)).unwrap(), c.master_port);
+        assert_eq!(with_master(|| try_port(&mut conn)).unwrap(), c.master_port);
         reads += 1;
         std::thread::sleep(Duration::from_millis(50));
     }

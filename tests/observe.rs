@@ -13,56 +13,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use diesel::sql_types::Integer;
-use diesel_cluster::{
-    with_consistency, with_replica, BalancePolicy, Cluster, ClusterConnection, Consistency, Health,
-};
+use diesel_cluster::{with_consistency, with_replica, BalancePolicy, Cluster, Consistency, Health};
+
+use common::db::{try_port, wait_until, PATIENCE};
+use common::Restore;
 
 #[path = "../examples/status.rs"]
 #[allow(dead_code)]
 mod status_example;
 
-/// Bound for conditions that should take a fraction of a second; generous because the
-/// machine is shared and loaded.
-const PATIENCE: Duration = Duration::from_secs(10);
-
 fn observe() -> &'static common::TestCluster {
     common::cluster("observe")
-}
-
-/// Puts the cluster back in a healthy topology when a test ends, passed or failed.
-struct Restore(&'static common::TestCluster);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.try_run(&["start"]) {
-            eprintln!("could not restore cluster {}: {e}", self.0.name);
-        }
-        let _ = self.0.try_sql("replica1", "START SLAVE");
-        let _ = self.0.try_sql("replica2", "START SLAVE");
-        if !self.0.try_sync(30) {
-            eprintln!("cluster {} did not sync", self.0.name);
-        }
-    }
-}
-
-fn port(conn: &mut ClusterConnection) -> QueryResult<u16> {
-    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port")).get_result(conn)?;
-    Ok(p as u16)
-}
-
-/// Polls `cond` until it holds; panics after `PATIENCE` with the cluster's state.
-fn wait_until(cluster: &Cluster, what: &str, mut cond: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !cond() {
-        if started.elapsed() > PATIENCE {
-            panic!(
-                "timed out after {PATIENCE:?} waiting until {what}\n{}",
-                cluster.status()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn admin_url(port: u16) -> String {
@@ -108,7 +69,7 @@ fn heartbeat_lag_sees_a_short_stall_and_bounded_reads_avoid_it() {
             let mut conn = cluster.connect();
             while !stop.load(Relaxed) {
                 let issued = Instant::now();
-                let p = with_replica(|| port(&mut conn)).expect("a replica read");
+                let p = with_replica(|| try_port(&mut conn)).expect("a replica read");
                 reads.lock().unwrap().push((issued, p));
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -248,7 +209,7 @@ fn spread(cluster: &Cluster, c: &common::TestCluster, n: usize) -> (usize, usize
     let mut conn = cluster.connect();
     let (mut r1, mut r2, mut m) = (0, 0, 0);
     for _ in 0..n {
-        let p = with_replica(|| port(&mut conn)).unwrap();
+        let p = with_replica(|| try_port(&mut conn)).unwrap();
         if p == c.replica1_port {
             r1 += 1;
         } else if p == c.replica2_port {
@@ -338,7 +299,7 @@ fn status_table_shows_a_killed_and_a_lagging_replica() {
     let mut conn = cluster.connect();
     with_consistency(Consistency::Eventual, || {
         for _ in 0..4 {
-            with_replica(|| port(&mut conn)).unwrap();
+            with_replica(|| try_port(&mut conn)).unwrap();
         }
     });
     c.kill("replica1");

@@ -16,7 +16,8 @@ use diesel_cluster::{Cluster, ClusterConnection, Consistency, NodeStatus, Role};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
 
-const PATIENCE: Duration = Duration::from_secs(10);
+use common::db::PATIENCE;
+use common::Restore;
 
 /// Metric values by (kind, name, node) from one snapshot (the recorder hands out what
 /// changed since the previous snapshot: counters count from 0 again).
@@ -75,18 +76,6 @@ fn statuses(cluster: &Cluster) -> HashMap<String, NodeStatus> {
         .into_iter()
         .map(|n| (n.name.clone(), n))
         .collect()
-}
-
-struct Restore(&'static common::TestCluster);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.try_run(&["start"]) {
-            eprintln!("could not restore cluster {}: {e}", self.0.name);
-        }
-        let _ = self.0.try_sql("replica2", "START SLAVE");
-        let _ = self.0.try_sync(30);
-    }
 }
 
 #[test]

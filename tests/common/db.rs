@@ -3,10 +3,11 @@
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
-use diesel_cluster::ClusterConnection;
+use diesel_cluster::{Cluster, ClusterConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::TestCluster;
@@ -49,10 +50,35 @@ pub fn migrated(name: &str) -> &'static TestCluster {
 
 /// The port of the server that ran the statement: tells master and replicas apart.
 pub fn port(conn: &mut ClusterConnection) -> u16 {
-    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port"))
-        .get_result(conn)
-        .unwrap();
-    p as u16
+    try_port(conn).unwrap()
+}
+
+/// [`port`], for tests where the read may fail.
+pub fn try_port(conn: &mut ClusterConnection) -> QueryResult<u16> {
+    let p: i32 = diesel::select(diesel::dsl::sql::<Integer>("@@port")).get_result(conn)?;
+    Ok(p as u16)
+}
+
+/// Bound for conditions that should take a fraction of a second; generous because the
+/// machine is shared and loaded.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Polls `cond` until it holds; panics after [`PATIENCE`] with the cluster's state.
+/// Returns how long it took.
+pub fn wait_until(cluster: &Cluster, what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if cond() {
+            return started.elapsed();
+        }
+        if started.elapsed() > PATIENCE {
+            panic!(
+                "timed out after {PATIENCE:?} waiting until {what}\n{}",
+                cluster.status()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// A string no other test (or earlier run) uses, for rows a test must find again.

@@ -11,6 +11,20 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+/// Puts a fault-injection cluster back in a healthy topology when dropped, so a test
+/// that fails half-way leaves a usable cluster to the next one: `cluster.sh start`
+/// thaws and starts stopped nodes, restarts replication threads, removes delays, waits
+/// until the replicas caught up, and rebuilds a cluster whose topology changed.
+pub struct Restore(pub &'static TestCluster);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.try_run(&["start"]) {
+            eprintln!("could not restore cluster {}: {e}", self.0.name);
+        }
+    }
+}
+
 /// One running cluster, as reported by `scripts/cluster.sh urls`.
 #[derive(Debug, Clone)]
 pub struct TestCluster {
