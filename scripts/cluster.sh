@@ -617,7 +617,8 @@ stop_node() {
         log "$node is not running"
         return 0
     }
-    kill -CONT "$pid" 2>/dev/null || true
+    # A frozen node could not shut down.
+    thaw_node "$node"
     "$ADMIN" --no-defaults -uroot --socket="$(sock "$node")" --connect-timeout=5 shutdown >/dev/null 2>&1 ||
         kill -TERM "$pid" 2>/dev/null || true
     if ! wait_pid_gone "$pid" 60; then
