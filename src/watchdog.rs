@@ -93,6 +93,10 @@ struct TimerState {
     deadlines: Vec<Deadline>,
     next_id: u64,
     stop: bool,
+    /// When the thread wakes up next by itself (`None`: only when told). A deadline
+    /// armed after that instant needs no wake-up: each wake-up costs the monitor a
+    /// context switch in the middle of the round trip it is timing.
+    wakes_at: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -128,14 +132,18 @@ impl Timer {
         let mut state = self.shared.state.lock();
         let id = state.next_id;
         state.next_id += 1;
+        let at = Instant::now() + timeout;
         state.deadlines.push(Deadline {
             id,
             fd,
-            at: Instant::now() + timeout,
+            at,
             fired: fired.clone(),
         });
+        let sooner = state.wakes_at.is_none_or(|w| at < w);
         drop(state);
-        self.shared.wake.notify_one();
+        if sooner {
+            self.shared.wake.notify_one();
+        }
         Armed {
             timer: self.shared.clone(),
             id,
@@ -170,6 +178,7 @@ fn run(shared: &TimerShared) {
                 next = Some(next.map_or(d.at, |n| n.min(d.at)));
             }
         }
+        state.wakes_at = next;
         match next {
             Some(at) => {
                 shared.wake.wait_until(&mut state, at);
