@@ -166,9 +166,12 @@ fn heartbeat_lag_sees_a_short_stall_and_bounded_reads_avoid_it() {
 }
 
 /// Keeps a server slow to answer, as an overloaded or CPU-throttled host is: it is
-/// stopped (SIGSTOP) 40 ms out of every 50. CPU load alone does not do it on this
-/// machine: the scheduler wakes the thread answering a ping ahead of busy ones. Sends
-/// SIGCONT when dropped, so a failing test leaves the server running.
+/// stopped (SIGSTOP) for 30 to 70 ms at random, then runs for 10 ms. CPU load alone
+/// does not do it on this machine: the scheduler wakes the thread answering a ping
+/// ahead of busy ones. The stops vary because a fixed 50 ms cycle (the monitor's
+/// interval here) can lock in step with the monitor's rounds, so that every ping lands
+/// in a running window and the server never looks slow. Sends SIGCONT when dropped, so
+/// a failing test leaves the server running.
 struct Slowdown {
     pid: String,
     child: Child,
@@ -186,7 +189,8 @@ impl Slowdown {
             .arg("-c")
             .arg(format!(
                 "trap 'kill -CONT {pid}; exit 0' TERM; \
-                 while :; do kill -STOP {pid}; sleep 0.04; kill -CONT {pid}; sleep 0.01; done"
+                 while :; do kill -STOP {pid}; sleep 0.0$((RANDOM % 5 + 3)); kill -CONT {pid}; \
+                 sleep 0.01; done"
             ))
             .spawn()
             .unwrap();
