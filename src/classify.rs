@@ -231,10 +231,9 @@ pub(crate) struct Flags(u16);
 impl Flags {
     /// No flag.
     pub(crate) const NONE: Flags = Flags(0);
-    /// Reads the session's previous statement: `LAST_INSERT_ID(`, `FOUND_ROWS(`,
-    /// `ROW_COUNT(`, `SHOW WARNINGS|ERRORS`, `SHOW COUNT(*) WARNINGS|ERRORS`,
-    /// `SHOW PROFILE[S]`, `GET DIAGNOSTICS`, `@@warning_count`, `@@error_count`,
-    /// `@@identity`, `@@last_insert_id`.
+    /// Reads the session's previous statement's outcome (other than the insert id and the
+    /// found rows): `ROW_COUNT()`, `SHOW WARNINGS|ERRORS`, `SHOW COUNT(*) WARNINGS|ERRORS`,
+    /// `SHOW PROFILE[S]`, `GET DIAGNOSTICS`, `@@warning_count`, `@@error_count`.
     pub(crate) const READS_PREVIOUS_STATE: Flags = Flags(1 << 0);
     /// `SQL_CALC_FOUND_ROWS`: a later `FOUND_ROWS()` must run on the same node.
     pub(crate) const CALC_FOUND_ROWS: Flags = Flags(1 << 1);
@@ -253,8 +252,22 @@ impl Flags {
     pub(crate) const AUTOCOMMIT_OFF: Flags = Flags(1 << 7);
     /// `SET autocommit = 1|ON|TRUE`.
     pub(crate) const AUTOCOMMIT_ON: Flags = Flags(1 << 8);
+    /// Reads the connection's last insert id: `LAST_INSERT_ID()` (no argument),
+    /// `@@identity`, `@@last_insert_id`, `@@insert_id`.
+    pub(crate) const READS_INSERT_ID: Flags = Flags(1 << 9);
+    /// Sets the connection's last insert id: `LAST_INSERT_ID(expr)`.
+    pub(crate) const SETS_INSERT_ID: Flags = Flags(1 << 10);
+    /// `FOUND_ROWS()`: reads the previous `SELECT`'s row count.
+    pub(crate) const READS_FOUND_ROWS: Flags = Flags(1 << 11);
+    /// A `?` outside strings, comments and identifiers: a prepared statement's parameter.
+    pub(crate) const PLACEHOLDER: Flags = Flags(1 << 12);
+    /// The lexer can't vouch for one reading: under `NO_BACKSLASH_ESCAPES`, under
+    /// `ANSI_QUOTES`, or on a server older than one of its versioned comments, the text
+    /// splits into other statements or classifies with another kind or other flags. The
+    /// kind and the other flags are those of the default reading.
+    pub(crate) const UNCERTAIN: Flags = Flags(1 << 13);
 
-    const NAMES: [(Flags, &'static str); 9] = [
+    const NAMES: [(Flags, &'static str); 14] = [
         (Flags::READS_PREVIOUS_STATE, "READS_PREVIOUS_STATE"),
         (Flags::CALC_FOUND_ROWS, "CALC_FOUND_ROWS"),
         (Flags::NAMED_LOCK, "NAMED_LOCK"),
@@ -264,6 +277,11 @@ impl Flags {
         (Flags::READ_ONLY_TXN, "READ_ONLY_TXN"),
         (Flags::AUTOCOMMIT_OFF, "AUTOCOMMIT_OFF"),
         (Flags::AUTOCOMMIT_ON, "AUTOCOMMIT_ON"),
+        (Flags::READS_INSERT_ID, "READS_INSERT_ID"),
+        (Flags::SETS_INSERT_ID, "SETS_INSERT_ID"),
+        (Flags::READS_FOUND_ROWS, "READS_FOUND_ROWS"),
+        (Flags::PLACEHOLDER, "PLACEHOLDER"),
+        (Flags::UNCERTAIN, "UNCERTAIN"),
     ];
 
     /// Whether every flag of `other` is set in `self`.
@@ -322,7 +340,17 @@ pub(crate) struct Classification {
 /// and [`Flags::MULTI`] is set when there is more than one non-empty statement. Use
 /// [`statements`] to handle a batch statement by statement.
 pub(crate) fn classify(sql: &str) -> Classification {
-    let mut lx = Lexer::new(sql.as_bytes());
+    let (mut class, seen) = classify_in(sql.as_bytes(), Reading::DEFAULT);
+    if seen != 0 && readings_differ(sql.as_bytes(), seen) {
+        class.flags |= Flags::UNCERTAIN;
+    }
+    class
+}
+
+/// [`classify`] in one reading, without [`Flags::UNCERTAIN`]; also returns the lexer's
+/// `SEEN_*` bits.
+fn classify_in(s: &[u8], reading: Reading) -> (Classification, u8) {
+    let mut lx = Lexer::with_reading(s, reading);
     let mut acc = Classification {
         kind: Kind::Empty,
         flags: Flags::NONE,
@@ -342,16 +370,141 @@ pub(crate) fn classify(sql: &str) -> Classification {
     if count > 1 {
         acc.flags |= Flags::MULTI;
     }
-    acc
+    (acc, lx.seen)
+}
+
+/// At most this many distinct versions of versioned comments get a reading each; text
+/// with more is [`Flags::UNCERTAIN`] outright.
+const MAX_VERSION_READINGS: usize = 8;
+
+/// Whether some other reading of the text (see [`Flags::UNCERTAIN`]) splits or
+/// classifies it differently from the default one, whose lexer saw `seen`. Only the
+/// readings that can differ are tried: those of what was seen, and then of what those
+/// readings saw (a backslash may end a string early and show a `"`).
+fn readings_differ(s: &[u8], mut seen: u8) -> bool {
+    // The server versions that matter: each distinct version of a versioned comment
+    // (newest first); a server older than it reads it, and all newer ones, as comments.
+    let mut versions = [0u32; MAX_VERSION_READINGS];
+    let mut count = 0;
+    let mut below = u32::MAX;
+    while let Some(v) = newest_version_below(s, below) {
+        if count == versions.len() {
+            return true;
+        }
+        versions[count] = v;
+        count += 1;
+        below = v;
+    }
+    let mut done = 0u8;
+    while seen != done {
+        let dims = seen;
+        for nbe in [false, true] {
+            for ansi in [false, true] {
+                for plain_from in std::iter::once(u32::MAX).chain(versions[..count].iter().copied())
+                {
+                    let mut bits = 0;
+                    if nbe {
+                        bits |= SEEN_BACKSLASH;
+                    }
+                    if ansi {
+                        bits |= SEEN_DOUBLE_QUOTE;
+                    }
+                    if plain_from != u32::MAX {
+                        bits |= SEEN_VERSIONED;
+                    }
+                    // Only readings over what was seen, and not already tried.
+                    if bits & !dims != 0 || bits & !done == 0 {
+                        continue;
+                    }
+                    let reading = Reading {
+                        no_backslash_escapes: nbe,
+                        ansi_quotes: ansi,
+                        plain_from,
+                    };
+                    match same_statements(s, reading) {
+                        Some(more) => seen |= more,
+                        None => return true,
+                    }
+                }
+            }
+        }
+        done = dims;
+    }
+    false
+}
+
+/// The newest version below `below` (and above [`ALWAYS_EXECUTED_VERSION`]) of a
+/// versioned comment anywhere in the text (in strings and comments too: superset).
+fn newest_version_below(s: &[u8], below: u32) -> Option<u32> {
+    let mut best = None;
+    let mut i = 0;
+    while i < s.len() {
+        i = find2(s, i, b'/', b'/');
+        if s.get(i + 1) != Some(&b'*') {
+            i += 1;
+            continue;
+        }
+        let k = match s.get(i + 2) {
+            Some(b'!') => i + 3,
+            Some(b'M' | b'm') if s.get(i + 3) == Some(&b'!') => i + 4,
+            _ => {
+                i += 2;
+                continue;
+            }
+        };
+        if let (_, Some(v)) = skip_version(s, k) {
+            if v > ALWAYS_EXECUTED_VERSION && v < below && best.is_none_or(|b| v > b) {
+                best = Some(v);
+            }
+        }
+        i = k;
+    }
+    best
+}
+
+/// Whether the text splits into the same statements with the same classifications in
+/// the default reading and in `reading`: `None` if not, else the `SEEN_*` bits of
+/// `reading`'s lexer.
+fn same_statements(s: &[u8], reading: Reading) -> Option<u8> {
+    let mut a = Lexer::new(s);
+    let mut b = Lexer::with_reading(s, reading);
+    loop {
+        let x = next_statement(&mut a);
+        if x != next_statement(&mut b) {
+            return None;
+        }
+        if x.is_none() {
+            return Some(b.seen);
+        }
+    }
+}
+
+/// The next non-empty statement: where its text starts and ends, and its class.
+fn next_statement(lx: &mut Lexer<'_>) -> Option<(usize, usize, Classification)> {
+    while !lx.at_end() {
+        let start = lx.pos;
+        let (class, end) = classify_one(lx);
+        if class.kind != Kind::Empty {
+            return Some((start, end, class));
+        }
+    }
+    None
 }
 
 /// Iterates the non-empty statements of a batch: each one's text (between the `;`
 /// separators, whitespace-trimmed, comments kept since executable comments are SQL) and
-/// its own classification (never [`Flags::MULTI`]).
+/// its own classification (never [`Flags::MULTI`]; [`Flags::UNCERTAIN`] on every one
+/// when the batch is uncertain, since another reading may split it elsewhere).
 pub(crate) fn statements(sql: &str) -> impl Iterator<Item = (&str, Classification)> + '_ {
+    let uncertain = if classify(sql).flags.contains(Flags::UNCERTAIN) {
+        Flags::UNCERTAIN
+    } else {
+        Flags::NONE
+    };
     Statements {
         sql,
         lx: Lexer::new(sql.as_bytes()),
+        uncertain,
     }
 }
 
@@ -432,6 +585,8 @@ fn ident_eq(raw: &[u8], name: &[u8]) -> bool {
 struct Statements<'a> {
     sql: &'a str,
     lx: Lexer<'a>,
+    /// [`Flags::UNCERTAIN`] if the batch is.
+    uncertain: Flags,
 }
 
 impl<'a> Iterator for Statements<'a> {
@@ -440,8 +595,9 @@ impl<'a> Iterator for Statements<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.lx.at_end() {
             let start = self.lx.pos;
-            let (class, end) = classify_one(&mut self.lx);
+            let (mut class, end) = classify_one(&mut self.lx);
             if class.kind != Kind::Empty {
+                class.flags |= self.uncertain;
                 let text = self.sql.get(start..end).unwrap_or("");
                 return Some((text.trim_matches(is_space), class));
             }
@@ -467,6 +623,9 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
     let mut select_like = false;
     // `WITH`: the main statement's keyword is still to come.
     let mut cte = false;
+    // A compound statement (`BEGIN NOT ATOMIC`, `IF`, labels, ...): the rest of the text
+    // is its body, whatever its `;`.
+    let mut compound = false;
 
     // The head: the first keyword(s). Prefixes (`(`, `SET STATEMENT .. FOR`, `ANALYZE`)
     // loop rather than recurse, so no input can exhaust the stack.
@@ -611,8 +770,16 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
                 None => Kind::Begin,
                 Some(t) if t.tk == Tk::Semi || t.kw() == Kw::Work => Kind::Begin,
                 // `BEGIN NOT ATOMIC` (MariaDB compound statement) and anything else.
-                Some(_) => Kind::Other,
+                Some(_) => {
+                    compound = true;
+                    Kind::Other
+                }
             },
+            // Compound statements outside stored programs (MariaDB).
+            Kw::If | Kw::Case | Kw::Loop | Kw::While | Kw::Repeat | Kw::For | Kw::Declare => {
+                compound = true;
+                Kind::Other
+            }
             Kw::Start => {
                 let mut la = lx.clone();
                 if la.eat(Kw::Transaction) {
@@ -658,7 +825,20 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
             Kw::Execute => Kind::Execute,
             Kw::Deallocate => Kind::Deallocate,
             Kw::Kill => Kind::Kill,
-            _ => Kind::Other,
+            _ => {
+                // `label: BEGIN|LOOP|WHILE|REPEAT|FOR ...`
+                let mut la = lx.clone();
+                if matches!(t.tk, Tk::Word | Tk::Ident)
+                    && la.next().is_some_and(|c| c.text == b":")
+                    && matches!(
+                        la.peek_kw(),
+                        Kw::Begin | Kw::Loop | Kw::While | Kw::Repeat | Kw::For
+                    )
+                {
+                    compound = true;
+                }
+                Kind::Other
+            }
         };
     };
 
@@ -672,7 +852,10 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
         locking: false,
         into: false,
     };
-    let end = tail.scan(lx);
+    let mut end = tail.scan(lx);
+    while compound && !lx.at_end() {
+        end = tail.scan(lx);
+    }
     let Tail {
         mut kind, flags, ..
     } = tail;
@@ -724,7 +907,22 @@ impl Tail {
             // Tests on different expressions, so that LLVM keeps a branch chain rather
             // than a jump table (its indirect jump mispredicts nearly every time).
             if b == b'`' {
-                i = (scan_backtick(s, i + 1) + 1).min(n);
+                let j = scan_quoted_ident(s, i + 1, b'`');
+                let next = (j + 1).min(n);
+                // A built-in function's name, backticked and called? Only names of the
+                // right length not followed by `.`, `,` or `)` are looked up.
+                if (6..=MAX_FUNCTION_NAME).contains(&(j - i - 1))
+                    && s.get(next)
+                        .is_some_and(|&c| !matches!(c, b'.' | b',' | b')'))
+                {
+                    lx.pos = next;
+                    lx.after_dot = false;
+                    self.quoted_name(&s[i + 1..j], lx);
+                }
+                i = next;
+            } else if b == b'?' {
+                self.flags |= Flags::PLACEHOLDER;
+                i += 1;
             } else if is_ident(b) {
                 let j = word_end(s, i);
                 if i == 0 || s[i - 1] != b'.' {
@@ -753,16 +951,29 @@ impl Tail {
                     Tk::LParen => self.depth += 1,
                     Tk::RParen => self.depth -= 1,
                     Tk::Word => self.keyword(t.kw(), lx),
-                    Tk::SysVar if sysvar_reads_state(t.text) => {
-                        self.flags |= Flags::READS_PREVIOUS_STATE;
+                    Tk::SysVar => self.flags |= sysvar_flags(t.text),
+                    // A quoted name of a built-in function, called.
+                    Tk::Ident if t.start > 0 && matches!(s[t.start - 1], b'`' | b'"') => {
+                        self.quoted_name(t.text, lx);
                     }
                     Tk::UserVar if lx.peek_tk() == Some(Tk::Assign) => {
                         self.flags |= Flags::USER_VARIABLE_WRITE;
                     }
+                    Tk::Punct if t.text == b"?" => self.flags |= Flags::PLACEHOLDER,
                     _ => {}
                 }
                 i = lx.pos;
             }
+        }
+    }
+
+    /// Handles a quoted identifier (its content `text`) of the tail: the name of a
+    /// built-in function that sets a flag counts when called, as the bare word would.
+    /// `lx` is just after it (for lookahead only).
+    fn quoted_name(&mut self, text: &[u8], lx: &Lexer<'_>) {
+        let kw = keyword(text);
+        if is_flagged_function(kw) {
+            self.flags |= function_flags(kw, lx);
         }
     }
 
@@ -787,21 +998,17 @@ impl Tail {
                 }
             }
             Kw::SqlCalcFoundRows => self.flags |= Flags::CALC_FOUND_ROWS,
-            Kw::LastInsertId | Kw::FoundRows | Kw::RowCount if lx.peek_tk() == Some(Tk::LParen) => {
-                self.flags |= Flags::READS_PREVIOUS_STATE;
-            }
-            Kw::GetLock
+            Kw::LastInsertId
+            | Kw::FoundRows
+            | Kw::RowCount
+            | Kw::GetLock
             | Kw::ReleaseLock
             | Kw::ReleaseAllLocks
             | Kw::IsFreeLock
             | Kw::IsUsedLock
-                if lx.peek_tk() == Some(Tk::LParen) =>
-            {
-                self.flags |= Flags::NAMED_LOCK;
-            }
-            Kw::Nextval | Kw::Setval | Kw::Lastval if lx.peek_tk() == Some(Tk::LParen) => {
-                self.flags |= Flags::WRITE_FUNCTION;
-            }
+            | Kw::Nextval
+            | Kw::Setval
+            | Kw::Lastval => self.flags |= function_flags(kw, lx),
             Kw::Next | Kw::Previous => {
                 let mut la = lx.clone();
                 if la.eat(Kw::Value) && la.eat(Kw::For) {
@@ -832,6 +1039,46 @@ impl Tail {
             _ => {}
         }
     }
+}
+
+/// The flags a call of the built-in function `kw` sets, when a `(` follows (`lx` is just
+/// after the name); none when it's not a call. Whitespace before the `(` counts as a call
+/// (the server allows it only with `IGNORE_SPACE`: the conservative reading).
+fn function_flags(kw: Kw, lx: &Lexer<'_>) -> Flags {
+    let mut la = lx.clone();
+    if !la.eat_tk(Tk::LParen) {
+        return Flags::NONE;
+    }
+    match kw {
+        Kw::LastInsertId if la.peek_tk() == Some(Tk::RParen) => Flags::READS_INSERT_ID,
+        Kw::LastInsertId => Flags::SETS_INSERT_ID,
+        Kw::FoundRows => Flags::READS_FOUND_ROWS,
+        Kw::RowCount => Flags::READS_PREVIOUS_STATE,
+        Kw::GetLock | Kw::ReleaseLock | Kw::ReleaseAllLocks | Kw::IsFreeLock | Kw::IsUsedLock => {
+            Flags::NAMED_LOCK
+        }
+        Kw::Nextval | Kw::Setval | Kw::Lastval => Flags::WRITE_FUNCTION,
+        _ => Flags::NONE,
+    }
+}
+
+/// Whether `kw` names a built-in function whose call sets a flag: these count backticked
+/// too (`` `get_lock`( `` calls the built-in).
+fn is_flagged_function(kw: Kw) -> bool {
+    matches!(
+        kw,
+        Kw::LastInsertId
+            | Kw::FoundRows
+            | Kw::RowCount
+            | Kw::GetLock
+            | Kw::ReleaseLock
+            | Kw::ReleaseAllLocks
+            | Kw::IsFreeLock
+            | Kw::IsUsedLock
+            | Kw::Nextval
+            | Kw::Setval
+            | Kw::Lastval
+    )
 }
 
 /// Classifies a `SET` statement from just after `SET` (not `SET STATEMENT`): a list of
@@ -964,21 +1211,21 @@ fn bool_value(t: Token<'_>) -> Option<bool> {
     }
 }
 
-/// Whether a system variable (text after `@@`, maybe with a scope) reads the previous
-/// statement's outcome.
-fn sysvar_reads_state(text: &[u8]) -> bool {
+/// The flags reading a system variable (text after `@@`, maybe with a scope) sets: the
+/// ones that hold the previous statement's outcome.
+fn sysvar_flags(text: &[u8]) -> Flags {
     let name = match text.iter().rposition(|&b| b == b'.') {
         Some(dot) => &text[dot + 1..],
         None => text,
     };
-    [
-        &b"warning_count"[..],
-        b"error_count",
-        b"identity",
-        b"last_insert_id",
-    ]
-    .iter()
-    .any(|v| name.eq_ignore_ascii_case(v))
+    let is = |v: &[u8]| name.eq_ignore_ascii_case(v);
+    if is(b"warning_count") || is(b"error_count") {
+        Flags::READS_PREVIOUS_STATE
+    } else if is(b"identity") || is(b"last_insert_id") || is(b"insert_id") {
+        Flags::READS_INSERT_ID
+    } else {
+        Flags::NONE
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1110,7 +1357,8 @@ static SETS: [u8; 256] = {
         if c == C_DOT {
             m |= S_NUMBER;
         }
-        if matches!(c, C_WS | C_OTHER | C_COMMA | C_EQ | C_COLON | C_DOT) {
+        // `?` is a placeholder: the tail scan flags it.
+        if matches!(c, C_WS | C_OTHER | C_COMMA | C_EQ | C_COLON | C_DOT) && i != b'?' as usize {
             m |= S_TAIL_SKIP;
         }
         t[i] = m;
@@ -1141,6 +1389,28 @@ fn is_ident(b: u8) -> bool {
     class(b) == C_IDENT
 }
 
+/// One way the server may read the text: the lexical settings that are not in the text
+/// itself (`sql_mode` and the server version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Reading {
+    /// `NO_BACKSLASH_ESCAPES`: a backslash in a string is an ordinary byte.
+    no_backslash_escapes: bool,
+    /// `ANSI_QUOTES`: `"..."` is an identifier, not a string.
+    ansi_quotes: bool,
+    /// Versioned executable comments for this version or newer are plain comments (a
+    /// server older than this). `u32::MAX`: every one is SQL.
+    plain_from: u32,
+}
+
+impl Reading {
+    /// The server defaults, and a server newer than every versioned comment.
+    const DEFAULT: Reading = Reading {
+        no_backslash_escapes: false,
+        ansi_quotes: false,
+        plain_from: u32::MAX,
+    };
+}
+
 /// The byte lexer. `Clone` is a cheap copy, used for lookahead.
 #[derive(Clone)]
 struct Lexer<'a> {
@@ -1150,15 +1420,50 @@ struct Lexer<'a> {
     in_exec: bool,
     /// The previous token was a `.` glued to an identifier character.
     after_dot: bool,
+    /// [`Reading::plain_from`].
+    plain_from: u32,
+    /// The rest of the [`Reading`]: `Q_*` bits.
+    quirks: u8,
+    /// What was lexed that another reading might read differently: `SEEN_*` bits.
+    seen: u8,
 }
+
+/// [`Lexer::quirks`]: [`Reading::no_backslash_escapes`].
+const Q_NO_BACKSLASH_ESCAPES: u8 = 1;
+/// [`Lexer::quirks`]: [`Reading::ansi_quotes`].
+const Q_ANSI_QUOTES: u8 = 2;
+/// [`Lexer::seen`]: a backslash in a string.
+const SEEN_BACKSLASH: u8 = 1;
+/// [`Lexer::seen`]: a `"`-quoted string or identifier.
+const SEEN_DOUBLE_QUOTE: u8 = 2;
+/// [`Lexer::seen`]: a versioned comment some supported server may not run.
+const SEEN_VERSIONED: u8 = 4;
+
+/// Versioned comments up to this version run on every server the library supports
+/// (MariaDB 10.0 and later): no other reading of them is considered.
+const ALWAYS_EXECUTED_VERSION: u32 = 100_000;
 
 impl<'a> Lexer<'a> {
     fn new(s: &'a [u8]) -> Self {
+        Lexer::with_reading(s, Reading::DEFAULT)
+    }
+
+    fn with_reading(s: &'a [u8], reading: Reading) -> Self {
+        let mut quirks = 0;
+        if reading.no_backslash_escapes {
+            quirks |= Q_NO_BACKSLASH_ESCAPES;
+        }
+        if reading.ansi_quotes {
+            quirks |= Q_ANSI_QUOTES;
+        }
         Lexer {
             s,
             pos: 0,
             in_exec: false,
             after_dot: false,
+            plain_from: reading.plain_from,
+            quirks,
+            seen: 0,
         }
     }
 
@@ -1203,6 +1508,18 @@ impl<'a> Lexer<'a> {
             }
             _ => false,
         }
+    }
+
+    /// Index of the closing quote `q` of a string starting at `from` (or the end), in
+    /// this reading; notes a backslash in it.
+    #[inline]
+    fn scan_string(&mut self, from: usize, q: u8) -> usize {
+        let (end, backslash) =
+            scan_string(self.s, from, q, self.quirks & Q_NO_BACKSLASH_ESCAPES != 0);
+        if backslash {
+            self.seen |= SEEN_BACKSLASH;
+        }
+        end
     }
 
     /// Skips an optional `FORMAT [=] name` (of `EXPLAIN` / `ANALYZE`).
@@ -1285,8 +1602,16 @@ impl<'a> Iterator for Lexer<'a> {
                     };
                     match bang {
                         Some(k) if !self.in_exec => {
-                            self.in_exec = true;
-                            i = skip_version(s, k);
+                            let (end, version) = skip_version(s, k);
+                            if version.is_some_and(|v| v > ALWAYS_EXECUTED_VERSION) {
+                                self.seen |= SEEN_VERSIONED;
+                            }
+                            if version.is_some_and(|v| v >= self.plain_from) {
+                                i = skip_block(s, end);
+                            } else {
+                                self.in_exec = true;
+                                i = end;
+                            }
                         }
                         _ => i = skip_block(s, i + 2),
                     }
@@ -1307,11 +1632,19 @@ impl<'a> Iterator for Lexer<'a> {
             let tk = if after_dot { Tk::Ident } else { Tk::Word };
             (tk, i, j, j)
         } else if c == C_BACKTICK {
-            let j = scan_backtick(s, i + 1);
+            let j = scan_quoted_ident(s, i + 1, b'`');
             (Tk::Ident, i + 1, j, (j + 1).min(n))
         } else if c == C_QUOTE {
-            let j = scan_string(s, i + 1, b);
-            (Tk::Str, i + 1, j, (j + 1).min(n))
+            if b == b'"' {
+                self.seen |= SEEN_DOUBLE_QUOTE;
+            }
+            if b == b'"' && self.quirks & Q_ANSI_QUOTES != 0 {
+                let j = scan_quoted_ident(s, i + 1, b'"');
+                (Tk::Ident, i + 1, j, (j + 1).min(n))
+            } else {
+                let j = self.scan_string(i + 1, b);
+                (Tk::Str, i + 1, j, (j + 1).min(n))
+            }
         } else if c == C_AT {
             match s.get(i + 1) {
                 Some(b'@') => {
@@ -1323,11 +1656,14 @@ impl<'a> Iterator for Lexer<'a> {
                     (Tk::UserVar, i, j, j)
                 }
                 Some(&c) if c == b'\'' || c == b'"' => {
-                    let j = (scan_string(s, i + 2, c) + 1).min(n);
+                    if c == b'"' {
+                        self.seen |= SEEN_DOUBLE_QUOTE;
+                    }
+                    let j = (self.scan_string(i + 2, c) + 1).min(n);
                     (Tk::UserVar, i, j, j)
                 }
                 Some(b'`') => {
-                    let j = (scan_backtick(s, i + 2) + 1).min(n);
+                    let j = (scan_quoted_ident(s, i + 2, b'`') + 1).min(n);
                     (Tk::UserVar, i, j, j)
                 }
                 _ => (Tk::Punct, i, i + 1, i + 1),
@@ -1418,49 +1754,61 @@ fn skip_block(s: &[u8], from: usize) -> usize {
 }
 
 /// Skips the version of an executable comment: 5 digits (MySQL) or 6 (MariaDB).
+/// Returns where the comment's SQL starts and the version, if there is one.
 #[inline]
-fn skip_version(s: &[u8], from: usize) -> usize {
+fn skip_version(s: &[u8], from: usize) -> (usize, Option<u32>) {
     let digits = s.get(from..).map_or(0, |r| {
         r.iter().take(6).take_while(|c| c.is_ascii_digit()).count()
     });
     if digits >= 5 {
-        from + digits
+        let version = s[from..from + digits]
+            .iter()
+            .fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'));
+        (from + digits, Some(version))
     } else {
-        from
+        (from, None)
     }
 }
 
 /// Index of the closing quote `q` of a string starting at `from` (or the end), honouring
-/// backslash escapes and doubled quotes.
+/// doubled quotes and, unless `no_backslash_escapes`, backslash escapes; and whether the
+/// string holds a backslash.
 #[inline]
-fn scan_string(s: &[u8], from: usize, q: u8) -> usize {
+fn scan_string(s: &[u8], from: usize, q: u8, no_backslash_escapes: bool) -> (usize, bool) {
     let n = s.len();
     let mut j = from;
+    let mut backslash = false;
     loop {
         j = find2(s, j, q, b'\\');
         if j >= n {
-            return n;
+            return (n, backslash);
         }
-        // A backslash escapes the next byte; a doubled quote is a quote.
-        if s[j] == b'\\' || s.get(j + 1) == Some(&q) {
+        if s[j] == b'\\' {
+            backslash = true;
+            // A backslash escapes the next byte (in the default reading).
+            j += if no_backslash_escapes { 1 } else { 2 };
+        } else if s.get(j + 1) == Some(&q) {
+            // A doubled quote is a quote.
             j += 2;
         } else {
-            return j;
+            return (j, backslash);
         }
     }
 }
 
-/// Index of the closing backtick of an identifier starting at `from` (or the end).
+/// Index of the closing quote `q` of text starting at `from` where only a doubled `q`
+/// escapes (a backticked identifier, an ANSI `"` one, a string without backslash
+/// escapes), or the end.
 #[inline]
-fn scan_backtick(s: &[u8], from: usize) -> usize {
+fn scan_quoted_ident(s: &[u8], from: usize, q: u8) -> usize {
     let n = s.len();
     let mut j = from;
     loop {
-        j = find2(s, j, b'`', b'`');
+        j = find2(s, j, q, q);
         if j >= n {
             return n;
         }
-        if s.get(j + 1) == Some(&b'`') {
+        if s.get(j + 1) == Some(&q) {
             j += 2;
         } else {
             return j;
@@ -1594,7 +1942,15 @@ keywords! {
     Next = b"NEXT",
     Previous = b"PREVIOUS",
     Value = b"VALUE",
+    Case = b"CASE",
+    Loop = b"LOOP",
+    While = b"WHILE",
+    Repeat = b"REPEAT",
+    Declare = b"DECLARE",
 }
+
+/// The longest name of a flagged built-in function, `RELEASE_ALL_LOCKS`.
+const MAX_FUNCTION_NAME: usize = 17;
 
 /// The longest keyword, `SQL_CALC_FOUND_ROWS`.
 const MAX_KW: usize = 19;
@@ -1748,37 +2104,42 @@ mod tests {
     const RO: Flags = Flags::READ_ONLY_TXN;
     const AC_OFF: Flags = Flags::AUTOCOMMIT_OFF;
     const AC_ON: Flags = Flags::AUTOCOMMIT_ON;
+    const RII: Flags = Flags::READS_INSERT_ID;
+    const SII: Flags = Flags::SETS_INSERT_ID;
+    const RFR: Flags = Flags::READS_FOUND_ROWS;
+    const PH: Flags = Flags::PLACEHOLDER;
+    const UNC: Flags = Flags::UNCERTAIN;
 
     #[test]
     fn classification_table() {
         use Kind::*;
         let cases: Vec<(&str, Kind, Flags)> = vec![
             // Diesel-generated
-            ("SELECT `users`.`id`, `users`.`name` FROM `users` WHERE (`users`.`id` = ?) LIMIT ?", Select, NONE),
-            ("SELECT `users`.`id` FROM `users` WHERE (`users`.`name` = ?) ORDER BY `users`.`id` DESC LIMIT ? OFFSET ?", Select, NONE),
+            ("SELECT `users`.`id`, `users`.`name` FROM `users` WHERE (`users`.`id` = ?) LIMIT ?", Select, PH),
+            ("SELECT `users`.`id` FROM `users` WHERE (`users`.`name` = ?) ORDER BY `users`.`id` DESC LIMIT ? OFFSET ?", Select, PH),
             ("SELECT COUNT(*) FROM `users`", Select, NONE),
-            ("SELECT EXISTS (SELECT `users`.`id` FROM `users` WHERE (`users`.`id` = ?))", Select, NONE),
+            ("SELECT EXISTS (SELECT `users`.`id` FROM `users` WHERE (`users`.`id` = ?))", Select, PH),
             ("SELECT `users`.`id`, `posts`.`title` FROM (`users` INNER JOIN `posts` ON (`posts`.`user_id` = `users`.`id`))", Select, NONE),
             ("SELECT `users`.`id` FROM `users` FOR UPDATE", LockingRead, NONE),
-            ("SELECT `users`.`id` FROM `users` WHERE (`users`.`id` = ?) FOR UPDATE SKIP LOCKED", LockingRead, NONE),
+            ("SELECT `users`.`id` FROM `users` WHERE (`users`.`id` = ?) FOR UPDATE SKIP LOCKED", LockingRead, PH),
             ("SELECT `users`.`id` FROM `users` FOR UPDATE NOWAIT", LockingRead, NONE),
             ("SELECT `users`.`id` FROM `users` FOR SHARE", LockingRead, NONE),
             ("SELECT `users`.`id` FROM `users` FOR SHARE OF `users` NOWAIT", LockingRead, NONE),
             ("SELECT `users`.`id` FROM `users` LOCK IN SHARE MODE", LockingRead, NONE),
-            ("INSERT INTO `users` (`name`) VALUES (?)", Insert, NONE),
-            ("INSERT INTO `users` (`name`, `email`) VALUES (?, ?), (?, ?)", Insert, NONE),
-            ("INSERT IGNORE INTO `users` (`name`) VALUES (?)", Insert, NONE),
-            ("INSERT INTO `users` (`name`) VALUES (?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)", Insert, NONE),
-            ("REPLACE INTO `users` (`id`, `name`) VALUES (?, ?)", Replace, NONE),
-            ("UPDATE `users` SET `name` = ? WHERE (`users`.`id` = ?)", Update, NONE),
-            ("DELETE FROM `users` WHERE (`users`.`id` = ?)", Delete, NONE),
+            ("INSERT INTO `users` (`name`) VALUES (?)", Insert, PH),
+            ("INSERT INTO `users` (`name`, `email`) VALUES (?, ?), (?, ?)", Insert, PH),
+            ("INSERT IGNORE INTO `users` (`name`) VALUES (?)", Insert, PH),
+            ("INSERT INTO `users` (`name`) VALUES (?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)", Insert, PH),
+            ("REPLACE INTO `users` (`id`, `name`) VALUES (?, ?)", Replace, PH),
+            ("UPDATE `users` SET `name` = ? WHERE (`users`.`id` = ?)", Update, PH),
+            ("DELETE FROM `users` WHERE (`users`.`id` = ?)", Delete, PH),
             ("BEGIN", Begin, NONE),
             ("SAVEPOINT diesel_savepoint_1", Savepoint, NONE),
             ("RELEASE SAVEPOINT diesel_savepoint_1", ReleaseSavepoint, NONE),
             ("ROLLBACK TO SAVEPOINT diesel_savepoint_1", RollbackToSavepoint, NONE),
             ("COMMIT", Commit, NONE),
             ("ROLLBACK", Rollback, NONE),
-            ("SELECT LAST_INSERT_ID()", Select, RPS),
+            ("SELECT LAST_INSERT_ID()", Select, RII),
             ("SET time_zone = '+00:00';", SetSession, NONE),
             ("SET character_set_client = 'utf8mb4'", SetSession, NONE),
             ("SET sql_mode=(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT'))", SetSession, NONE),
@@ -1792,7 +2153,7 @@ mod tests {
             ("SET @@sql_mode = ''", SetSession, NONE),
             ("SET LOCAL sql_mode = ''", SetSession, NONE),
             ("set @x = 1", SetSession, UVW),
-            ("SET @x := LAST_INSERT_ID()", SetSession, UVW | RPS),
+            ("SET @x := LAST_INSERT_ID()", SetSession, UVW | RII),
             ("SET @a = 1, @b := 2", SetSession, UVW),
             ("SET @lock = GET_LOCK('job', 0)", SetSession, UVW | NL),
             ("SET GLOBAL max_connections = 100", SetGlobal, NONE),
@@ -1833,7 +2194,8 @@ mod tests {
             ("/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;", SetSession, UVW),
             ("/*!40103 SET TIME_ZONE='+00:00' */", SetSession, NONE),
             ("/*!40000 ALTER TABLE `t` DISABLE KEYS */", Ddl, NONE),
-            ("/*M!100100 SELECT 1 */", Select, NONE),
+            ("/*M!100100 SELECT 1 */", Select, UNC),
+            ("/*M!100000 SELECT 1 */", Select, NONE),
             ("/*!*/ SELECT 1", Select, NONE),
             ("SELECT 1 /*!50000 FOR UPDATE */", LockingRead, NONE),
             ("SELECT 1 /*M!100000 FOR UPDATE */", LockingRead, NONE),
@@ -1842,11 +2204,11 @@ mod tests {
             ("/*!40101 SET NAMES utf8", SetSession, NONE),
             // stateful functions and variables
             ("SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", Select, CFR),
-            ("SELECT FOUND_ROWS()", Select, RPS),
+            ("SELECT FOUND_ROWS()", Select, RFR),
             ("SELECT ROW_COUNT()", Select, RPS),
-            ("select last_insert_id /* gap */ ()", Select, RPS),
-            ("SELECT @@identity", Select, RPS),
-            ("SELECT @@last_insert_id", Select, RPS),
+            ("select last_insert_id /* gap */ ()", Select, RII),
+            ("SELECT @@identity", Select, RII),
+            ("SELECT @@last_insert_id", Select, RII),
             ("SELECT @@session.warning_count, @@error_count", Select, RPS),
             ("SELECT @@version", Select, NONE),
             ("SELECT last_insert_id FROM t", Select, NONE),
@@ -1869,7 +2231,7 @@ mod tests {
             ("SELECT @x := 1", Select, UVW),
             ("SELECT @rownum := @rownum + 1 AS n FROM t", Select, UVW),
             ("SELECT @x = 1", Select, NONE),
-            ("INSERT INTO t VALUES (LAST_INSERT_ID())", Insert, RPS),
+            ("INSERT INTO t VALUES (LAST_INSERT_ID())", Insert, RII),
             // SELECT ... INTO
             ("SELECT a INTO @x FROM t", SelectInto, UVW),
             ("SELECT a FROM t INTO @x", SelectInto, UVW),
@@ -1917,7 +2279,7 @@ mod tests {
             ("SELECT 1--1 FOR UPDATE", LockingRead, NONE),
             ("SELECT 1. FOR UPDATE", LockingRead, NONE),
             ("SELECT 'it''s FOR UPDATE' FROM t", Select, NONE),
-            ("SELECT 'a\\' FOR UPDATE' FROM t", Select, NONE),
+            ("SELECT 'a\\' FOR UPDATE' FROM t", Select, UNC),
             ("SELECT 'a\\\\' FROM t FOR UPDATE", LockingRead, NONE),
             ("SELECT \"a\"\"b FOR UPDATE\" FROM t", Select, NONE),
             ("SELECT `a``b FOR UPDATE` FROM t", Select, NONE),
@@ -1954,7 +2316,7 @@ mod tests {
             ("START TRANSACTION READ WRITE", Begin, NONE),
             ("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", Begin, RO),
             ("START SLAVE", Other, NONE),
-            ("BEGIN NOT ATOMIC SELECT 1; END", Other, MULTI),
+            ("BEGIN NOT ATOMIC SELECT 1; END", Other, NONE),
             ("COMMIT WORK", Commit, NONE),
             ("COMMIT AND NO CHAIN", Commit, NONE),
             ("ROLLBACK WORK", Rollback, NONE),
@@ -1979,7 +2341,7 @@ mod tests {
             ("CREATE TABLE t (id INT)", Ddl, NONE),
             ("CREATE TEMPORARY TABLE tmp (id INT)", CreateTemporaryTable, NONE),
             ("CREATE TEMPORARY TABLE IF NOT EXISTS `tmp` SELECT * FROM t", CreateTemporaryTable, NONE),
-            ("CREATE TEMPORARY TABLE `tmp` AS SELECT LAST_INSERT_ID()", CreateTemporaryTable, RPS),
+            ("CREATE TEMPORARY TABLE `tmp` AS SELECT LAST_INSERT_ID()", CreateTemporaryTable, RII),
             ("CREATE OR REPLACE TEMPORARY TABLE tmp (id INT)", CreateTemporaryTable, NONE),
             ("CREATE TEMPORARY SEQUENCE s", CreateTemporaryTable, NONE),
             ("DROP TEMPORARY TABLE tmp", DropTemporaryTable, NONE),
@@ -2142,7 +2504,7 @@ mod tests {
         // Each statement is classified alone: no MULTI, its own flags.
         let all: Vec<_> = statements("SELECT 1; SELECT LAST_INSERT_ID()").collect();
         assert_eq!(all[0].1.flags, Flags::NONE);
-        assert_eq!(all[1].1.flags, Flags::READS_PREVIOUS_STATE);
+        assert_eq!(all[1].1.flags, Flags::READS_INSERT_ID);
     }
 
     #[test]
@@ -2305,8 +2667,14 @@ mod tests {
             "Flags(READS_PREVIOUS_STATE | MULTI)"
         );
         assert_eq!(format!("{NONE:?}"), "Flags()");
-        let all = RPS | CFR | NL | UVW | MULTI | WF | RO | AC_OFF | AC_ON;
-        assert_eq!(all.0.count_ones(), 9);
+        let all =
+            RPS | CFR | NL | UVW | MULTI | WF | RO | AC_OFF | AC_ON | RII | SII | RFR | PH | UNC;
+        assert_eq!(all.0.count_ones(), 14);
+        assert_eq!(
+            format!("{all:?}").matches(" | ").count(),
+            13,
+            "every flag has a name"
+        );
     }
 
     /// Runs every entry point on `sql` and checks the invariants that must hold for any
