@@ -396,6 +396,17 @@ proptest! {
         let _ = classify::target_name(&s);
         let _ = classify::mentions_identifier(&s, "t");
         let _ = classify::mentions_identifier("SELECT 1", &s);
+        let refs = classify::table_refs(&s);
+        prop_assert!(refs.iter().all(|r| !r.is_empty() && s.contains(r)), "{:?}", refs);
+        let _ = classify::refers_to_table(&s, "t");
+        let _ = classify::refers_to_table("SELECT * FROM t", &s);
+        if let Some(targets) = classify::write_targets(&s) {
+            prop_assert!(!targets.is_empty());
+            prop_assert!(targets.iter().all(|t| refs.contains(t)), "{:?} / {:?}", targets, refs);
+        }
+        // Uncertainty is a property of the whole text: every statement carries it.
+        let uncertain = class.flags.contains(Flags::UNCERTAIN);
+        prop_assert!(parts.iter().all(|(_, c)| c.flags.contains(Flags::UNCERTAIN) == uncertain));
     }
 
     #[test]
@@ -437,6 +448,36 @@ proptest! {
         let literal = format!("SELECT '{t}'");
         prop_assert!(classify::mentions_identifier(&select, &t));
         prop_assert!(!classify::mentions_identifier(&literal, &t));
+        let quoted = format!("SELECT * FROM `{t}`");
+        let qualified = format!("SELECT * FROM `db`.`{t}` AS x {c}");
+        let column_alias = format!("SELECT 1 AS `{t}` FROM u");
+        let table_alias = format!("SELECT * FROM u AS `{t}`");
+        prop_assert!(classify::refers_to_table(&quoted, &t));
+        prop_assert!(classify::refers_to_table(&qualified, &t));
+        prop_assert!(!classify::refers_to_table(&literal, &t));
+        prop_assert!(!classify::refers_to_table(&column_alias, &t));
+        prop_assert!(!classify::refers_to_table(&table_alias, &t));
+        let insert = format!("INSERT INTO {c} `{t}` (a) VALUES (?)");
+        prop_assert_eq!(classify::write_targets(&insert), Some(vec![t.as_str()]));
+    }
+
+    #[test]
+    fn backticked_builtins_count_as_bare(f in prop_oneof![
+        Just(("get_lock('l', 0)", Flags::NAMED_LOCK)),
+        Just(("nextval(s)", Flags::WRITE_FUNCTION)),
+        Just(("last_insert_id()", Flags::READS_INSERT_ID)),
+        Just(("last_insert_id(1)", Flags::SETS_INSERT_ID)),
+        Just(("found_rows()", Flags::READS_FOUND_ROWS)),
+    ], c in sql_comment()) {
+        let (call, flag) = f;
+        let (name, args) = call.split_at(call.find('(').unwrap_or(0));
+        for sql in [
+            format!("SELECT {name}{args}"),
+            format!("SELECT `{name}`{args}"),
+            format!("SELECT `{}` {c} {args}", name.to_uppercase()),
+        ] {
+            prop_assert!(classify::classify(&sql).flags.contains(flag), "{}", sql);
+        }
     }
 }
 

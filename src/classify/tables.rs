@@ -1,0 +1,610 @@
+//! Which tables a statement names: every table reference ([`table_refs`]) and, for a
+//! write that certainly writes only them, its target tables ([`write_targets`]).
+//!
+//! These walk tokens and allocate: they only run for connections that hold temporary
+//! tables, not on every statement. Both read the text in the default lexical reading;
+//! callers treat [`Flags::UNCERTAIN`](super::Flags::UNCERTAIN) text on its own.
+
+// The routing rewrite is their first user; until it lands only the tests call them.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use super::{classify, classify_one, ident_eq, Flags, Kind, Kw, Lexer, Tk, Token};
+
+/// The names used as table references in `sql` (all its statements), without
+/// qualifier and quotes, as [`target_name`](super::target_name) gives them: after
+/// `FROM`, any `JOIN`, `UPDATE`, `INTO`, `TABLE`/`TABLES`, `USING`, in comma lists, in
+/// parenthesised joins and in subqueries; the list of `DELETE t1, t2 FROM`; the table of
+/// `INSERT`/`REPLACE`/`TRUNCATE`/`DESCRIBE`/`HANDLER`. Aliases, columns, strings,
+/// variables, function names and derived tables' aliases are not table references.
+/// May hold a name twice.
+pub(crate) fn table_refs(sql: &str) -> Vec<&str> {
+    let mut walk = Walk {
+        sql,
+        lx: Lexer::new(sql.as_bytes()),
+        parens: Vec::new(),
+        out: Vec::new(),
+    };
+    walk.run();
+    walk.out
+}
+
+/// Whether `name` is one of [`table_refs`], ASCII case-insensitively.
+pub(crate) fn refers_to_table(sql: &str, name: &str) -> bool {
+    !name.is_empty()
+        && table_refs(sql)
+            .iter()
+            .any(|t| ident_eq(t.as_bytes(), name.as_bytes()))
+}
+
+/// The tables the first statement of `sql` writes, when that is certain from its text:
+/// `INSERT|REPLACE [LOW_PRIORITY|DELAYED|HIGH_PRIORITY] [IGNORE] [INTO] t ...`,
+/// single-table `UPDATE [LOW_PRIORITY] [IGNORE] t [[AS] alias] SET ...`, single-table
+/// `DELETE [LOW_PRIORITY] [QUICK] [IGNORE] FROM t [[AS] alias]` followed by `WHERE`,
+/// `ORDER`, `LIMIT`, `RETURNING` or its end, `TRUNCATE [TABLE] t`, and
+/// `LOAD DATA|XML ... INTO TABLE t`. Names as in [`table_refs`]. `None` for anything
+/// else (multi-table forms, `WITH`, prefixes such as `SET STATEMENT`) and for
+/// [`Flags::UNCERTAIN`] text.
+pub(crate) fn write_targets(sql: &str) -> Option<Vec<&str>> {
+    if classify(sql).flags.contains(Flags::UNCERTAIN) {
+        return None;
+    }
+    // The first statement, lexed in its context (it may start inside an executable
+    // comment).
+    let mut lx = Lexer::new(sql.as_bytes());
+    let (mut lx, class) = loop {
+        if lx.at_end() {
+            return None;
+        }
+        let before = lx.clone();
+        let (class, _) = classify_one(&mut lx);
+        if class.kind != Kind::Empty {
+            break (before, class);
+        }
+    };
+    let verb = lx.next()?.kw();
+    let name = match (class.kind, verb) {
+        (Kind::Insert, Kw::Insert) | (Kind::Replace, Kw::Replace) => {
+            eat_words(&mut lx, &[b"LOW_PRIORITY", b"DELAYED", b"HIGH_PRIORITY"]);
+            eat_words(&mut lx, &[b"IGNORE"]);
+            eat_words(&mut lx, &[b"INTO"]);
+            qualified_name(&mut lx)?
+        }
+        (Kind::Update, Kw::Update) => {
+            eat_words(&mut lx, &[b"LOW_PRIORITY"]);
+            eat_words(&mut lx, &[b"IGNORE"]);
+            let name = qualified_name(&mut lx)?;
+            skip_alias(&mut lx);
+            if !lx.next().is_some_and(|t| is_word(t, b"SET")) {
+                return None;
+            }
+            name
+        }
+        (Kind::Delete, Kw::Delete) => {
+            eat_words(&mut lx, &[b"LOW_PRIORITY"]);
+            eat_words(&mut lx, &[b"QUICK"]);
+            eat_words(&mut lx, &[b"IGNORE"]);
+            if !eat_words(&mut lx, &[b"FROM"]) {
+                return None;
+            }
+            let name = qualified_name(&mut lx)?;
+            skip_alias(&mut lx);
+            match lx.next() {
+                None => {}
+                Some(t) if t.tk == Tk::Semi => {}
+                Some(t)
+                    if [&b"WHERE"[..], b"ORDER", b"LIMIT", b"RETURNING"]
+                        .iter()
+                        .any(|w| is_word(t, w)) => {}
+                Some(_) => return None,
+            }
+            name
+        }
+        (Kind::Ddl, Kw::Truncate) => {
+            lx.eat(Kw::Table);
+            let name = qualified_name(&mut lx)?;
+            if lx.next().is_some_and(|t| t.tk != Tk::Semi) {
+                return None;
+            }
+            name
+        }
+        (Kind::LoadData, Kw::Load) => {
+            // `INTO` of this statement.
+            loop {
+                let t = lx.next()?;
+                if t.tk == Tk::Semi {
+                    return None;
+                }
+                if is_word(t, b"INTO") {
+                    break;
+                }
+            }
+            if !lx.eat(Kw::Table) {
+                return None;
+            }
+            qualified_name(&mut lx)?
+        }
+        _ => return None,
+    };
+    let name = sql.get(name.start..name.start + name.text.len())?;
+    (!name.is_empty()).then(|| vec![name])
+}
+
+/// Words that are never a table's name or alias where this module looks for one: they
+/// end a table reference (or are the keywords around one).
+const RESERVED: &[&[u8]] = &[
+    b"SELECT",
+    b"WITH",
+    b"VALUES",
+    b"VALUE",
+    b"WHERE",
+    b"ON",
+    b"USING",
+    b"JOIN",
+    b"STRAIGHT_JOIN",
+    b"LEFT",
+    b"RIGHT",
+    b"INNER",
+    b"CROSS",
+    b"NATURAL",
+    b"OUTER",
+    b"FULL",
+    b"SET",
+    b"ORDER",
+    b"GROUP",
+    b"LIMIT",
+    b"HAVING",
+    b"WINDOW",
+    b"UNION",
+    b"EXCEPT",
+    b"INTERSECT",
+    b"MINUS",
+    b"FOR",
+    b"LOCK",
+    b"INTO",
+    b"PARTITION",
+    b"USE",
+    b"IGNORE",
+    b"FORCE",
+    b"READ",
+    b"WRITE",
+    b"LOW_PRIORITY",
+    b"HIGH_PRIORITY",
+    b"DELAYED",
+    b"QUICK",
+    b"AS",
+    b"DUAL",
+    b"RETURNING",
+    b"OUTFILE",
+    b"DUMPFILE",
+    b"IF",
+    b"NOT",
+    b"EXISTS",
+    b"FROM",
+    b"TABLE",
+    b"TABLES",
+    b"LIKE",
+    b"OFFSET",
+    b"PROCEDURE",
+    b"LATERAL",
+    b"DEFAULT",
+    b"KEY",
+    b"INDEX",
+    b"UPDATE",
+    b"DELETE",
+    b"INSERT",
+    b"REPLACE",
+    b"TO",
+];
+
+/// Whether `t` is the unquoted word `w` (given in upper case).
+fn is_word(t: Token<'_>, w: &[u8]) -> bool {
+    t.tk == Tk::Word && t.text.eq_ignore_ascii_case(w)
+}
+
+fn is_reserved(t: Token<'_>) -> bool {
+    t.tk == Tk::Word && RESERVED.iter().any(|w| t.text.eq_ignore_ascii_case(w))
+}
+
+/// Whether `t` can be a name: a quoted identifier, or a word that is neither reserved
+/// nor a number.
+fn is_name(t: Token<'_>) -> bool {
+    match t.tk {
+        Tk::Ident => true,
+        Tk::Word => {
+            // A number starts with a digit and has no letter but an exponent's.
+            let number = t.text.first().is_some_and(u8::is_ascii_digit)
+                && t.text
+                    .iter()
+                    .all(|&b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
+            !is_reserved(t) && !number
+        }
+        _ => false,
+    }
+}
+
+/// Consumes the next token if it is one of `words`.
+fn eat_words(lx: &mut Lexer<'_>, words: &[&[u8]]) -> bool {
+    match lx.peek() {
+        Some(t) if words.iter().any(|w| is_word(t, w)) => {
+            lx.next();
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A possibly qualified name (`t`, `db.t`, `` `db`.`t` ``): its last part. `db.*` gives
+/// `db` (the `DELETE t.* FROM` form). `None` (having consumed something) if no name is
+/// next.
+fn qualified_name<'a>(lx: &mut Lexer<'a>) -> Option<Token<'a>> {
+    let first = lx.peek().filter(|&t| is_name(t))?;
+    lx.next();
+    let mut last = first;
+    while lx.eat_tk(Tk::Dot) {
+        match lx.peek() {
+            Some(t) if matches!(t.tk, Tk::Word | Tk::Ident) => {
+                lx.next();
+                last = t;
+            }
+            Some(t) if t.text == b"*" => {
+                lx.next();
+            }
+            _ => return None,
+        }
+    }
+    Some(last)
+}
+
+/// Skips `[AS] alias` after a table reference.
+fn skip_alias(lx: &mut Lexer<'_>) {
+    if eat_words(lx, &[b"AS"]) {
+        if lx.peek().is_some_and(|t| is_name(t) || t.tk == Tk::Str) {
+            lx.next();
+        }
+    } else if lx.peek().is_some_and(is_name) {
+        lx.next();
+    }
+}
+
+/// Where a table reference list is read: after `FROM` / a `JOIN` a name followed by `(`
+/// is a table function (`JSON_TABLE(..)`), elsewhere (`INSERT INTO t(a)`) a table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    From,
+    Plain,
+}
+
+/// What an open parenthesis is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paren {
+    /// A subquery where a table reference goes: an alias may follow its `)`.
+    Derived(Ctx),
+    /// A parenthesised join: table references inside, an alias may follow.
+    Join(Ctx),
+    /// A subquery elsewhere (`IN (SELECT ..)`): table keywords count inside.
+    Query,
+    /// Anything else (a function's arguments, a column list): `FROM` inside is not a
+    /// table's (`EXTRACT(YEAR FROM d)`).
+    Other,
+}
+
+/// The state of [`table_refs`]' walk over the tokens.
+struct Walk<'a> {
+    sql: &'a str,
+    lx: Lexer<'a>,
+    parens: Vec<Paren>,
+    out: Vec<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    fn run(&mut self) {
+        let mut head = true;
+        let mut prev: Option<Token<'a>> = None;
+        while let Some(t) = self.lx.next() {
+            let at_head = std::mem::replace(&mut head, false);
+            match t.tk {
+                Tk::Semi => {
+                    self.parens.clear();
+                    head = true;
+                    prev = None;
+                    continue;
+                }
+                Tk::LParen => {
+                    let query = self.lx.peek().is_some_and(is_query_start);
+                    self.parens
+                        .push(if query { Paren::Query } else { Paren::Other });
+                }
+                Tk::RParen => {
+                    if let Some(Paren::Derived(ctx) | Paren::Join(ctx)) = self.parens.pop() {
+                        if self.after_ref(ctx) {
+                            self.list(ctx);
+                        }
+                    }
+                }
+                Tk::Word if self.parens.last() != Some(&Paren::Other) => {
+                    let prev_is = |w: &[u8]| prev.is_some_and(|p| is_word(p, w));
+                    let ctx = match t.kw() {
+                        Kw::Insert
+                        | Kw::Replace
+                        | Kw::Truncate
+                        | Kw::Describe
+                        | Kw::Desc
+                        | Kw::Explain
+                        | Kw::Handler
+                            if at_head =>
+                        {
+                            Some(Ctx::Plain)
+                        }
+                        // `DELETE t1, t2 FROM ..` (with `DELETE FROM`, `FROM` ends the
+                        // list at once).
+                        Kw::Delete if at_head => Some(Ctx::Plain),
+                        Kw::Update if !(prev_is(b"FOR") || prev_is(b"KEY") || prev_is(b"ON")) => {
+                            Some(Ctx::Plain)
+                        }
+                        Kw::Into | Kw::Table | Kw::Tables => Some(Ctx::Plain),
+                        _ if is_word(t, b"FROM")
+                            || is_word(t, b"JOIN")
+                            || is_word(t, b"STRAIGHT_JOIN") =>
+                        {
+                            Some(Ctx::From)
+                        }
+                        // `DELETE FROM t USING t2, t3`, not `JOIN .. USING (col)`.
+                        _ if is_word(t, b"USING") && self.lx.peek_tk() != Some(Tk::LParen) => {
+                            Some(Ctx::Plain)
+                        }
+                        _ => None,
+                    };
+                    if let Some(ctx) = ctx {
+                        self.list(ctx);
+                    }
+                }
+                _ => {}
+            }
+            prev = Some(t);
+        }
+    }
+
+    /// Reads a list of table references at the lexer's position, up to the first token
+    /// that continues none.
+    fn list(&mut self, ctx: Ctx) {
+        loop {
+            eat_words(
+                &mut self.lx,
+                &[b"LOW_PRIORITY", b"DELAYED", b"HIGH_PRIORITY", b"QUICK"],
+            );
+            eat_words(&mut self.lx, &[b"IGNORE"]);
+            eat_words(&mut self.lx, &[b"INTO"]);
+            eat_words(&mut self.lx, &[b"TABLE"]);
+            eat_words(&mut self.lx, &[b"LATERAL"]);
+            if eat_words(&mut self.lx, &[b"IF"]) {
+                eat_words(&mut self.lx, &[b"NOT"]);
+                eat_words(&mut self.lx, &[b"EXISTS"]);
+            }
+            let Some(t) = self.lx.peek() else { return };
+            if t.tk == Tk::LParen {
+                self.lx.next();
+                if self.lx.peek().is_some_and(is_query_start) {
+                    // The walk reads the subquery; its `)` comes back here.
+                    self.parens.push(Paren::Derived(ctx));
+                    return;
+                }
+                self.parens.push(Paren::Join(ctx));
+                continue;
+            }
+            let unquoted = t.tk == Tk::Word;
+            let mut la = self.lx.clone();
+            let Some(name) = qualified_name(&mut la) else {
+                return;
+            };
+            let qualified = name.start != t.start;
+            if ctx == Ctx::From && unquoted && !qualified && la.peek_tk() == Some(Tk::LParen) {
+                // A table function: its arguments are walked as an `Other` group.
+                return;
+            }
+            self.lx = la;
+            match self.sql.get(name.start..name.start + name.text.len()) {
+                Some(text) if !text.is_empty() => self.out.push(text),
+                _ => {}
+            }
+            if !self.after_ref(ctx) {
+                return;
+            }
+        }
+    }
+
+    /// Skips what may follow a table reference (alias, index hints, partitions, `LOCK
+    /// TABLES` modes); true if a `,` (or `LIKE`) follows, consumed: another reference.
+    fn after_ref(&mut self, _ctx: Ctx) -> bool {
+        let lx = &mut self.lx;
+        skip_alias(lx);
+        loop {
+            if eat_words(lx, &[b"USE", b"IGNORE", b"FORCE"]) {
+                // `{USE|IGNORE|FORCE} {INDEX|KEY} [FOR ..] (list)`
+                while lx.peek().is_some_and(|t| t.tk == Tk::Word) {
+                    lx.next();
+                }
+                skip_group(lx);
+            } else if eat_words(lx, &[b"PARTITION"]) {
+                skip_group(lx);
+            } else if eat_words(lx, &[b"READ"]) {
+                eat_words(lx, &[b"LOCAL"]);
+            } else if !eat_words(lx, &[b"LOW_PRIORITY", b"WRITE"]) {
+                break;
+            }
+        }
+        lx.eat_tk(Tk::Comma) || eat_words(lx, &[b"LIKE"])
+    }
+}
+
+/// Whether a `(` followed by `t` opens a query.
+fn is_query_start(t: Token<'_>) -> bool {
+    matches!(t.kw(), Kw::Select | Kw::With | Kw::Values | Kw::Table)
+}
+
+/// Skips a balanced `( ... )` group if one is next.
+fn skip_group(lx: &mut Lexer<'_>) {
+    if !lx.eat_tk(Tk::LParen) {
+        return;
+    }
+    let mut depth = 1usize;
+    while let Some(t) = lx.peek() {
+        match t.tk {
+            Tk::Semi => return,
+            Tk::LParen => depth += 1,
+            Tk::RParen => depth -= 1,
+            _ => {}
+        }
+        lx.next();
+        if depth == 0 {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_references() {
+        let cases: &[(&str, &[&str])] = &[
+            ("SELECT * FROM t", &["t"]),
+            ("SELECT * FROM `db`.`t` WHERE a = 1", &["t"]),
+            ("SELECT * FROM db.t", &["t"]),
+            ("SELECT `users`.`id`, `posts`.`title` FROM (`users` INNER JOIN `posts` ON (`posts`.`user_id` = `users`.`id`))", &["users", "posts"]),
+            ("SELECT * FROM a, b AS x, c y WHERE a.id = x.id", &["a", "b", "c"]),
+            ("SELECT * FROM a LEFT JOIN b ON a.i = b.i RIGHT OUTER JOIN c USING (i) CROSS JOIN d NATURAL JOIN e STRAIGHT_JOIN f", &["a", "b", "c", "d", "e", "f"]),
+            ("SELECT * FROM a JOIN b USING (id)", &["a", "b"]),
+            ("SELECT * FROM real_t AS t", &["real_t"]),
+            ("SELECT * FROM x t2", &["x"]),
+            ("SELECT 1 AS t", &[]),
+            ("SELECT t FROM u", &["u"]),
+            ("SELECT t.a, 'tmp', @tmp, @@tmp FROM u", &["u"]),
+            ("SELECT * FROM (SELECT * FROM inner_t) AS t", &["inner_t"]),
+            ("SELECT * FROM (SELECT * FROM i1) t, i2", &["i1", "i2"]),
+            ("SELECT * FROM a WHERE id IN (SELECT id FROM b WHERE x IN (SELECT y FROM c))", &["a", "b", "c"]),
+            ("SELECT EXTRACT(YEAR FROM d) FROM t", &["t"]),
+            ("SELECT * FROM JSON_TABLE('[]', '$[*]' COLUMNS (a INT PATH '$')) AS jt", &[]),
+            ("SELECT * FROM t USE INDEX (i), u FORCE INDEX FOR JOIN (j) WHERE 1", &["t", "u"]),
+            ("SELECT * FROM t PARTITION (p1) AS x", &["t"]),
+            ("SELECT * FROM t FOR UPDATE", &["t"]),
+            ("SELECT 1 FROM DUAL", &[]),
+            ("SELECT a INTO @x FROM t", &["t"]),
+            ("SELECT * FROM t INTO OUTFILE '/tmp/x'", &["t"]),
+            ("UPDATE real_t t SET a = 1", &["real_t"]),
+            ("UPDATE LOW_PRIORITY IGNORE a, b SET a.x = b.x", &["a", "b"]),
+            ("UPDATE a JOIN b ON a.i = b.i SET a.x = 1", &["a", "b"]),
+            ("INSERT INTO t (a, b) VALUES (1, 2) ON DUPLICATE KEY UPDATE a = 3", &["t"]),
+            ("INSERT t VALUES (1)", &["t"]),
+            ("INSERT IGNORE INTO `db`.`t`(a) SELECT a FROM u", &["t", "u"]),
+            ("REPLACE INTO t SET a = 1", &["t"]),
+            ("SELECT REPLACE(a, 'x', 'y') FROM t", &["t"]),
+            ("DELETE FROM t WHERE a = 1", &["t"]),
+            ("DELETE t1, t2 FROM t1 JOIN t2 ON t1.i = t2.i", &["t1", "t2", "t1", "t2"]),
+            ("DELETE t1.* FROM t1", &["t1", "t1"]),
+            ("DELETE FROM t1 USING t2, t3 WHERE 1", &["t1", "t2", "t3"]),
+            ("TABLE t", &["t"]),
+            ("TRUNCATE TABLE t", &["t"]),
+            ("TRUNCATE t", &["t"]),
+            ("LOCK TABLES t READ, u WRITE, v AS x READ LOCAL, w LOW_PRIORITY WRITE", &["t", "u", "v", "w"]),
+            ("LOAD DATA INFILE 'x' INTO TABLE t", &["t"]),
+            ("CREATE TEMPORARY TABLE IF NOT EXISTS tmp (id INT)", &["tmp"]),
+            ("CREATE TABLE t LIKE u", &["t", "u"]),
+            ("DROP TABLE IF EXISTS a, b", &["a", "b"]),
+            ("DESCRIBE t", &["t"]),
+            ("HANDLER t OPEN", &["t"]),
+            ("SELECT 1; SELECT * FROM tmp", &["tmp"]),
+            ("SELECT * FROM t1 WHERE x = 'FROM t2' -- FROM t3\n", &["t1"]),
+            ("/*!50000 SELECT * FROM tmp */", &["tmp"]),
+            ("SELECT * FROM `t``x`", &["t``x"]),
+            ("WITH c AS (SELECT * FROM base) SELECT * FROM c", &["base", "c"]),
+            ("SELECT * FROM t WHERE (a, b) IN ((1, 2))", &["t"]),
+            ("SELECT * FROM", &[]),
+            ("", &[]),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(table_refs(sql), *want, "{sql:?}");
+        }
+    }
+
+    #[test]
+    fn refers_to_tables() {
+        assert!(refers_to_table("SELECT * FROM `TMP`", "tmp"));
+        assert!(refers_to_table("select * from db.Tmp x", "TMP"));
+        assert!(refers_to_table("SELECT * FROM `t``x`", "t`x"));
+        assert!(!refers_to_table("SELECT tmp FROM t", "tmp"));
+        assert!(!refers_to_table("SELECT * FROM t AS tmp", "tmp"));
+        assert!(!refers_to_table("SELECT * FROM t tmp", "tmp"));
+        assert!(!refers_to_table("SELECT 1 AS tmp", "tmp"));
+        assert!(!refers_to_table("SELECT * FROM (SELECT 1) AS tmp", "tmp"));
+        assert!(!refers_to_table("SELECT 'tmp'", "tmp"));
+        assert!(!refers_to_table("SELECT * FROM tmp2", "tmp"));
+        assert!(!refers_to_table("SELECT * FROM tmp", ""));
+    }
+
+    #[test]
+    fn write_target_tables() {
+        let cases: &[(&str, Option<&[&str]>)] = &[
+            ("INSERT INTO t (a) VALUES (1)", Some(&["t"])),
+            (
+                "INSERT LOW_PRIORITY IGNORE INTO `db`.`t` SELECT * FROM u",
+                Some(&["t"]),
+            ),
+            ("insert delayed t values (1)", Some(&["t"])),
+            ("REPLACE HIGH_PRIORITY INTO t SET a = 1", Some(&["t"])),
+            ("INSERT INTO `users` (`name`) VALUES (?)", Some(&["users"])),
+            ("UPDATE t SET a = 1", Some(&["t"])),
+            (
+                "UPDATE LOW_PRIORITY IGNORE db.t AS x SET x.a = 1",
+                Some(&["t"]),
+            ),
+            ("UPDATE t x SET a = 1", Some(&["t"])),
+            ("UPDATE t, u SET t.a = u.a", None),
+            ("UPDATE t JOIN u ON t.i = u.i SET t.a = 1", None),
+            ("UPDATE (SELECT 1) x SET a = 1", None),
+            ("DELETE FROM t", Some(&["t"])),
+            ("DELETE FROM t;", Some(&["t"])),
+            (
+                "DELETE LOW_PRIORITY QUICK IGNORE FROM t WHERE a = 1",
+                Some(&["t"]),
+            ),
+            ("DELETE FROM t AS x WHERE x.a = 1", Some(&["t"])),
+            ("DELETE FROM t ORDER BY a LIMIT 1", Some(&["t"])),
+            ("DELETE FROM t RETURNING a", Some(&["t"])),
+            ("DELETE t FROM t JOIN u ON t.i = u.i", None),
+            ("DELETE FROM t USING t JOIN u", None),
+            ("DELETE FROM t, u USING t JOIN u", None),
+            ("TRUNCATE TABLE t", Some(&["t"])),
+            ("TRUNCATE t", Some(&["t"])),
+            ("TRUNCATE TABLE t WAIT 1", None),
+            (
+                "LOAD DATA LOCAL INFILE 'x' REPLACE INTO TABLE db.t",
+                Some(&["t"]),
+            ),
+            (
+                "LOAD XML INFILE 'x' INTO TABLE t ROWS IDENTIFIED BY '<r>'",
+                Some(&["t"]),
+            ),
+            ("SELECT * FROM t", None),
+            ("WITH x AS (SELECT 1) UPDATE t SET a = 1", None),
+            (
+                "SET STATEMENT max_statement_time=1 FOR INSERT INTO t VALUES (1)",
+                None,
+            ),
+            ("CREATE TABLE t (a INT)", None),
+            ("INSERT INTO SELECT", None),
+            ("INSERT INTO t VALUES ('a\\'); DELETE FROM u; -- ')", None),
+            ("INSERT INTO t VALUES (1); DELETE FROM u", Some(&["t"])),
+            ("LOAD DATA INFILE 'x'; INSERT INTO TABLE t", None),
+            (
+                "/*!40101 SET NAMES utf8 */; /*!40000 INSERT INTO t VALUES (1) */",
+                None,
+            ),
+            ("; /* c */ INSERT INTO t VALUES (1)", Some(&["t"])),
+            ("", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(write_targets(sql).as_deref(), *want, "{sql:?}");
+        }
+    }
+}
