@@ -29,11 +29,12 @@
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
 
+pub(crate) mod set;
 mod tables;
 
-// For the routing decision, which is being rewritten to use them.
-#[allow(unused_imports)]
-pub(crate) use tables::{refers_to_table, table_refs, write_targets};
+#[cfg(test)]
+pub(crate) use tables::refers_to_table;
+pub(crate) use tables::{table_refs, write_targets};
 
 /// What a statement is, as far as routing cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -555,6 +556,7 @@ pub(crate) fn target_name(sql: &str) -> Option<&str> {
     stmt.get(name.start..name.start + name.text.len())
 }
 
+#[cfg(test)]
 /// Whether `sql` mentions `name` as an identifier token: bare (also after a `db.`
 /// qualifier) or backticked, ASCII case-insensitively, outside string literals and
 /// comments (executable comments count). User variables and strings never match.

@@ -42,6 +42,34 @@ pub enum Error {
         /// The statement kind, e.g. `INSERT` or `CREATE/ALTER/DROP (DDL)`.
         statement: &'static str,
     },
+    /// A statement that may change data, take a lock or have another side effect must
+    /// run on the master, but this connection's state pins it to a replica (a
+    /// transaction begun there, a temporary table created there, or per-connection state
+    /// such as `LAST_INSERT_ID()` held there). Refused: nothing was sent to any server.
+    PinnedToReplica {
+        /// The statement kind, e.g. `INSERT`.
+        statement: &'static str,
+        /// What pins it, e.g. "the open transaction".
+        pin: &'static str,
+        /// The replica the pin is on.
+        node: String,
+    },
+    /// A statement reads per-connection state that lives on two different nodes (e.g.
+    /// `LAST_INSERT_ID()` of an insert on the master and `FOUND_ROWS()` of a select on
+    /// a replica): no node can answer it as one connection would. Nothing was sent.
+    PinConflict {
+        /// The statement kind.
+        statement: &'static str,
+        /// Which state lives where.
+        pins: String,
+    },
+    /// A session statement failed on some nodes after others took it, and they could not
+    /// be put back: the connection refuses statements (and reports itself broken, so a
+    /// pool discards it).
+    InconsistentSession {
+        /// What happened.
+        reason: String,
+    },
     /// No node that can take writes is reachable (the master is down or ejected).
     NoMaster {
         /// Why the master could not be used.
@@ -102,6 +130,25 @@ impl fmt::Display for Error {
                 f,
                 "{statement} refused in replica role: a read-only scope cannot change data \
                  (use `with_master`, or `Builder::writes_in_replica_role(WriteRouting::Master)`)"
+            ),
+            Error::PinnedToReplica {
+                statement,
+                pin,
+                node,
+            } => write!(
+                f,
+                "{statement} refused: it must run on the master, but {pin} is on {node} \
+                 (a write never follows a pin to a replica)"
+            ),
+            Error::PinConflict { statement, pins } => write!(
+                f,
+                "{statement} refused: it reads per-connection state held on two nodes \
+                 ({pins}); run it in separate statements"
+            ),
+            Error::InconsistentSession { reason } => write!(
+                f,
+                "the connection's session state differs between nodes ({reason}); \
+                 open a new connection"
             ),
             Error::NoMaster { reason } => write!(f, "no master available for writes: {reason}"),
             Error::NodeUnavailable { node, reason } => {
@@ -172,7 +219,9 @@ impl Error {
     /// The `DatabaseErrorKind` a Diesel user would match on for this error.
     fn diesel_kind(&self) -> DatabaseErrorKind {
         match self {
-            Error::WriteInReplicaRole { .. } => DatabaseErrorKind::ReadOnlyTransaction,
+            Error::WriteInReplicaRole { .. } | Error::PinnedToReplica { .. } => {
+                DatabaseErrorKind::ReadOnlyTransaction
+            }
             Error::NoMaster { .. } | Error::NodeUnavailable { .. } => {
                 DatabaseErrorKind::ClosedConnection
             }

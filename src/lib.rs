@@ -43,14 +43,53 @@
 //! # Routing
 //!
 //! Statements are classified from their SQL (once per query type for Diesel's typed
-//! queries): plain reads may go to replicas; locking reads (`FOR UPDATE`, `LOCK IN SHARE
-//! MODE`), named locks (`GET_LOCK`), sequences and unknown statements go to the master;
-//! statements reading the previous statement's state (`LAST_INSERT_ID()`, `FOUND_ROWS()`,
-//! `ROW_COUNT()`, `SHOW WARNINGS`, `GET DIAGNOSTICS`) go where the previous statement ran;
-//! statements naming a temporary table go where it was created. A transaction runs
-//! entirely on the node where it began, whatever scope is entered inside it;
-//! `begin_test_transaction` uses the master. `SET` and `USE` apply to every node
-//! connection and are replayed on new ones. Migrations run on the master.
+//! queries), then one pure decision places each: *pins* first, then the *role*, then the
+//! *safety rule*, which nothing bypasses.
+//!
+//! **Pins** are per-connection state living on one node; they only narrow where a read
+//! may go. A transaction runs entirely on the node where it began (Diesel's, or a raw
+//! `BEGIN`, `SET autocommit = 0`, `LOCK TABLES` or `XA START`, followed statement by
+//! statement, also inside a batch), whatever scope is entered inside it;
+//! `begin_test_transaction` uses the master. `LAST_INSERT_ID()` is read where this
+//! connection's last insert ran, `FOUND_ROWS()` where its last `SELECT` ran,
+//! `ROW_COUNT()`, `SHOW WARNINGS` and `GET DIAGNOSTICS` where its previous statement ran,
+//! and a statement referring to a temporary table (as a table: `FROM t`, `JOIN t`,
+//! `INTO t`, not an alias or a column) where that table was created. A statement needing
+//! state from two different nodes is refused ([`Error::PinConflict`]).
+//!
+//! **The safety rule.** A statement that may change data, take a lock (locking reads,
+//! `GET_LOCK`, `LOCK TABLES`), advance a sequence or have any other side effect (`CALL`,
+//! `DO`, `XA`, prepared statements, `SELECT .. INTO`, global settings) runs on the master
+//! in the master and auto roles, and is refused in replica scope before any server sees
+//! it ([`Error::WriteInReplicaRole`], or sent to the master with
+//! [`WriteRouting::Master`]). Whatever the classifier can't vouch for counts as such a
+//! statement: unknown statements, compound statements (`BEGIN NOT ATOMIC`), and text that
+//! reads differently under another `sql_mode` (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) or
+//! server version (versioned comments). When a pin would send such a statement to a
+//! replica (a write after reading a replica's `ROW_COUNT()`, a write reading a temporary
+//! table on a replica, a write inside a transaction begun on a replica), it is refused
+//! with [`Error::PinnedToReplica`]: never run elsewhere in silence. The one exception is
+//! a write whose only targets are temporary tables, which runs where they are: they are
+//! this connection's scratch space, not replicated data.
+//!
+//! **Session state** follows the user: `SET` and `USE` run once, on the node a read of
+//! their right-hand side would use (the master for one with a side effect, which replica
+//! scope refuses), and their resulting *values* are applied to every other node
+//! connection held, in order, and replayed on ones opened later. A constant (`SET
+//! time_zone = '+01:00'`, `USE db`) is applied as written; an expression, a subquery or
+//! a bound `?` is read back once from the node that evaluated it and applied elsewhere as
+//! a literal, so `SET @n = @n + 1` counts once and `SET @id = LAST_INSERT_ID()` gives
+//! every node this connection's last insert id. User variables assigned by `SELECT @a :=
+//! ..` and `SELECT .. INTO @a` are read back the same way. A session statement that a
+//! node refuses leaves every node as it was and fails naming that node; if a node can't
+//! be put back, the connection refuses further statements
+//! ([`Error::InconsistentSession`]) and reports broken, so a pool drops it. A node
+//! opened later that can't take the session (a `USE` of a database it lacks) gets none
+//! of this connection's reads. Migrations run on the master.
+//!
+//! A connection never goes back to an r2d2 pool inside a transaction (raw or Diesel's),
+//! with tables locked, an XA transaction open, or an inconsistent session:
+//! `R2D2Connection::is_broken` says so and the pool discards it.
 //!
 //! # Replicas, health and failover
 //!
@@ -326,9 +365,17 @@ pub mod __bench {
     /// `Some(false)`: the master or a session broadcast, `None`: refused.
     pub fn route_sql(role: Role, sql: &str) -> Option<bool> {
         let class = crate::classify::classify(sql);
-        crate::routing::decide(role, class, WriteRouting::Refuse)
+        let input = crate::routing::Input {
+            role,
+            class,
+            effect: crate::routing::effect(class, false),
+            writes: WriteRouting::Refuse,
+            master: 0,
+            pins: crate::routing::Pins::default(),
+        };
+        crate::routing::decide(&input)
             .ok()
-            .map(|t| t == crate::routing::Target::Replica)
+            .map(|route| route == crate::routing::Route::Replica)
     }
 
     /// Everything `ClusterConnection` decides before it runs `query` (classification,

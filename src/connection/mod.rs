@@ -6,6 +6,8 @@
 
 mod causal;
 pub(crate) mod nodes;
+mod pins;
+mod session_sync;
 mod transaction;
 
 use std::any::TypeId;
@@ -26,13 +28,13 @@ use diesel::result::{ConnectionResult, QueryResult};
 
 pub use self::transaction::{ClusterTransactionManager, ClusterTransactionState};
 use crate::classify::{self, Classification, Flags, Kind};
-use crate::cluster::{Cluster, WriteRouting};
+use crate::cluster::Cluster;
 use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
 use crate::instrument::{Forwarder, Hub};
 use crate::querylog::{NodeKind, QueryLog, QueryLogEntry};
 use crate::role::{self, Role};
-use crate::routing::{self, Target};
+use crate::routing::{self, Effect, Pin, Refusal, Route};
 use crate::session::Session;
 
 /// `TypeId`s are already hashes; hashing them again is wasted time on the hot path.
@@ -62,18 +64,21 @@ type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHashe
 /// Make one with [`Connection::establish`] (multi-host URL), [`Cluster::connect`], or a
 /// pool ([`Cluster::manager`] or `diesel::r2d2::ConnectionManager<ClusterConnection>`).
 ///
-/// Where each statement runs:
+/// Where each statement runs (see [Routing](crate#routing) for the whole rule):
 ///
-/// 1. inside a transaction: on the node where it began;
-/// 2. after a raw `BEGIN`, `LOCK TABLES` or `SET autocommit = 0`: on that node until
-///    `COMMIT`/`ROLLBACK`, `UNLOCK TABLES` or `SET autocommit = 1`;
-/// 3. statements reading the previous statement's state (`LAST_INSERT_ID()`,
-///    `FOUND_ROWS()`, `ROW_COUNT()`, `SHOW WARNINGS`, `GET DIAGNOSTICS`): on the node of
-///    the previous statement; statements naming a temporary table: on the node that has it;
-/// 4. otherwise by the current [`Role`] (see [`routing`](crate#routing)).
+/// 1. per-connection state narrows where a *read* may go: inside a transaction (Diesel's,
+///    or a raw `BEGIN`, `LOCK TABLES`, `SET autocommit = 0`, `XA START`), the node where
+///    it began; `LAST_INSERT_ID()` the node of this connection's last insert,
+///    `FOUND_ROWS()` that of its last `SELECT`, `ROW_COUNT()` and `SHOW WARNINGS` that of
+///    its previous statement; a statement referring to a temporary table, the node that
+///    has it;
+/// 2. otherwise the current [`Role`] decides;
+/// 3. last, the safety rule: a statement that may change data, take a lock or have any
+///    other side effect runs on the master, or is refused (in replica scope, or when a
+///    pin would send it to a replica).
 ///
-/// `SET` and `USE` statements are applied to every node connection this connection holds
-/// and replayed on the ones it opens later.
+/// `SET` and `USE` statements are evaluated once and their *values* applied to every node
+/// connection this connection holds, and replayed on the ones it opens later.
 pub struct ClusterConnection {
     cluster: Cluster,
     /// One slot per cluster node (same indexes); `None` until first used.
@@ -82,15 +87,18 @@ pub struct ClusterConnection {
     /// `Node::writer_address`).
     writer_slots: Vec<bool>,
     pub(crate) tx: ClusterTransactionState,
-    /// Transaction state created by raw SQL (`BEGIN`, `LOCK TABLES`, `SET autocommit = 0`).
-    raw: RawPin,
-    /// Where the last `SET TRANSACTION` (next transaction only) ran.
-    next_transaction: Option<usize>,
+    /// Raw transactions, temporary tables and the nodes of per-connection state.
+    pins: pins::PinState,
     /// The replica the balancer last chose (kept with `Builder::replica_affinity`).
     last_replica: Option<usize>,
     last_node: Option<usize>,
     session: Session,
-    temp_tables: Vec<(String, usize)>,
+    /// Per slot: this connection's session state can't be applied there (e.g. its `USE`
+    /// names a database that node doesn't have), so it reads elsewhere.
+    unfit: Vec<bool>,
+    /// Why the session state differs between nodes (a session statement failed half-way
+    /// and could not be undone): the connection refuses statements and reports broken.
+    inconsistent: Option<String>,
     class_cache: ClassCache,
     hub: Arc<Hub>,
     forwarder: Forwarder,
@@ -121,18 +129,6 @@ impl std::fmt::Debug for ClusterConnection {
     }
 }
 
-/// Transaction state opened by raw SQL rather than Diesel's transaction manager.
-#[derive(Debug, Default)]
-struct RawPin {
-    /// The node holding that state, while any of the flags below is set.
-    node: Option<usize>,
-    in_transaction: bool,
-    autocommit_off: bool,
-    tables_locked: bool,
-    /// A statement that changes data ran since the last commit.
-    wrote: bool,
-}
-
 /// What was decided for one statement.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
@@ -156,11 +152,6 @@ fn render<T: QueryFragment<Mysql> + ?Sized>(source: &T) -> QueryResult<String> {
     Ok(qb.finish())
 }
 
-/// Whether a statement kind changes data (for refusals, read-your-writes and retries).
-fn changes_data(class: Classification) -> bool {
-    class.kind.is_write() || class.flags.contains(Flags::WRITE_FUNCTION)
-}
-
 impl ClusterConnection {
     pub(crate) fn new(cluster: Cluster) -> ClusterConnection {
         Self::with_instrumentation(cluster, diesel::connection::get_default_instrumentation())
@@ -182,12 +173,12 @@ impl ClusterConnection {
             nodes: (0..n).map(|_| None).collect(),
             writer_slots: vec![false; n],
             tx: ClusterTransactionState::default(),
-            raw: RawPin::default(),
-            next_transaction: None,
+            pins: pins::PinState::default(),
             last_replica: None,
             last_node: None,
             session: Session::default(),
-            temp_tables: Vec::new(),
+            unfit: vec![false; n],
+            inconsistent: None,
             class_cache: ClassCache::default(),
             cache_size: None,
             query_log,
@@ -262,136 +253,127 @@ impl ClusterConnection {
         Ok((classify::classify(&sql), Some(sql)))
     }
 
-    /// The node a transaction begun now should run on.
+    /// The node a transaction begun now should run on: where a `BEGIN` would.
     fn transaction_node(&mut self) -> Result<usize, Error> {
-        if let Some(node) = self.next_transaction_node() {
-            return Ok(node);
-        }
-        let role = self.effective_role();
-        let begin = classify::classify("BEGIN");
-        match routing::decide(
-            role,
-            begin,
-            self.cluster.shared.config.writes_in_replica_role,
-        )? {
-            Target::Replica => Ok(self.pick_read_node(&[]).0),
-            _ => self.master_node(),
-        }
+        const BEGIN: Classification = Classification {
+            kind: Kind::Begin,
+            flags: Flags::NONE,
+        };
+        let plan = self.plan(BEGIN, None)?;
+        self.pins.next_transaction = None;
+        Ok(plan.node)
     }
 
-    /// The node where a `SET TRANSACTION` (next transaction only) ran, if it is still
-    /// usable: the next transaction must begin there to get its characteristics.
-    fn next_transaction_node(&mut self) -> Option<usize> {
-        self.next_transaction
-            .take()
-            .filter(|&i| self.nodes[i].is_some() && self.cluster.shared.nodes[i].is_up())
-    }
-
-    /// Decides where a statement runs, applying pins, then the role.
+    /// Decides where a statement runs: the pure decision ([`routing::decide`]) over the
+    /// role, the statement and this connection's pins, then the node for its route.
     fn plan(&mut self, class: Classification, sql: Option<&str>) -> Result<Plan, Error> {
+        if let Some(reason) = &self.inconsistent {
+            return Err(Error::InconsistentSession {
+                reason: reason.clone(),
+            });
+        }
         let role = self.effective_role();
-        // A session statement applies to every node even when a pin decides where it
-        // runs first.
-        let session =
-            routing::sets_session_state(class, sql) && !class.flags.contains(Flags::MULTI);
-        let pinned = |node| Plan {
-            node,
+        let persistent = class.kind == Kind::SetTransaction
+            && sql.is_some_and(crate::session::is_persistent_transaction_setting);
+        let effect = routing::effect(class, persistent);
+        let mut pins = self
+            .pins
+            .pins(self.tx.pinned, self.last_node, sql)
+            .map_err(|pins::TempConflict(a, b)| {
+                self.refusal(
+                    class,
+                    Refusal::Conflict {
+                        first: (Pin::TempTable, a),
+                        second: (Pin::TempTable, b),
+                    },
+                )
+            })?;
+        // `SET TRANSACTION` shapes the next transaction on the node connection it ran
+        // on; once that connection is gone, so is the setting.
+        pins.next_transaction = pins.next_transaction.filter(|&i| self.nodes[i].is_some());
+        let shared = &self.cluster.shared;
+        let input = routing::Input {
+            role,
+            class,
+            effect,
+            writes: shared.config.writes_in_replica_role,
+            master: shared.master(),
+            pins,
+        };
+        let route = routing::decide(&input).map_err(|r| self.refusal(class, r))?;
+        let session = session_sync::sets_session_state(class, effect);
+        let base = Plan {
+            node: 0,
             role,
             retryable: false,
             replica_read: false,
             wanted_replica: false,
             session,
         };
-        let writes = self.cluster.shared.config.writes_in_replica_role;
-        if !self.cluster.shared.has_replicas() {
+        if !shared.has_replicas() {
             // One database (development): everything runs on it, but the router still
             // decides, so replica scopes refuse writes here as they would in production
             // and the query log shows where each statement would go.
-            let target = routing::decide(role, class, writes)?;
             return Ok(Plan {
-                session: session || target == Target::Session,
-                wanted_replica: target == Target::Replica,
-                ..pinned(0)
+                wanted_replica: route == Route::Replica,
+                ..base
             });
         }
-        let temp_table_node = match sql {
-            Some(sql) if !self.temp_tables.is_empty() => self
-                .temp_tables
-                .iter()
-                .find(|(name, _)| classify::mentions_identifier(sql, name))
-                .map(|(_, node)| *node),
-            _ => None,
-        };
-        if let Some(node) = self.tx.pinned.or(self.raw.node) {
-            // A replica scope promises that the code in it only reads, inside a
-            // transaction too; and a transaction pinned to a replica cannot write at all.
-            let refuse = changes_data(class)
-                && temp_table_node.is_none()
-                && writes == WriteRouting::Refuse
-                && (role == Role::Replica || node != self.cluster.shared.master());
-            if refuse {
-                return Err(Error::WriteInReplicaRole {
-                    statement: class.kind.name(),
-                });
-            }
-            return Ok(pinned(node));
-        }
-        if class.flags.contains(Flags::READS_PREVIOUS_STATE) {
-            if let Some(node) = self.last_node {
-                return Ok(pinned(node));
-            }
-        }
-        if let Some(node) = temp_table_node {
-            return Ok(pinned(node));
-        }
-        if class.kind == Kind::Begin {
-            if let Some(node) = self.next_transaction_node() {
-                return Ok(pinned(node));
-            }
-        }
-        let mut target = routing::decide(role, class, writes)?;
-        if session {
-            target = Target::Session;
-        }
-        let read = !changes_data(class);
-        Ok(match target {
-            Target::Master => Plan {
+        Ok(match route {
+            Route::Master => Plan {
                 node: self.master_node()?,
-                role,
-                retryable: read && class.kind != Kind::Other,
-                replica_read: false,
-                wanted_replica: false,
-                session: false,
+                retryable: effect == Effect::Read,
+                ..base
             },
-            Target::Replica => {
-                let (node, _) = self.pick_read_node(&[]);
-                Plan {
-                    node,
-                    role,
-                    retryable: true,
-                    replica_read: true,
-                    wanted_replica: true,
-                    session: false,
+            Route::Replica if effect == Effect::Session => {
+                // A session statement is applied to every node held: evaluate it on one
+                // already open when its value is a constant, rather than open another.
+                let constant = sql.is_some_and(session_sync::is_constant);
+                let open = self
+                    .last_node
+                    .filter(|&i| constant && self.nodes[i].is_some() && !self.unfit[i]);
+                match open {
+                    Some(node) => Plan { node, ..base },
+                    None => Plan {
+                        node: self.pick_read_node(&[]).0,
+                        replica_read: !constant,
+                        ..base
+                    },
                 }
             }
-            Target::Session => {
-                let node = match role {
-                    Role::Master => self.master_node()?,
-                    _ => self
-                        .last_node
-                        .filter(|&i| self.nodes[i].is_some())
-                        .unwrap_or_else(|| self.pick_read_node(&[]).0),
-                };
-                Plan {
-                    node,
-                    role,
-                    retryable: false,
-                    replica_read: false,
-                    wanted_replica: false,
-                    session: true,
-                }
-            }
+            Route::Replica => Plan {
+                node: self.pick_read_node(&[]).0,
+                retryable: effect == Effect::Read,
+                replica_read: true,
+                wanted_replica: true,
+                ..base
+            },
+            Route::Pinned(node, _) => Plan { node, ..base },
         })
+    }
+
+    /// The error for a statement the router refused.
+    fn refusal(&self, class: Classification, refusal: Refusal) -> Error {
+        let label = |i: usize| self.cluster.shared.nodes[i].label.clone();
+        let statement = class.kind.name();
+        match refusal {
+            Refusal::ReplicaRole => Error::WriteInReplicaRole { statement },
+            Refusal::PinnedToReplica { pin, node } => Error::PinnedToReplica {
+                statement,
+                pin: pin.describe(),
+                node: label(node),
+            },
+            Refusal::Conflict { first, second } => Error::PinConflict {
+                statement,
+                pins: format!(
+                    "{} is on {}, {} on {}",
+                    first.0.describe(),
+                    label(first.1),
+                    second.0.describe(),
+                    label(second.1)
+                ),
+            },
+        }
     }
 
     /// Book-keeping after a statement succeeded on `plan.node`; session statements are
@@ -402,131 +384,45 @@ impl ClusterConnection {
         class: Classification,
         sql: Option<&str>,
     ) -> QueryResult<()> {
-        self.track_success(plan, class, sql);
-        if plan.session || class.flags.contains(Flags::MULTI) {
+        self.track_success(plan.node, class, sql);
+        if plan.session {
             if let Some(sql) = sql {
-                self.broadcast_session(plan.node, sql)
+                self.propagate_session(plan.node, class, sql)
                     .map_err(Error::into_diesel)?;
             }
         }
         Ok(())
     }
 
-    /// Pins, temporary tables and writes seen in a statement that succeeded.
-    fn track_success(&mut self, plan: &Plan, class: Classification, sql: Option<&str>) {
-        let node = plan.node;
+    /// Pins, temporary tables and writes of a statement that succeeded on `node`, one
+    /// statement of a batch at a time.
+    fn track_success(&mut self, node: usize, class: Classification, sql: Option<&str>) {
         self.last_node = Some(node);
-        let is_master = node == self.cluster.shared.master();
-        match class.kind {
-            Kind::Begin
-            | Kind::Commit
-            | Kind::Rollback
-            | Kind::SetAutocommit
-            | Kind::LockTables
-            | Kind::UnlockTables
-                if self.tx.pinned.is_none() =>
-            {
-                self.track_raw_pin(node, class, is_master)
-            }
-            Kind::SetTransaction if !plan.session => self.next_transaction = Some(node),
-            Kind::CreateTemporaryTable => {
-                if let Some(name) = sql.and_then(classify::target_name) {
-                    self.temp_tables
-                        .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                    self.temp_tables.push((name.to_string(), node));
+        match sql {
+            Some(sql) if class.flags.contains(Flags::MULTI) => {
+                for (stmt, class) in classify::statements(sql) {
+                    self.track_statement(node, class, Some(stmt));
                 }
             }
-            Kind::DropTemporaryTable => {
-                if let Some(name) = sql.and_then(classify::target_name) {
-                    self.temp_tables
-                        .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                }
-            }
-            _ => {}
+            _ => self.track_statement(node, class, sql),
         }
-        if changes_data(class) {
-            if self.tx.pinned.is_some() {
+    }
+
+    fn track_statement(&mut self, node: usize, class: Classification, sql: Option<&str>) {
+        let in_transaction = self.tx.pinned.is_some();
+        let is_master = node == self.cluster.shared.master();
+        let committed_write = self.pins.track(node, class, sql, in_transaction);
+        if pins::changes_data(class) {
+            if in_transaction {
                 self.tx.wrote = true;
-            } else if self.raw.node.is_some() {
-                self.raw.wrote = true;
-            } else if is_master {
+            } else if !self.pins.raw.is_open() && is_master {
+                // Autocommit: committed now.
                 self.after_write(node);
             }
         }
-    }
-
-    /// Follows transaction state created by raw SQL, which Diesel's transaction manager
-    /// doesn't see: the connection stays on the node while a raw transaction is open,
-    /// `autocommit` is off, or tables are locked.
-    fn track_raw_pin(&mut self, node: usize, class: Classification, is_master: bool) {
-        let raw = &mut self.raw;
-        let mut committed = false;
-        match class.kind {
-            Kind::Begin => {
-                // BEGIN commits an open transaction implicitly.
-                committed = raw.in_transaction || raw.autocommit_off;
-                raw.in_transaction = true;
-            }
-            Kind::Commit => {
-                committed = true;
-                raw.in_transaction = false;
-            }
-            Kind::Rollback => {
-                raw.wrote = false;
-                raw.in_transaction = false;
-            }
-            Kind::SetAutocommit if class.flags.contains(Flags::AUTOCOMMIT_OFF) => {
-                raw.autocommit_off = true;
-            }
-            Kind::SetAutocommit if class.flags.contains(Flags::AUTOCOMMIT_ON) => {
-                // Turning autocommit back on commits the open transaction.
-                committed = raw.autocommit_off;
-                raw.autocommit_off = false;
-            }
-            Kind::LockTables => raw.tables_locked = true,
-            Kind::UnlockTables => raw.tables_locked = false,
-            _ => {}
-        }
-        let wrote = committed && std::mem::take(&mut raw.wrote);
-        raw.node = if raw.in_transaction || raw.autocommit_off || raw.tables_locked {
-            Some(node)
-        } else {
-            None
-        };
-        if wrote && is_master {
+        if committed_write && is_master {
             self.after_write(node);
         }
-    }
-
-    /// Applies a session statement that ran on `plan.node` to every other node connection
-    /// held, and records it for the ones opened later.
-    fn broadcast_session(&mut self, executed_on: usize, sql: &str) -> Result<(), Error> {
-        let mut first_error = None;
-        for stmt in classify::statements(sql)
-            .filter(|(s, c)| routing::sets_session_state(*c, Some(s)))
-            .map(|(s, _)| s.to_string())
-            .collect::<Vec<_>>()
-        {
-            self.session.record(&stmt);
-            for i in 0..self.nodes.len() {
-                if i == executed_on || self.nodes[i].is_none() {
-                    continue;
-                }
-                if let Err(e) = self.internal_batch(i, &stmt) {
-                    let label = self.cluster.shared.nodes[i].label.clone();
-                    log::warn!("session statement failed on {label}: {e}");
-                    // A node whose session differs must not serve this connection:
-                    // drop it; reopening replays the session and reports the error then.
-                    self.nodes[i] = None;
-                    first_error.get_or_insert(Error::SessionState {
-                        node: label,
-                        statement: stmt.clone(),
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
     }
 
     /// Runs SQL the library needs for itself on node `i`, muted for the user's
@@ -644,6 +540,13 @@ impl ClusterConnection {
         let node = plan.node;
         let connection_level = nodes::is_connection_error(&error);
         if !connection_level {
+            if plan.replica_read && self.unfit[node] && tried.len() < self.nodes.len() {
+                // This connection's session can't live on that replica (opening it failed
+                // to replay the session): read elsewhere, as a replica read may.
+                tried.push(node);
+                plan.node = self.pick_read_node(tried).0;
+                return Ok(());
+            }
             self.last_node = Some(node);
             return Err(error);
         }
@@ -782,7 +685,8 @@ impl Connection for ClusterConnection {
 }
 
 impl ClusterConnection {
-    /// Temporary-table affinity needs the SQL even when the classification was cached.
+    /// Temporary tables, session statements and transaction control need the SQL even
+    /// when the classification was cached.
     fn sql_if_needed<T: QueryFragment<Mysql>>(
         &self,
         source: &T,
@@ -790,14 +694,18 @@ impl ClusterConnection {
         class: Classification,
     ) -> QueryResult<Option<String>> {
         let needed = sql.is_none()
-            && (!self.temp_tables.is_empty()
+            && (!self.pins.temp_tables.is_empty()
+                || class.flags.contains(Flags::USER_VARIABLE_WRITE)
                 || matches!(
                     class.kind,
-                    Kind::SetSession | Kind::Use | Kind::SetTransaction
-                )
-                || matches!(
-                    class.kind,
-                    Kind::CreateTemporaryTable | Kind::DropTemporaryTable
+                    Kind::SetSession
+                        | Kind::Use
+                        | Kind::SetTransaction
+                        | Kind::CreateTemporaryTable
+                        | Kind::DropTemporaryTable
+                        | Kind::Commit
+                        | Kind::Rollback
+                        | Kind::Xa
                 ));
         if needed {
             Ok(Some(render(source)?))
@@ -933,9 +841,11 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
     fn is_broken(&mut self) -> bool {
         // Diesel's rule (an open transaction that is not a test transaction, or a
         // transaction manager in error) applied to the pinned node, and to every node
-        // connection held; plus raw SQL state (`BEGIN`, `autocommit = 0`, `LOCK TABLES`)
-        // that a pool must not hand to the next user.
-        self.raw.node.is_some()
+        // connection held; plus raw SQL state (`BEGIN`, `autocommit = 0`, `LOCK TABLES`,
+        // `XA`) and session state left differing between nodes, which a pool must not hand
+        // to the next user.
+        self.pins.raw.is_open()
+            || self.inconsistent.is_some()
             || ClusterTransactionManager::is_broken_transaction_manager(self)
             || self
                 .nodes

@@ -238,7 +238,7 @@ impl ClusterConnection {
                 "reconnecting to {} with the master's credentials",
                 self.cluster.shared.nodes[i].label
             );
-            self.temp_tables.retain(|(_, n)| *n != i);
+            self.pins.node_lost(i);
             self.nodes[i] = None;
         }
         self.open_node(i).map_err(Error::into_diesel)
@@ -253,7 +253,7 @@ impl ClusterConnection {
             && !self.writer_slots[i]
             && shared.master() == i
             && self.tx.pinned != Some(i)
-            && self.raw.node != Some(i)
+            && self.pins.raw.node != Some(i)
     }
 
     fn open_node(&mut self, i: usize) -> Result<(), Error> {
@@ -288,6 +288,10 @@ impl ClusterConnection {
             for stmt in self.session.statements() {
                 self.internal_statements += 1;
                 if let Err(e) = hub.muted(|| conn.batch_execute(stmt)) {
+                    // This connection's session can't live on that node (the node is
+                    // fine: nothing is ejected). Reads go elsewhere until the session
+                    // changes.
+                    self.unfit[i] = true;
                     return Err(Error::SessionState {
                         node: node.label.clone(),
                         statement: stmt.to_string(),
@@ -339,6 +343,16 @@ impl ClusterConnection {
     /// A node to read from: a usable replica under the current consistency, or the
     /// master when there is none. The flag says whether it fell back to the master.
     pub(crate) fn pick_read_node(&mut self, exclude: &[usize]) -> (usize, bool) {
+        if self.unfit.iter().any(|&u| u) {
+            // Replicas this connection's session can't be replayed on are never picked.
+            let mut excluded = exclude.to_vec();
+            excluded.extend((0..self.unfit.len()).filter(|&i| self.unfit[i]));
+            return self.pick_from(&excluded);
+        }
+        self.pick_from(exclude)
+    }
+
+    fn pick_from(&mut self, exclude: &[usize]) -> (usize, bool) {
         let consistency = self.effective_consistency();
         let shared = &self.cluster.shared;
         if consistency == crate::Consistency::Strong {
@@ -402,11 +416,7 @@ impl ClusterConnection {
         // The server ended a raw transaction (and unlocked tables) with the session; the
         // statement that found out returns its error. `autocommit = 0` is a setting, not
         // state: it is restored on the new session, pinned as before.
-        let autocommit_off = self.raw.node == Some(i) && self.raw.autocommit_off;
-        if self.raw.node == Some(i) {
-            self.raw = Default::default();
-        }
-        self.temp_tables.retain(|(_, n)| *n != i);
+        let autocommit_off = self.pins.node_lost(i);
         self.nodes[i] = None;
         if !self.cluster.shared.nodes[i].is_up() {
             return false;
@@ -414,8 +424,7 @@ impl ClusterConnection {
         match self.open_node(i) {
             Ok(()) if autocommit_off => match self.internal_batch(i, "SET autocommit = 0") {
                 Ok(()) => {
-                    self.raw.autocommit_off = true;
-                    self.raw.node = Some(i);
+                    self.pins.autocommit_restored(i);
                     true
                 }
                 Err(e) => {

@@ -1,0 +1,334 @@
+//! Per-connection state that lives on one node, followed statement by statement: raw
+//! transactions (`BEGIN`, `autocommit = 0`, `LOCK TABLES`, `XA`), the node of the last
+//! insert and of the last `SELECT`, temporary tables, and where `SET TRANSACTION` ran.
+//! The routing decision ([`crate::routing`]) reads it as [`Pins`]; nothing here does I/O.
+
+use crate::classify::{self, Classification, Flags, Kind};
+use crate::routing::Pins;
+
+/// Transaction state opened by raw SQL rather than Diesel's transaction manager.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RawPin {
+    /// The node holding that state, while any of the flags below is set.
+    pub(crate) node: Option<usize>,
+    in_transaction: bool,
+    pub(crate) autocommit_off: bool,
+    tables_locked: bool,
+    /// `XA START` ran and no `XA COMMIT`/`XA ROLLBACK` yet.
+    xa: bool,
+    /// A statement that changes data ran since the last commit.
+    pub(crate) wrote: bool,
+}
+
+impl RawPin {
+    /// Whether any raw transaction state is open: the connection must not go back to a
+    /// pool like this.
+    pub(crate) fn is_open(&self) -> bool {
+        self.node.is_some()
+    }
+}
+
+/// Where this connection's per-connection state lives.
+#[derive(Debug, Default)]
+pub(crate) struct PinState {
+    pub(crate) raw: RawPin,
+    /// Where the last `SET TRANSACTION` (next transaction only) ran.
+    pub(crate) next_transaction: Option<usize>,
+    /// The node of the last statement that set `LAST_INSERT_ID()`.
+    pub(crate) insert_id: Option<usize>,
+    /// The node of the last `SELECT` (what `FOUND_ROWS()` reports on).
+    pub(crate) found_rows: Option<usize>,
+    /// Temporary tables and the node holding each.
+    pub(crate) temp_tables: Vec<(String, usize)>,
+}
+
+/// A temporary table the statement refers to lives on two nodes: no node can run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TempConflict(pub(crate) usize, pub(crate) usize);
+
+impl PinState {
+    /// The pins for a statement, given the open Diesel transaction's node and the
+    /// previous statement's node. `sql` is needed only when temporary tables exist.
+    pub(crate) fn pins(
+        &self,
+        transaction: Option<usize>,
+        previous: Option<usize>,
+        sql: Option<&str>,
+    ) -> Result<Pins, TempConflict> {
+        let (temp_table, writes_only_temp) = match sql {
+            Some(sql) if !self.temp_tables.is_empty() => self.temp_table_pin(sql)?,
+            _ => (None, false),
+        };
+        Ok(Pins {
+            transaction: transaction.or(self.raw.node),
+            next_transaction: self.next_transaction,
+            insert_id: self.insert_id,
+            found_rows: self.found_rows,
+            previous,
+            temp_table,
+            writes_only_temp,
+        })
+    }
+
+    /// The node of the temporary tables `sql` refers to, and whether everything it
+    /// writes is one of them.
+    fn temp_table_pin(&self, sql: &str) -> Result<(Option<usize>, bool), TempConflict> {
+        let node_of = |name: &str| {
+            self.temp_tables
+                .iter()
+                .find(|(t, _)| t.eq_ignore_ascii_case(name))
+                .map(|(_, n)| *n)
+        };
+        let mut pin: Option<usize> = None;
+        for name in classify::table_refs(sql) {
+            if let Some(n) = node_of(name) {
+                match pin {
+                    Some(p) if p != n => return Err(TempConflict(p, n)),
+                    _ => pin = Some(n),
+                }
+            }
+        }
+        let writes_only_temp = pin.is_some()
+            && classify::write_targets(sql).is_some_and(|targets| {
+                !targets.is_empty() && targets.iter().all(|t| node_of(t) == pin)
+            });
+        Ok((pin, writes_only_temp))
+    }
+
+    /// Follows one statement (not a batch) that succeeded on `node`, outside a Diesel
+    /// transaction when `in_diesel_transaction` is false. Returns whether it ended a
+    /// raw transaction that changed data (a write to note for read-your-writes).
+    pub(crate) fn track(
+        &mut self,
+        node: usize,
+        class: Classification,
+        sql: Option<&str>,
+        in_diesel_transaction: bool,
+    ) -> bool {
+        match class.kind {
+            Kind::Select | Kind::LockingRead | Kind::SelectInto => self.found_rows = Some(node),
+            Kind::Insert | Kind::Replace | Kind::LoadData => self.insert_id = Some(node),
+            _ => {}
+        }
+        if class.flags.contains(Flags::SETS_INSERT_ID) {
+            self.insert_id = Some(node);
+        }
+        match class.kind {
+            Kind::SetTransaction => self.next_transaction = Some(node),
+            Kind::Begin => self.next_transaction = None,
+            Kind::CreateTemporaryTable => {
+                if let Some(name) = sql.and_then(classify::target_name) {
+                    self.temp_tables
+                        .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+                    self.temp_tables.push((name.to_string(), node));
+                }
+            }
+            Kind::DropTemporaryTable => {
+                if let Some(sql) = sql {
+                    let dropped = classify::table_refs(sql);
+                    self.temp_tables
+                        .retain(|(n, _)| !dropped.iter().any(|d| d.eq_ignore_ascii_case(n)));
+                }
+            }
+            _ => {}
+        }
+        if in_diesel_transaction {
+            return false;
+        }
+        let committed = self.track_raw(node, class, sql);
+        if changes_data(class) && self.raw.node.is_some() {
+            self.raw.wrote = true;
+        }
+        committed
+    }
+
+    /// Raw transaction state: the connection stays on the node while a raw transaction
+    /// is open, `autocommit` is off, tables are locked, or an XA transaction is open.
+    fn track_raw(&mut self, node: usize, class: Classification, sql: Option<&str>) -> bool {
+        let raw = &mut self.raw;
+        let chain = sql.is_some_and(ends_with_chain);
+        let mut committed = false;
+        match class.kind {
+            Kind::Begin => {
+                // BEGIN commits an open transaction implicitly.
+                committed = raw.in_transaction || raw.autocommit_off;
+                raw.in_transaction = true;
+            }
+            Kind::Commit => {
+                committed = true;
+                raw.in_transaction = chain;
+            }
+            Kind::Rollback => {
+                raw.wrote = false;
+                raw.in_transaction = chain;
+            }
+            Kind::SetAutocommit if class.flags.contains(Flags::AUTOCOMMIT_ON) => {
+                // Turning autocommit back on commits the open transaction.
+                committed = raw.autocommit_off;
+                raw.autocommit_off = false;
+            }
+            // `0`, or a value that isn't a literal: assume off (the safe side).
+            Kind::SetAutocommit => raw.autocommit_off = true,
+            Kind::LockTables => raw.tables_locked = true,
+            Kind::UnlockTables => raw.tables_locked = false,
+            Kind::Xa => match sql.and_then(xa_verb) {
+                Some(XaVerb::Start) => raw.xa = true,
+                Some(XaVerb::End) => {}
+                Some(XaVerb::Finish) => {
+                    committed = true;
+                    raw.xa = false;
+                }
+                // `XA PREPARE`, `XA RECOVER`, or something unknown: still open.
+                None => raw.xa = true,
+            },
+            _ => {}
+        }
+        let wrote = committed && std::mem::take(&mut raw.wrote);
+        let open = raw.in_transaction || raw.autocommit_off || raw.tables_locked || raw.xa;
+        raw.node = if open { raw.node.or(Some(node)) } else { None };
+        if raw.node.is_none() {
+            raw.wrote = false;
+        }
+        wrote
+    }
+
+    /// The session on `node` was lost (the server closed it): what lived there is gone.
+    /// Returns whether `autocommit = 0` was set there (a setting to restore).
+    pub(crate) fn node_lost(&mut self, node: usize) -> bool {
+        let autocommit_off = self.raw.node == Some(node) && self.raw.autocommit_off;
+        if self.raw.node == Some(node) {
+            self.raw = RawPin::default();
+        }
+        self.temp_tables.retain(|(_, n)| *n != node);
+        if self.next_transaction == Some(node) {
+            self.next_transaction = None;
+        }
+        autocommit_off
+    }
+
+    /// After a reconnect that restored `SET autocommit = 0` on `node`.
+    pub(crate) fn autocommit_restored(&mut self, node: usize) {
+        self.raw.autocommit_off = true;
+        self.raw.node = Some(node);
+    }
+}
+
+/// Whether a statement changes data (for read-your-writes and transaction book-keeping).
+pub(crate) fn changes_data(class: Classification) -> bool {
+    class.kind.is_write() || class.flags.contains(Flags::WRITE_FUNCTION)
+}
+
+enum XaVerb {
+    Start,
+    End,
+    Finish,
+}
+
+/// The verb of an `XA` statement.
+fn xa_verb(sql: &str) -> Option<XaVerb> {
+    let verb = sql
+        .split_whitespace()
+        .nth(1)?
+        .trim_end_matches(';')
+        .to_ascii_lowercase();
+    match verb.as_str() {
+        "start" | "begin" => Some(XaVerb::Start),
+        "end" => Some(XaVerb::End),
+        "commit" | "rollback" => Some(XaVerb::Finish),
+        _ => None,
+    }
+}
+
+/// `COMMIT AND CHAIN` / `ROLLBACK WORK AND CHAIN`: a new transaction begins at once.
+fn ends_with_chain(sql: &str) -> bool {
+    let words: Vec<String> = sql
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    words.windows(2).any(|w| w[0] == "and" && w[1] == "chain")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(state: &mut PinState, node: usize, sql: &str) -> bool {
+        let mut wrote = false;
+        for (stmt, class) in classify::statements(sql) {
+            wrote |= state.track(node, class, Some(stmt), false);
+        }
+        wrote
+    }
+
+    #[test]
+    fn raw_transactions_are_followed_statement_by_statement() {
+        let mut s = PinState::default();
+        assert!(!run(&mut s, 0, "BEGIN; INSERT INTO t VALUES (1)"));
+        assert_eq!(s.raw.node, Some(0));
+        assert!(run(&mut s, 0, "COMMIT AND CHAIN"));
+        assert_eq!(s.raw.node, Some(0), "AND CHAIN opens the next transaction");
+        assert!(!run(&mut s, 0, "ROLLBACK AND NO CHAIN"));
+        assert_eq!(s.raw.node, None);
+        run(&mut s, 0, "XA START 'x'");
+        assert!(s.raw.is_open());
+        run(&mut s, 0, "XA END 'x'");
+        run(&mut s, 0, "XA PREPARE 'x'");
+        assert!(s.raw.is_open());
+        run(&mut s, 0, "XA COMMIT 'x'");
+        assert!(!s.raw.is_open());
+        run(&mut s, 0, "SET autocommit = 0");
+        assert!(s.raw.is_open());
+        run(&mut s, 0, "SET autocommit = 1");
+        assert!(!s.raw.is_open());
+        run(&mut s, 0, "SET autocommit = @v");
+        assert!(s.raw.is_open(), "an unknown value counts as off");
+        run(&mut s, 0, "SET autocommit = ON; LOCK TABLES t WRITE");
+        assert!(s.raw.is_open());
+        run(&mut s, 0, "UNLOCK TABLES");
+        assert!(!s.raw.is_open());
+    }
+
+    #[test]
+    fn per_connection_state_follows_its_own_statement() {
+        let mut s = PinState::default();
+        run(&mut s, 0, "INSERT INTO t (x) VALUES (1)");
+        run(&mut s, 1, "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 1");
+        run(&mut s, 2, "SHOW TABLES");
+        assert_eq!(s.insert_id, Some(0));
+        assert_eq!(s.found_rows, Some(1));
+        run(&mut s, 2, "SET TRANSACTION READ ONLY");
+        assert_eq!(s.next_transaction, Some(2));
+        run(&mut s, 2, "BEGIN");
+        assert_eq!(s.next_transaction, None);
+    }
+
+    #[test]
+    fn temporary_tables_pin_table_references_only() {
+        let mut s = PinState::default();
+        run(&mut s, 1, "CREATE TEMPORARY TABLE t (id INT)");
+        let pin = |sql| {
+            s.pins(None, None, Some(sql))
+                .map(|p| (p.temp_table, p.writes_only_temp))
+        };
+        assert_eq!(pin("SELECT * FROM t"), Ok((Some(1), false)));
+        assert_eq!(pin("INSERT INTO t VALUES (1)"), Ok((Some(1), true)));
+        assert_eq!(pin("UPDATE real_t t SET x = 1"), Ok((None, false)));
+        assert_eq!(
+            pin("INSERT INTO real_t (x) SELECT 1 AS t"),
+            Ok((None, false))
+        );
+        assert_eq!(
+            pin("INSERT INTO real_t (x) SELECT id FROM t"),
+            Ok((Some(1), false))
+        );
+        assert_eq!(pin("SELECT t FROM real_t"), Ok((None, false)));
+        run(&mut s, 2, "CREATE TEMPORARY TABLE u (id INT)");
+        assert_eq!(
+            s.pins(None, None, Some("SELECT * FROM t JOIN u")),
+            Err(TempConflict(1, 2))
+        );
+        run(&mut s, 1, "DROP TEMPORARY TABLE IF EXISTS t");
+        assert_eq!(s.temp_tables.len(), 1);
+    }
+}

@@ -1,0 +1,328 @@
+//! Keeping the session the same on every node: after a statement that set session state
+//! ran on one node, the *values* it set are applied to every other node connection held,
+//! in order, and recorded for the node connections opened later.
+//!
+//! A statement whose values are constants (`SET time_zone = '+01:00'`, `USE db`, `SET
+//! NAMES ..`) is applied as written. Any other value (an expression, a subquery, a
+//! variable, a function, a bound `?`) was evaluated once, by the statement itself, on
+//! the node the routing decision chose for it; it is read back from there (one round
+//! trip) and applied everywhere as a literal, so no node evaluates it again: a lock is
+//! taken once, a sequence advances once, `SET @n = @n + 1` counts once, and
+//! `SET @id = LAST_INSERT_ID()` gives every node the id of this connection's last
+//! insert. User variables assigned outside `SET` (`SELECT @a := ..`, `SELECT .. INTO
+//! @a`) are read back the same way.
+//!
+//! All or nothing: when a node refuses the values (say `USE db` where that node has no
+//! such database), every node that took them is put back as it was, and the statement
+//! fails naming the node. If putting a node back fails too, the connection is marked
+//! inconsistent: it refuses further statements and reports broken, so a pool drops it.
+
+use diesel::connection::{DefaultLoadingMode, LoadConnection};
+use diesel::row::{Field, Row};
+
+use super::{nodes, ClusterConnection};
+use crate::classify::set::{self, Target};
+use crate::classify::{self, Classification, Flags, Kind};
+use crate::error::Error;
+use crate::routing::Effect;
+use crate::session::{self, Session};
+
+/// Whether a statement may set session state that other nodes must get (a batch is
+/// looked at statement by statement after it ran).
+pub(crate) fn sets_session_state(class: Classification, effect: Effect) -> bool {
+    effect == Effect::Session
+        || matches!(class.kind, Kind::SetSession | Kind::Use)
+        || class.flags.contains(Flags::USER_VARIABLE_WRITE)
+        || class.flags.contains(Flags::MULTI)
+}
+
+/// Whether a single session statement's values are all constants.
+pub(crate) fn is_constant(sql: &str) -> bool {
+    let class = classify::classify(sql);
+    !class.flags.contains(Flags::PLACEHOLDER)
+        && !class.flags.contains(Flags::UNCERTAIN)
+        && !class.flags.contains(Flags::MULTI)
+        && set::assignments(sql).is_some_and(|a| a.iter().all(|a| a.constant))
+}
+
+/// One thing a statement set, in order.
+enum Item {
+    /// Apply this text as it is.
+    Text { keys: Vec<String>, sql: String },
+    /// Read `expr` back from the node that ran the statement, then apply `SET assign =
+    /// <value>`.
+    Value {
+        keys: Vec<String>,
+        expr: String,
+        assign: String,
+    },
+}
+
+/// What a statement or batch set, in order.
+fn items(sql: &str) -> Vec<Item> {
+    let mut out = Vec::new();
+    for (stmt, class) in classify::statements(sql) {
+        let persistent = crate::session::is_persistent_transaction_setting(stmt);
+        let session = matches!(class.kind, Kind::SetSession | Kind::Use)
+            || (class.kind == Kind::SetTransaction && persistent);
+        if session {
+            let exact = !class.flags.contains(Flags::PLACEHOLDER)
+                && !class.flags.contains(Flags::UNCERTAIN);
+            match set::assignments(stmt) {
+                Some(assignments) if exact && assignments.iter().all(|a| a.constant) => {
+                    out.push(Item::Text {
+                        keys: assignments.iter().flat_map(|a| a.target.keys()).collect(),
+                        sql: stmt.to_string(),
+                    })
+                }
+                Some(assignments) => {
+                    for a in assignments {
+                        value_items(a.target, &mut out);
+                    }
+                }
+                None => out.push(Item::Text {
+                    keys: vec![format!("statement:{}", stmt.to_ascii_lowercase())],
+                    sql: stmt.to_string(),
+                }),
+            }
+        } else if class.flags.contains(Flags::USER_VARIABLE_WRITE) {
+            for var in set::assigned_user_variables(stmt) {
+                value_items(Target::User(var), &mut out);
+            }
+        }
+    }
+    out
+}
+
+/// The read-back items for one target (character sets as their variables).
+fn value_items(target: Target<'_>, out: &mut Vec<Item>) {
+    let targets: Vec<Target<'_>> = match target {
+        Target::Names => vec![
+            Target::System("character_set_client"),
+            Target::System("character_set_results"),
+            Target::System("collation_connection"),
+        ],
+        t => vec![t],
+    };
+    for t in targets {
+        let Some(expr) = t.read_back() else { continue };
+        let assign = match t {
+            Target::User(name) => name.to_string(),
+            _ => expr.clone(),
+        };
+        out.push(Item::Value {
+            keys: t.keys(),
+            expr,
+            assign,
+        });
+    }
+}
+
+impl ClusterConnection {
+    /// After a statement that set session state succeeded on `node`: gives every other
+    /// node connection held the same values, and records them for later ones.
+    pub(crate) fn propagate_session(
+        &mut self,
+        node: usize,
+        class: Classification,
+        sql: &str,
+    ) -> Result<(), Error> {
+        let items = items(sql);
+        if items.is_empty() {
+            return Ok(());
+        }
+        // The values the statement computed, read back once from the node that ran it.
+        let exprs: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Value { expr, .. } => Some(expr.as_str()),
+                Item::Text { .. } => None,
+            })
+            .collect();
+        let values = if exprs.is_empty() {
+            Vec::new()
+        } else {
+            match self.read_back(node, &exprs) {
+                Ok(v) => v,
+                Err(reason) => {
+                    let label = self.cluster.shared.nodes[node].label.clone();
+                    let reason = format!("could not read back the values it set: {reason}");
+                    self.inconsistent = Some(format!("on {label}, `{sql}` {reason}"));
+                    return Err(Error::SessionState {
+                        node: label,
+                        statement: sql.to_string(),
+                        reason,
+                    });
+                }
+            }
+        };
+        let mut values = values.into_iter();
+        let statements: Vec<(Vec<String>, String)> = items
+            .into_iter()
+            .map(|i| match i {
+                Item::Text { keys, sql } => (keys, sql),
+                Item::Value { keys, assign, .. } => {
+                    let value = values.next().unwrap_or_else(|| "NULL".into());
+                    (keys, format!("SET {assign} = {value}"))
+                }
+            })
+            .collect();
+        let snapshot = self.session.clone();
+        let mut applied = vec![node];
+        for i in 0..self.nodes.len() {
+            if i == node || self.nodes[i].is_none() {
+                continue;
+            }
+            applied.push(i);
+            for (_, stmt) in &statements {
+                match self.internal_batch(i, stmt) {
+                    Ok(()) => {}
+                    Err(e) if nodes::is_connection_error(&e) => {
+                        // That node connection is gone; a new one gets the recorded state.
+                        applied.pop();
+                        self.nodes[i] = None;
+                        break;
+                    }
+                    Err(e) => {
+                        let label = self.cluster.shared.nodes[i].label.clone();
+                        log::warn!("session statement `{stmt}` failed on {label}: {e}");
+                        self.undo_session(&applied, &statements, &snapshot);
+                        return Err(Error::SessionState {
+                            node: label,
+                            statement: stmt.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        // A `SET` with computed values ends, on its own node too, with a plain `SET` of
+        // those values, so that node's `ROW_COUNT()` and warnings are a `SET`'s, as on
+        // one connection (the read back was a `SELECT`).
+        let ends_with_set = !class.flags.contains(Flags::MULTI)
+            && matches!(class.kind, Kind::SetSession)
+            && !statements.is_empty()
+            && !is_constant(sql);
+        if ends_with_set {
+            for (_, stmt) in &statements {
+                if let Err(e) = self.internal_batch(node, stmt) {
+                    log::warn!("re-applying `{stmt}` failed: {e}");
+                }
+            }
+        }
+        for (keys, stmt) in statements {
+            self.session.record(keys, stmt);
+        }
+        // The session changed: a node where the old one could not be replayed may take
+        // the new one.
+        self.unfit.iter_mut().for_each(|u| *u = false);
+        Ok(())
+    }
+
+    /// Puts `nodes` back to the session state recorded before a statement that set
+    /// `statements`' keys failed half-way: keys the record never set get their initial
+    /// value, then the record is replayed.
+    fn undo_session(
+        &mut self,
+        nodes: &[usize],
+        statements: &[(Vec<String>, String)],
+        snapshot: &Session,
+    ) {
+        let database = self.cluster.shared.nodes[0].address.database.clone();
+        let database = (!database.is_empty()).then_some(database);
+        let mut undo = Vec::new();
+        for key in statements.iter().flat_map(|(keys, _)| keys) {
+            if snapshot.sets(key) || key.starts_with("statement:") {
+                continue;
+            }
+            match session::initial_value(key, database.as_deref()) {
+                Some(stmt) => undo.push(stmt),
+                None => {
+                    self.inconsistent = Some(format!(
+                        "a session statement failed on some nodes and `{key}` can't be \
+                         restored on the others"
+                    ));
+                }
+            }
+        }
+        undo.extend(snapshot.statements().map(str::to_string));
+        for &i in nodes {
+            for stmt in &undo {
+                if let Err(e) = self.internal_batch(i, stmt) {
+                    let label = &self.cluster.shared.nodes[i].label;
+                    log::warn!("could not restore the session on {label} with `{stmt}`: {e}");
+                    self.inconsistent = Some(format!(
+                        "a session statement failed on some nodes, and restoring {label} \
+                         failed: {e}"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Reads the values of `exprs` on node `i` as SQL literals (one round trip).
+    fn read_back(&mut self, i: usize, exprs: &[&str]) -> Result<Vec<String>, String> {
+        self.internal_statements += 1;
+        let hub = self.hub.clone();
+        let conn = self.nodes[i]
+            .as_deref_mut()
+            .ok_or_else(|| "the node connection is gone".to_string())?;
+        let query = diesel::sql_query(format!("SELECT {}", exprs.join(", ")));
+        hub.muted(|| {
+            let mut rows = LoadConnection::<DefaultLoadingMode>::load(conn, query)
+                .map_err(|e| e.to_string())?;
+            let row = rows
+                .next()
+                .ok_or_else(|| "no row".to_string())?
+                .map_err(|e| e.to_string())?;
+            (0..exprs.len())
+                .map(|c| {
+                    let field = row.get(c).ok_or_else(|| format!("no column {c}"))?;
+                    session::literal(field.value())
+                })
+                .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shapes(sql: &str) -> Vec<String> {
+        items(sql)
+            .into_iter()
+            .map(|i| match i {
+                Item::Text { sql, .. } => format!("text {sql}"),
+                Item::Value { expr, assign, .. } => format!("value {expr} -> {assign}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn constants_are_applied_as_written_and_expressions_by_value() {
+        assert_eq!(
+            shapes("SET time_zone = '+01:00'"),
+            vec!["text SET time_zone = '+01:00'"]
+        );
+        assert_eq!(shapes("USE `db`"), vec!["text USE `db`"]);
+        assert_eq!(shapes("SET @n = @n + 1"), vec!["value @n -> @n"]);
+        assert_eq!(shapes("SET @x = ?"), vec!["value @x -> @x"]);
+        assert_eq!(
+            shapes("SET time_zone = ?"),
+            vec!["value @@session.time_zone -> @@session.time_zone"]
+        );
+        assert_eq!(
+            shapes("SET @a = 1; SELECT @b := 2; USE x"),
+            vec!["text SET @a = 1", "value @b -> @b", "text USE x"]
+        );
+        assert_eq!(
+            shapes("SELECT id INTO @i FROM t LIMIT 1"),
+            vec!["value @i -> @i"]
+        );
+        assert!(shapes("SELECT 1").is_empty());
+        assert!(is_constant("SET @x = 1, time_zone = 'SYSTEM'"));
+        assert!(!is_constant("SET @x = ?"));
+        assert!(!is_constant("SET @x = 1; SELECT 1"));
+    }
+}
