@@ -438,7 +438,17 @@ impl Probe {
             return;
         };
         let pos = match diesel::sql_query(sql).get_result::<PosRow>(conn) {
-            Ok(row) => row.pos,
+            Ok(row) => {
+                // What rediscovery holds a candidate for the next master to.
+                if let Some(p) = is_master
+                    .then_some(row.pos.as_deref())
+                    .flatten()
+                    .and_then(crate::consistency::ConsistencyToken::from_gtid_list)
+                {
+                    shared.nodes[i].saw_master_position(&p);
+                }
+                row.pos
+            }
             Err(e) => {
                 if is_connection_error(&e) {
                     self.conns[i] = None;
