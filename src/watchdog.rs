@@ -325,4 +325,56 @@ mod tests {
         drop(reg_a);
         assert_eq!(sockets.len(), 0);
     }
+
+    /// Closes a registered socket behind its registration's back (as the client library
+    /// does when the server kills the session) and opens unrelated sockets until one
+    /// gets the same descriptor number (the lowest free one: at once, unless another
+    /// test thread took it). Returns the guard (still registered), the new socket, and
+    /// its peer.
+    fn reused<G>(register: impl Fn(SocketId) -> G) -> (G, TcpStream, TcpStream) {
+        for _ in 0..100 {
+            let (old, _old_peer) = pair();
+            let guard = register(id(&old));
+            let fd = old.as_raw_fd();
+            drop(old);
+            let (new, new_peer) = pair();
+            if new.as_raw_fd() == fd {
+                return (guard, new, new_peer);
+            }
+        }
+        panic!("no descriptor number was reused in 100 tries");
+    }
+
+    fn still_usable(mut a: &TcpStream, b: &mut TcpStream) {
+        use std::io::Write;
+        a.write_all(b"ok").unwrap();
+        let mut buf = [0u8; 2];
+        b.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ok");
+    }
+
+    #[test]
+    fn severing_a_node_leaves_a_reused_descriptor_alone() {
+        let sockets = Arc::new(Sockets::default());
+        let (registration, new, mut new_peer) = reused(|s| sockets.register(s));
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets.sever_all(), 0, "the reused descriptor was shut down");
+        assert_eq!(sockets.len(), 0, "the stale entry was dropped");
+        still_usable(&new, &mut new_peer);
+        still_usable(&new_peer, &mut new.try_clone().unwrap());
+        drop(registration);
+        assert_eq!(sockets.len(), 0);
+    }
+
+    #[test]
+    fn a_deadline_on_a_closed_socket_leaves_a_reused_descriptor_alone() {
+        let timer = Timer::start();
+        let (armed, new, mut new_peer) = reused(|s| timer.arm(s, Duration::from_millis(30)));
+        let fired = armed.fired();
+        thread::sleep(Duration::from_millis(150));
+        assert!(!fired.load(Relaxed), "a closed socket is no hung server");
+        still_usable(&new, &mut new_peer);
+        drop(armed);
+        assert!(timer.shared.state.lock().deadlines.is_empty());
+    }
 }
