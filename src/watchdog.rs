@@ -358,7 +358,11 @@ mod tests {
         let sockets = Arc::new(Sockets::default());
         let (registration, new, mut new_peer) = reused(|s| sockets.register(s));
         assert_eq!(sockets.len(), 1);
-        assert_eq!(sockets.sever_all(), 0, "the reused descriptor was shut down");
+        assert_eq!(
+            sockets.sever_all(),
+            0,
+            "the reused descriptor was shut down"
+        );
         assert_eq!(sockets.len(), 0, "the stale entry was dropped");
         still_usable(&new, &mut new_peer);
         still_usable(&new_peer, &mut new.try_clone().unwrap());

@@ -343,7 +343,9 @@ impl ClusterConnection {
         Err(Error::NoMaster {
             reason: format!(
                 "{} is unreachable (ejected after a connection failure) and no other node \
-                 is writable (`Cluster::promote` makes a replica the master)",
+                 can take writes (a writable node that still replicates, or lacks \
+                 transactions the master committed, is refused; `Cluster::promote` makes \
+                 a replica the master)",
                 shared.nodes[master].label
             ),
         })
