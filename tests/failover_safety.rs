@@ -301,3 +301,42 @@ fn a_writable_node_behind_the_master_is_never_taken_for_the_master() {
     assert_eq!(insert_user(&mut conn, &name), Ok(1));
     assert_eq!(conn.last_node(), Some("replica1"));
 }
+
+#[test]
+fn promote_refuses_a_failover_that_would_lose_what_the_master_committed() {
+    let _g = common::fault_lock();
+    let c = splitbrain();
+    let _rebuild = Rebuild(c);
+    let cluster = builder(c)
+        .admin_credentials("admin", "admin_pw")
+        .replication_credentials("repl", "repl_pw")
+        .build()
+        .unwrap();
+    let mut conn = cluster.connect();
+    // Neither replica receives the last writes before the master dies.
+    c.sql("replica1", "STOP SLAVE");
+    c.sql("replica2", "STOP SLAVE");
+    for _ in 0..3 {
+        insert_user(&mut conn, &unique("unreplicated")).unwrap();
+    }
+    let committed = c.sql("master", "SELECT @@gtid_binlog_pos");
+    wait_until(
+        &cluster,
+        "the monitor read the master's last position",
+        || master_status(&cluster).gtid_position.as_deref() == Some(committed.as_str()),
+    );
+    c.kill("master");
+    wait_until(&cluster, "the master is ejected", || {
+        master_status(&cluster).health == Health::Ejected
+    });
+
+    for name in [None, Some("replica2")] {
+        let err = cluster.promote(name).unwrap_err().to_string();
+        assert!(err.contains("lacks transactions"), "{name:?}: {err}");
+        assert!(err.contains(&committed), "{name:?}: {err}");
+    }
+    assert_eq!(cluster.master_name(), "master");
+    for node in ["replica1", "replica2"] {
+        assert_eq!(c.sql(node, "SELECT @@read_only"), "1", "{node} was changed");
+    }
+}
