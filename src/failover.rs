@@ -20,7 +20,17 @@
 //!
 //! Either way, every other reachable replica is pointed at the new master; nothing is
 //! changed on any node until every check has passed (candidate reachable and not behind
-//! another replica, credentials present, catch-up done).
+//! another replica, credentials present, catch-up done, and in a failover, not behind
+//! the position the dead master was last seen at).
+//!
+//! Rediscovery holds a writable node to the same rule before taking it for the master:
+//! it must replicate from nobody (no IO thread running or connecting, no SQL thread
+//! running, on any replication connection) and have every transaction the lost master
+//! was last seen with, per GTID domain. `read_only = 0` alone is not enough: a replica
+//! whose `read_only` was forgotten still applies the old master's stream, and writes
+//! sent to it would split the cluster's history. A refused node is logged (once per
+//! reason) and writes fail with [`Error::NoMaster`] until a node passes, the master is
+//! back, or [`Cluster::promote`](crate::Cluster::promote) runs.
 
 use std::time::{Duration, Instant};
 

@@ -481,7 +481,7 @@ impl ClusterConnection {
     /// Opens a fresh connection to node `i` and closes it: ejects the node if that fails
     /// because the node is unavailable. Returns whether it answered. An ejected node is
     /// not tried (it is already out; the monitor readmits it).
-    pub(crate) fn eject_unless_it_answers(&mut self, i: usize, reason: &str) -> bool {
+    fn eject_unless_it_answers(&mut self, i: usize, reason: &str) -> bool {
         let shared = self.cluster.shared.clone();
         let node = &shared.nodes[i];
         if !node.is_up() {
