@@ -279,12 +279,13 @@
 //!   the cluster uses for the new master. A failover refuses a replica that lacks what
 //!   the dead master was last seen with; writes it committed after that and no reachable
 //!   replica received are still lost (asynchronous replication: the monitor reads the
-//!   master's position once per interval, connections whenever they read their
-//!   write's position: causal reads, `consistency_token`). The master's position is kept in memory only, per [`Cluster`]: without the
-//!   monitor and without causal reads it is never known, and only the replication check
-//!   guards rediscovery. A failover leaves the old master alone: started again as it was, it would be writable and diverged,
-//!   so re-attach it as a replica first. Replicas that were unreachable during `promote`
-//!   still point at the old master.
+//!   master's position once per interval, connections whenever they read their write's
+//!   position: causal reads, `consistency_token`). That position is kept in memory, per
+//!   [`Cluster`]: without the monitor and causal reads it is never known, and only the
+//!   replication check guards rediscovery. A failover leaves the old master alone:
+//!   started again as it was, it would be writable and diverged, so re-attach it as a
+//!   replica first. Replicas that were unreachable during `promote` still point at the
+//!   old master.
 //!
 //! [Diesel]: https://diesel.rs
 
