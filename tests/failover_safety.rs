@@ -340,3 +340,49 @@ fn promote_refuses_a_failover_that_would_lose_what_the_master_committed() {
         assert_eq!(c.sql(node, "SELECT @@read_only"), "1", "{node} was changed");
     }
 }
+
+#[test]
+fn the_monitor_replaces_its_killed_session_without_ejecting_the_master() {
+    let _g = common::fault_lock();
+    let c = common::db::migrated("failover");
+    let _restore = Restore(c);
+    let cluster = builder(c).build().unwrap();
+    wait_until(&cluster, "the monitor pinged the master", || {
+        master_status(&cluster).latency.is_some()
+    });
+    // Every session of the application's account on the master, the monitor's among
+    // them, as a tool that kills idle connections would.
+    let ids = c.sql(
+        "master",
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'app'",
+    );
+    assert!(!ids.is_empty(), "no session of the app account");
+    for id in ids.lines() {
+        let _ = c.try_sql("master", &format!("KILL {id}"));
+    }
+    // Several monitor rounds.
+    std::thread::sleep(INTERVAL * 5);
+    let master = master_status(&cluster);
+    assert_eq!(master.ejections, 0, "{master:?}");
+    assert_eq!(master.health, Health::Up);
+}
+
+#[test]
+fn a_transaction_whose_characteristics_died_with_the_session_fails() {
+    let _g = common::fault_lock();
+    let c = common::db::migrated("failover");
+    let _restore = Restore(c);
+    let cluster = builder(c).build().unwrap();
+    let mut conn = cluster.connect();
+    let session = master_session(&mut conn);
+    with_master(|| conn.batch_execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")).unwrap();
+    c.sql("master", &format!("KILL {session}"));
+    // Begun on a new session, it would run without the isolation level it asked for.
+    let name = unique("characteristics");
+    let result = conn.transaction(|c| insert_user(c, &name));
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(rows_named(c, "master", &name), "0");
+    assert_eq!(master_status(&cluster).ejections, 0);
+    // The connection was replaced: the next transaction runs.
+    assert_eq!(conn.transaction(|c| insert_user(c, &name)), Ok(1));
+}

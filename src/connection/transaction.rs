@@ -69,10 +69,17 @@ impl ClusterConnection {
     /// commit that loses its connection fails the transaction.
     ///
     /// When the lost session held state the caller relied on (a raw transaction, locked
-    /// tables, temporary tables on that node), the error is returned instead: a
-    /// transaction on a new session would run without it.
-    fn begin_on_a_new_session(&mut self, idx: usize, error: DieselError) -> QueryResult<()> {
-        let held_state = self.temp_tables.iter().any(|(_, n)| *n == idx)
+    /// tables, temporary tables on that node, or `characteristics`: a `SET TRANSACTION`
+    /// for this transaction), the error is returned instead: a transaction on a new
+    /// session would run without it.
+    fn begin_on_a_new_session(
+        &mut self,
+        idx: usize,
+        error: DieselError,
+        characteristics: bool,
+    ) -> QueryResult<()> {
+        let held_state = characteristics
+            || self.temp_tables.iter().any(|(_, n)| *n == idx)
             || (self.raw.node == Some(idx) && (self.raw.in_transaction || self.raw.tables_locked));
         // No transaction is open on the dead connection (its depth is still 0): unpin, so
         // that `recover_node` may replace it.
@@ -110,6 +117,8 @@ impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
         if let TransactionManagerStatus::InError = conn.tx.idle {
             return Err(DieselError::BrokenTransactionManager);
         }
+        // A `SET TRANSACTION` for this transaction only lives in the session it ran in.
+        let characteristics_on = conn.next_transaction;
         let (idx, outermost) = match conn.tx.pinned {
             Some(idx) => (idx, false),
             None => {
@@ -128,7 +137,7 @@ impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
             .and_then(|r| r)
         {
             Err(e) if outermost && was_open && is_connection_error(&e) => {
-                conn.begin_on_a_new_session(idx, e)
+                conn.begin_on_a_new_session(idx, e, characteristics_on == Some(idx))
             }
             Err(e) => {
                 conn.note_failure(idx, &e);
