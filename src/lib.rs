@@ -76,7 +76,9 @@
 //! after the `BEGIN` is retried: a statement, savepoint or commit that loses its
 //! connection fails the transaction, and the node is ejected only if a fresh connection
 //! to it fails too. So one connection's lost session never takes the master away from
-//! the others. An ejected node is back as soon as the monitor's probe succeeds,
+//! the others; the monitor's own connections follow the same rule (a kept connection
+//! that fails is replaced once before the node is ejected, unless the node missed the
+//! check's deadline: see *Hung servers*). An ejected node is back as soon as the monitor's probe succeeds,
 //! or when the cooldown ends. Connecting is bounded by [`Builder::connect_timeout`] (a
 //! TCP connect, then a wait for the server's greeting, each with that timeout, run
 //! before the MySQL handshake), so a dead host or a hung server costs one bounded failure
