@@ -241,7 +241,10 @@ impl Cluster {
     ///
     /// 1. If the master answers (a *switchover*), it is made `read_only` and the replica
     ///    waits until it applied the master's last write; otherwise (a *failover*) the
-    ///    replica stops fetching and applies what it already received.
+    ///    replica stops fetching and applies what it already received; it must then have
+    ///    every transaction the master was last seen with (by the monitor, or by a
+    ///    connection reading its write's position), or the failover is refused: it
+    ///    would lose them. Once the master answers again, a switchover loses nothing.
     /// 2. On the replica: `STOP SLAVE`, `RESET SLAVE ALL`, `SET GLOBAL read_only = 0`.
     /// 3. The cluster's master becomes that node.
     /// 4. Every other reachable node (the old master too, in a switchover) is pointed at
@@ -250,8 +253,9 @@ impl Cluster {
     ///    and `START SLAVE`.
     ///
     /// Nothing is changed until every check has passed: an `Err` (unknown or unreachable
-    /// replica, a replica behind another one, missing replication credentials, catch-up
-    /// not done within 10 s) leaves the cluster as it was. A node that can't be
+    /// replica, a replica behind another one or behind the master's last seen position,
+    /// missing replication credentials, catch-up not done within 10 s) leaves the
+    /// cluster as it was. A node that can't be
     /// re-pointed in step 4 is logged and left for an operator; it shows as lagging.
     /// In a failover the old master is left alone: re-attach it as a replica before it
     /// serves again.

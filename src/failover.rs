@@ -20,7 +20,17 @@
 //!
 //! Either way, every other reachable replica is pointed at the new master; nothing is
 //! changed on any node until every check has passed (candidate reachable and not behind
-//! another replica, credentials present, catch-up done).
+//! another replica, credentials present, catch-up done, and in a failover, not behind
+//! the position the dead master was last seen at).
+//!
+//! Rediscovery holds a writable node to the same rule before taking it for the master:
+//! it must replicate from nobody (no IO thread running or connecting, no SQL thread
+//! running, on any replication connection) and have every transaction the lost master
+//! was last seen with, per GTID domain. `read_only = 0` alone is not enough: a replica
+//! whose `read_only` was forgotten still applies the old master's stream, and writes
+//! sent to it would split the cluster's history. A refused node is logged (once per
+//! reason) and writes fail with [`Error::NoMaster`] until a node passes, the master is
+//! back, or [`Cluster::promote`](crate::Cluster::promote) runs.
 
 use std::time::{Duration, Instant};
 
@@ -41,9 +51,97 @@ use crate::url::{NodeAddress, Secret};
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(diesel::QueryableByName)]
-struct ReadOnly {
+struct CandidateState {
     #[diesel(sql_type = Nullable<BigInt>)]
     read_only: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    current_pos: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    binlog_pos: Option<String>,
+}
+
+/// One replication connection of a node (`SHOW ALL SLAVES STATUS`: the default one and
+/// any named one).
+#[derive(diesel::QueryableByName)]
+struct ReplicationThreads {
+    #[diesel(sql_type = Text, column_name = Master_Host)]
+    master_host: String,
+    #[diesel(sql_type = Text, column_name = Slave_IO_Running)]
+    io_running: String,
+    #[diesel(sql_type = Text, column_name = Slave_SQL_Running)]
+    sql_running: String,
+}
+
+/// What rediscovery makes of a node other than the lost master.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// `read_only = 1`: a replica, as it should be.
+    ReadOnly,
+    /// Writable, not replicating, and has every transaction the master was seen with.
+    Adopt,
+    /// Writable but must not take writes; why.
+    Refuse(String),
+}
+
+/// Judges a node that answered: only a writable node that replicates from nobody and
+/// has everything the lost master was last seen with may be taken for a master that an
+/// outside tool promoted. A writable node that still replicates is a misconfigured
+/// replica (`read_only` forgotten or reset): writing to it while it applies the old
+/// master's stream splits the cluster's history. One that lacks transactions the master
+/// committed would silently lose them. Whatever can't be read counts against it.
+fn judge(conn: &mut MysqlConnection, floor: &ConsistencyToken) -> Verdict {
+    let state: CandidateState = match diesel::sql_query(
+        "SELECT @@read_only AS read_only, @@gtid_current_pos AS current_pos, \
+         @@gtid_binlog_pos AS binlog_pos",
+    )
+    .get_result(conn)
+    {
+        Ok(s) => s,
+        Err(e) => return Verdict::Refuse(format!("its state could not be read: {e}")),
+    };
+    if state.read_only != Some(0) {
+        return Verdict::ReadOnly;
+    }
+    let threads: Vec<ReplicationThreads> =
+        match diesel::sql_query("SHOW ALL SLAVES STATUS").load(conn) {
+            Ok(rows) => rows,
+            Err(e) => {
+                return Verdict::Refuse(format!(
+                    "its replication state could not be read (SHOW ALL SLAVES STATUS: {e}; \
+                     its account needs SLAVE MONITOR), so it may still replicate"
+                ))
+            }
+        };
+    if let Some(t) = threads
+        .iter()
+        .find(|t| t.io_running != "No" || t.sql_running == "Yes")
+    {
+        return Verdict::Refuse(format!(
+            "it is writable but still replicates from {} (IO thread: {}, SQL thread: {}): \
+             a misconfigured replica, not a promoted one",
+            t.master_host, t.io_running, t.sql_running
+        ));
+    }
+    let parse = |text: Option<&str>| ConsistencyToken::from_gtid_list(text.unwrap_or(""));
+    let (Some(mut has), Some(binlog)) = (
+        parse(state.current_pos.as_deref()),
+        parse(state.binlog_pos.as_deref()),
+    ) else {
+        return Verdict::Refuse(format!(
+            "it reported unreadable GTID positions ({:?}, {:?})",
+            state.current_pos, state.binlog_pos
+        ));
+    };
+    has.merge(&binlog);
+    if !has.covers(floor) {
+        return Verdict::Refuse(format!(
+            "it lacks transactions the master committed: the master was last seen at `{}`, \
+             it has `{}`",
+            floor.gtid_list(),
+            has.gtid_list()
+        ));
+    }
+    Verdict::Adopt
 }
 
 /// Looks for a writable node other than the current master. Rate-limited and
@@ -60,6 +158,7 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
     }
     *last = Some(now);
     let current = shared.master();
+    let floor = shared.nodes[current].master_position();
     for (i, node) in shared.nodes.iter().enumerate() {
         if i == current {
             continue;
@@ -72,16 +171,32 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
         .map(|c| c.conn) else {
             continue;
         };
-        let row: Result<ReadOnly, _> =
-            diesel::sql_query("SELECT @@read_only AS read_only").get_result(&mut conn);
-        if let Ok(ReadOnly { read_only: Some(0) }) = row {
-            log::warn!(
-                "master {} is unreachable; {} is writable and becomes the master",
-                shared.nodes[current].label,
-                node.label
-            );
-            switch_master(shared, current, i);
-            return Some(i);
+        match judge(&mut conn, &floor) {
+            Verdict::ReadOnly => {
+                node.refused.lock().take();
+            }
+            Verdict::Refuse(reason) => {
+                let mut refused = node.refused.lock();
+                if refused.as_deref() != Some(reason.as_str()) {
+                    log::error!(
+                        "master {} is unreachable; {} is writable but is not taken for the \
+                         new master: {reason} (`Cluster::promote` makes a replica the master)",
+                        shared.nodes[current].label,
+                        node.label
+                    );
+                    *refused = Some(reason);
+                }
+            }
+            Verdict::Adopt => {
+                node.refused.lock().take();
+                log::warn!(
+                    "master {} is unreachable; {} is writable and becomes the master",
+                    shared.nodes[current].label,
+                    node.label
+                );
+                switch_master(shared, current, i);
+                return Some(i);
+            }
         }
     }
     None
@@ -89,6 +204,9 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
 
 /// Makes `new` the master of every connection of the cluster.
 fn switch_master(shared: &Shared, old: usize, new: usize) {
+    // The new master has (or was made to have) everything the old one was seen with:
+    // a later rediscovery holds candidates to that too.
+    shared.nodes[new].saw_master_position(&shared.nodes[old].master_position());
     shared.set_master(new);
     shared.nodes[new].readmit();
     // The old master was never checked as a replica: no lag-bounded reads on it until
@@ -442,6 +560,47 @@ pub(crate) fn promote(cluster: &Cluster, name: Option<&str>) -> Result<String, E
                     CATCH_UP_TIMEOUT
                 )));
             }
+        }
+    }
+
+    // The candidate must have what the master was last seen with (by the monitor, or by
+    // a connection reading its write's position), as rediscovery demands of a node it
+    // adopts. A switchover waited for the master's own position above.
+    let floor = shared.nodes[old].master_position();
+    if !switchover && !floor.is_empty() {
+        let positions: Positions = diesel::sql_query(
+            "SELECT @@gtid_current_pos AS current_pos, @@gtid_binlog_pos AS binlog_pos",
+        )
+        .get_result(&mut target_probe.conn)
+        .map_err(|e| admin_error(&target_label, "reading GTID positions", &e, ""))?;
+        let mut has = parse_position(
+            &target_label,
+            "@@gtid_current_pos",
+            positions.current_pos.as_deref().unwrap_or(""),
+        )?;
+        has.merge(&parse_position(
+            &target_label,
+            "@@gtid_binlog_pos",
+            positions.binlog_pos.as_deref().unwrap_or(""),
+        )?);
+        if !has.covers(&floor) {
+            if target_probe.replicating {
+                let _ = exec(
+                    &mut target_probe,
+                    &target_label,
+                    "START SLAVE IO_THREAD",
+                    "",
+                );
+            }
+            return Err(fail(format!(
+                "{target_label} lacks transactions {} committed (it was last seen at `{}`, \
+                 {target_label} has `{}`): promoting it would lose them; nothing was changed. \
+                 Once {} answers again, a switchover loses nothing",
+                shared.nodes[old].label,
+                floor.gtid_list(),
+                has.gtid_list(),
+                shared.nodes[old].label,
+            )));
         }
     }
 

@@ -108,7 +108,16 @@
 //! [`Builder::ejection_cooldown`], for every connection of the cluster. A read outside a
 //! transaction that failed that way is retried on another replica, then on the master. A
 //! write is never retried (it may have committed), and inside a transaction the error
-//! goes to the caller. An ejected node is back as soon as the monitor's probe succeeds,
+//! goes to the caller. The same holds at a transaction's `BEGIN` (Diesel's
+//! `transaction`, depth 0 to 1) and at the pool's ping: a node connection that died
+//! while idle (the server killed its session, `wait_timeout`, a restart) is reopened
+//! once, with the session state replayed, and the transaction begins there. Nothing
+//! after the `BEGIN` is retried: a statement, savepoint or commit that loses its
+//! connection fails the transaction, and the node is ejected only if a fresh connection
+//! to it fails too. So one connection's lost session never takes the master away from
+//! the others; the monitor's own connections follow the same rule (a kept connection
+//! that fails is replaced once before the node is ejected, unless the node missed the
+//! check's deadline: see *Hung servers*). An ejected node is back as soon as the monitor's probe succeeds,
 //! or when the cooldown ends. Connecting is bounded by [`Builder::connect_timeout`] (a
 //! TCP connect, then a wait for the server's greeting, each with that timeout, run
 //! before the MySQL handshake), so a dead host or a hung server costs one bounded failure
@@ -120,7 +129,11 @@
 //! [`Builder::network_timeout`]; a node that misses it is ejected, and every open
 //! connection of the cluster to it is cut (its socket shut down): reads waiting on it are
 //! retried elsewhere, and a write in flight fails with "lost connection" and is not
-//! retried. Measured in `tests/fleet.rs`: with a 3 s `network_timeout`, reads caught on a
+//! retried. Only sockets still registered are cut, and each only after checking that its
+//! descriptor still names it (same inode, local and peer address): a connection's socket
+//! is unregistered at its first connection-level error, since the client library closes
+//! it by itself then and the number may be reused by an unrelated file. Measured in
+//! `tests/fleet.rs`: with a 3 s `network_timeout`, reads caught on a
 //! frozen replica returned from the other one after 3.2 s.
 //!
 //! **Lag.** One monitor thread per cluster (none without replicas or with
@@ -144,7 +157,14 @@
 //!
 //! **Failover.** While the master is ejected, the cluster looks for a node with
 //! `read_only = 0` (from the monitor and from writes, at most every 500 ms) and makes it
-//! the master: an outside tool promoted it. [`Cluster::promote`] does the MariaDB GTID
+//! the master: an outside tool promoted it. Only a node that replicates from nobody
+//! (`SHOW ALL SLAVES STATUS`: no IO thread running or connecting, no SQL thread running)
+//! and has every transaction the master was last seen with (`@@gtid_binlog_pos` and
+//! `@@gtid_current_pos` against the master's position as the monitor and the
+//! connections' write positions last saw it, per GTID domain) is taken: a writable
+//! replica that still replicates, or one behind the master, is refused (logged, once
+//! per reason), and writes keep failing with [`Error::NoMaster`] rather than splitting
+//! the cluster's history. [`Cluster::promote`] does the MariaDB GTID
 //! promotion itself: a *switchover* when the master answers (no write lost; the old
 //! master becomes a replica), a *failover* when it doesn't. Every connection of the
 //! cluster, including those made before, writes to the new master from its next
@@ -297,11 +317,16 @@
 //!   round, the replicas may count as lagging until the next round, and lag-bounded
 //!   reads meanwhile go to the dead master and fail.
 //! * [`Cluster::promote`] is MariaDB GTID only. It points replicas at the host and port
-//!   the cluster uses for the new master. A failover loses what the dead master
-//!   committed and no reachable replica received (asynchronous replication), and leaves
-//!   the old master alone: started again as it was, it would be writable and diverged,
-//!   so re-attach it as a replica first. Replicas that were unreachable during `promote`
-//!   still point at the old master.
+//!   the cluster uses for the new master. A failover refuses a replica that lacks what
+//!   the dead master was last seen with; writes it committed after that and no reachable
+//!   replica received are still lost (asynchronous replication: the monitor reads the
+//!   master's position once per interval, connections whenever they read their write's
+//!   position: causal reads, `consistency_token`). That position is kept in memory, per
+//!   [`Cluster`]: without the monitor and causal reads it is never known, and only the
+//!   replication check guards rediscovery. A failover leaves the old master alone:
+//!   started again as it was, it would be writable and diverged, so re-attach it as a
+//!   replica first. Replicas that were unreachable during `promote` still point at the
+//!   old master.
 //!
 //! [Diesel]: https://diesel.rs
 

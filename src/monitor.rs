@@ -392,14 +392,31 @@ impl Probe {
     ///
     /// The round trip is smoothed (each sample moves it a quarter of the way) so that one
     /// slow answer on a busy machine doesn't swing latency-based routing.
+    ///
+    /// A kept connection that fails is replaced once before the node is ejected: the
+    /// monitor's own session may have been killed (or closed by the server) while the
+    /// node is fine, and one dead session must not take the node away from every
+    /// connection. Not after the check's deadline fired: that node is hung.
     fn ping(&mut self, shared: &Shared, i: usize) -> bool {
         let node = &shared.nodes[i];
-        let started = Instant::now();
-        let ping = self.conn(shared, i).and_then(|c| {
-            diesel::sql_query("SELECT 1")
-                .execute(c)
-                .map_err(|e| e.to_string())
-        });
+        let kept = self.conns[i].is_some();
+        let mut started = Instant::now();
+        let mut ping = self.select_one(shared, i);
+        if let Err(e) = &ping {
+            let fired = self
+                .check
+                .as_ref()
+                .is_some_and(|c| c.fired.iter().any(|f| f.load(Ordering::Relaxed)));
+            if kept && !fired {
+                log::debug!(
+                    "monitor: its connection to {} failed ({e}); trying a fresh one",
+                    node.label
+                );
+                self.conns[i] = None;
+                started = Instant::now();
+                ping = self.select_one(shared, i);
+            }
+        }
         match ping {
             Ok(_) => {
                 let sample = started.elapsed();
@@ -426,6 +443,14 @@ impl Probe {
         }
     }
 
+    fn select_one(&mut self, shared: &Shared, i: usize) -> Result<(), String> {
+        let c = self.conn(shared, i)?;
+        diesel::sql_query("SELECT 1")
+            .execute(c)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// The node's GTID position, for `status()` only: `@@gtid_current_pos` on the master,
     /// `@@gtid_slave_pos` on a replica. Servers without them (MySQL) show none.
     fn read_position(&mut self, shared: &Shared, i: usize, is_master: bool) {
@@ -438,7 +463,17 @@ impl Probe {
             return;
         };
         let pos = match diesel::sql_query(sql).get_result::<PosRow>(conn) {
-            Ok(row) => row.pos,
+            Ok(row) => {
+                // What rediscovery holds a candidate for the next master to.
+                if let Some(p) = is_master
+                    .then_some(row.pos.as_deref())
+                    .flatten()
+                    .and_then(crate::consistency::ConsistencyToken::from_gtid_list)
+                {
+                    shared.nodes[i].saw_master_position(&p);
+                }
+                row.pos
+            }
             Err(e) => {
                 if is_connection_error(&e) {
                     self.conns[i] = None;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::consistency::ConsistencyToken;
 use crate::url::NodeAddress;
 
 /// Lag value meaning "unknown or replication stopped" (`Seconds_Behind_Master` is NULL).
@@ -50,6 +51,12 @@ pub(crate) struct Node {
     /// The sockets of the application's open connections to this node, which the
     /// monitor shuts down when the node hangs (see [`crate::watchdog`]).
     pub(crate) sockets: std::sync::Arc<crate::watchdog::Sockets>,
+    /// The furthest replication position seen on this node while it was the master (per
+    /// domain; read by the monitor, and by connections reading their writes' position).
+    /// A node that lacks it is never adopted as the next master by rediscovery.
+    master_position: Mutex<ConsistencyToken>,
+    /// Why rediscovery last refused this node as the master (logged once per reason).
+    pub(crate) refused: Mutex<Option<String>>,
     epoch: Instant,
 }
 
@@ -177,6 +184,8 @@ impl Node {
             seen: Mutex::new(MonitorView::default()),
             metrics,
             sockets: Default::default(),
+            master_position: Mutex::new(ConsistencyToken::default()),
+            refused: Mutex::new(None),
             epoch,
         }
     }
@@ -203,6 +212,16 @@ impl Node {
         self.lag_growing.store(false, Relaxed);
         self.lag_ms.store(LAG_UNKNOWN, Relaxed);
         self.lagging.store(true, Relaxed);
+    }
+
+    /// Records a replication position this node reached while it was the master.
+    pub(crate) fn saw_master_position(&self, position: &ConsistencyToken) {
+        self.master_position.lock().merge(position);
+    }
+
+    /// The furthest position seen on this node while it was the master (empty if none).
+    pub(crate) fn master_position(&self) -> ConsistencyToken {
+        self.master_position.lock().clone()
     }
 
     /// Whether the node is serving (not within an ejection cooldown).

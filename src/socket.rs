@@ -58,10 +58,92 @@ pub(crate) fn bound_silent(_fd: Fd, _timeout: Duration) -> bool {
     false
 }
 
+/// A socket as it was when it was handed to the watchdog: its descriptor number, and
+/// what that number named then (the socket's inode, its local and its peer address).
+///
+/// The number alone is not enough: when a server kills a session, the client library
+/// closes its socket at once, while the connection object (and so its registration)
+/// lives on; the next socket or file the process opens gets the same number. Before
+/// shutting a descriptor down, [`sever_if_same`](SocketId::sever_if_same) checks that
+/// it still names the same connected socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SocketId {
+    pub(crate) fd: Fd,
+    inode: (u64, u64),
+    local: SocketAddr,
+    peer: SocketAddr,
+}
+
+/// What [`SocketId::sever_if_same`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Severed {
+    /// The socket was shut down.
+    Yes,
+    /// It is still the same socket, but `shutdown` failed (e.g. already disconnected).
+    Failed,
+    /// The descriptor no longer names this socket (closed, maybe reused): left alone.
+    Replaced,
+}
+
+impl SocketId {
+    /// The identity of `fd` now, if it is a connected TCP socket.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn of(fd: Fd) -> Option<SocketId> {
+        Some(SocketId {
+            fd,
+            inode: inode_of(fd)?,
+            local: address_of(fd, Side::Local)?,
+            peer: address_of(fd, Side::Peer)?,
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub(crate) fn of(_fd: Fd) -> Option<SocketId> {
+        None
+    }
+
+    /// Whether the descriptor still names this socket.
+    pub(crate) fn is_current(&self) -> bool {
+        SocketId::of(self.fd).is_some_and(|now| now == *self)
+    }
+
+    /// Shuts the socket down (see [`sever`]) if its descriptor still names it.
+    ///
+    /// The check and the `shutdown` are two system calls: a descriptor closed and reused
+    /// in between would still be hit. Its owner closes it only after a connection-level
+    /// error, and unregisters it right then (see `connection::nodes`), so that window is
+    /// the few instructions between the client library's `close` and the unregistration,
+    /// and the check covers everything after it.
+    pub(crate) fn sever_if_same(&self) -> Severed {
+        if !self.is_current() {
+            return Severed::Replaced;
+        }
+        if sever(self.fd) {
+            Severed::Yes
+        } else {
+            Severed::Failed
+        }
+    }
+}
+
+/// The device and inode of the file `fd` names: for a socket, an identity no other
+/// open socket shares.
+#[cfg(target_os = "linux")]
+fn inode_of(fd: Fd) -> Option<(u64, u64)> {
+    // SAFETY: `fstat` writes into the buffer we pass; a closed descriptor makes it fail.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return None;
+        }
+        Some((st.st_dev, st.st_ino))
+    }
+}
+
 /// Shuts the socket `fd` down in both directions, without closing the descriptor (its
 /// owner still does that): a thread blocked reading it returns at once, and its MySQL
-/// client reports a lost connection. The caller guarantees that `fd` is still the socket
-/// it was registered as (see [`crate::watchdog`]).
+/// client reports a lost connection. Callers outside tests go through
+/// [`SocketId::sever_if_same`], which checks first that `fd` is still the socket it was.
 #[cfg(unix)]
 pub(crate) fn sever(fd: Fd) -> bool {
     // SAFETY: `shutdown` on a descriptor number has no memory effects; on a number that

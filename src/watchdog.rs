@@ -18,11 +18,18 @@
 //! New connections are covered elsewhere: opening a node waits at most `connect_timeout`
 //! for the server's greeting (see `connection::nodes::connect_node`).
 //!
-//! Sockets are shut down, never closed: the descriptor stays its owner's. An entry is
-//! removed, under the lock that shutting down takes, before its owner closes the
-//! descriptor (the owner holds the [`Registration`] or [`Armed`] guard in a field that
-//! drops before the connection), so a descriptor number reused by another file is never
-//! touched.
+//! Sockets are shut down, never closed: the descriptor stays its owner's. Two rules keep
+//! a descriptor number that now names another file from being shut down:
+//!
+//! * an entry is removed, under the lock that shutting down takes, before its owner
+//!   closes the descriptor: the owner holds the [`Registration`] or [`Armed`] guard in a
+//!   field that drops before the connection, and drops the guard at once after any
+//!   connection-level error, since the client library closes its socket by itself then
+//!   (a session killed by the server, a lost connection) while the connection object
+//!   lives on (e.g. inside a transaction, until Diesel's rollback);
+//! * before any `shutdown`, the descriptor is checked to still be the registered socket
+//!   (same inode, local and peer address, see [`SocketId`]); one that is not is skipped
+//!   and its entry dropped.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -31,33 +38,47 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::socket::Fd;
+use crate::socket::{Severed, SocketId};
 
 /// The sockets of the open application connections to one node.
 #[derive(Debug, Default)]
 pub(crate) struct Sockets {
-    open: Mutex<Vec<(u64, Fd)>>,
+    open: Mutex<Vec<(u64, SocketId)>>,
     next_id: AtomicU64,
 }
 
 impl Sockets {
-    /// Registers the socket `fd` until the returned guard drops. The guard must drop
-    /// before the descriptor is closed.
-    pub(crate) fn register(self: &Arc<Self>, fd: Fd) -> Registration {
+    /// Registers the socket until the returned guard drops. The guard must drop before
+    /// the descriptor is closed.
+    pub(crate) fn register(self: &Arc<Self>, socket: SocketId) -> Registration {
         let id = self.next_id.fetch_add(1, Relaxed);
-        self.open.lock().push((id, fd));
+        self.open.lock().push((id, socket));
         Registration {
             set: self.clone(),
             id,
         }
     }
 
-    /// Shuts down every registered socket; returns how many.
+    /// Shuts down every registered socket that is still the socket it was registered as;
+    /// returns how many. An entry whose descriptor now names something else is dropped.
     pub(crate) fn sever_all(&self) -> usize {
-        let open = self.open.lock();
-        open.iter()
-            .filter(|(_, fd)| crate::socket::sever(*fd))
-            .count()
+        let mut open = self.open.lock();
+        let mut severed = 0;
+        open.retain(|(_, socket)| match socket.sever_if_same() {
+            Severed::Yes => {
+                severed += 1;
+                true
+            }
+            Severed::Failed => true,
+            Severed::Replaced => {
+                log::warn!(
+                    "watchdog: descriptor {} no longer is the registered socket; left it alone",
+                    socket.fd
+                );
+                false
+            }
+        });
+        severed
     }
 
     /// How many sockets are registered.
@@ -83,9 +104,11 @@ impl Drop for Registration {
 #[derive(Debug)]
 struct Deadline {
     id: u64,
-    fd: Fd,
+    socket: SocketId,
     at: Instant,
     fired: Arc<AtomicBool>,
+    /// The deadline passed after the descriptor stopped naming the socket.
+    gone: bool,
 }
 
 #[derive(Debug, Default)]
@@ -125,9 +148,10 @@ impl Timer {
         Timer { shared, thread }
     }
 
-    /// Shuts the socket `fd` down if the returned guard is still alive after `timeout`.
-    /// The guard must drop before the descriptor is closed.
-    pub(crate) fn arm(&self, fd: Fd, timeout: Duration) -> Armed {
+    /// Shuts the socket down if the returned guard is still alive after `timeout` (and
+    /// the descriptor still names it). The guard must drop before the descriptor is
+    /// closed.
+    pub(crate) fn arm(&self, socket: SocketId, timeout: Duration) -> Armed {
         let fired = Arc::new(AtomicBool::new(false));
         let mut state = self.shared.state.lock();
         let id = state.next_id;
@@ -135,9 +159,10 @@ impl Timer {
         let at = Instant::now() + timeout;
         state.deadlines.push(Deadline {
             id,
-            fd,
+            socket,
             at,
             fired: fired.clone(),
+            gone: false,
         });
         let sooner = state.wakes_at.is_none_or(|w| at < w);
         drop(state);
@@ -168,12 +193,17 @@ fn run(shared: &TimerShared) {
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         for d in &mut state.deadlines {
-            if d.fired.load(Relaxed) {
+            if d.gone || d.fired.load(Relaxed) {
                 continue;
             }
             if d.at <= now {
+                // A descriptor that no longer names the socket was closed by its client
+                // after an error: the check it guarded has failed by itself, nothing hung.
+                if d.socket.sever_if_same() == Severed::Replaced {
+                    d.gone = true;
+                    continue;
+                }
                 d.fired.store(true, Relaxed);
-                crate::socket::sever(d.fd);
             } else {
                 next = Some(next.map_or(d.at, |n| n.min(d.at)));
             }
@@ -221,6 +251,10 @@ mod tests {
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
 
+    fn id(s: &TcpStream) -> SocketId {
+        SocketId::of(s.as_raw_fd()).unwrap()
+    }
+
     fn pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -232,7 +266,7 @@ mod tests {
     fn a_deadline_that_passes_wakes_the_blocked_reader() {
         let timer = Timer::start();
         let (mut client, _server) = pair();
-        let armed = timer.arm(client.as_raw_fd(), Duration::from_millis(100));
+        let armed = timer.arm(id(&client), Duration::from_millis(100));
         let fired = armed.fired();
         let started = Instant::now();
         // Blocks until the timer shuts the socket down (the server never writes).
@@ -248,12 +282,12 @@ mod tests {
     fn a_disarmed_deadline_never_fires() {
         let timer = Timer::start();
         let (client, mut server) = pair();
-        let armed = timer.arm(client.as_raw_fd(), Duration::from_millis(50));
+        let armed = timer.arm(id(&client), Duration::from_millis(50));
         let fired = armed.fired();
         drop(armed);
         // A later, longer deadline on another socket keeps the thread busy past it.
         let (other, _o) = pair();
-        let _later = timer.arm(other.as_raw_fd(), Duration::from_secs(60));
+        let _later = timer.arm(id(&other), Duration::from_secs(60));
         thread::sleep(Duration::from_millis(150));
         assert!(!fired.load(Relaxed));
         // The socket still works.
@@ -277,8 +311,8 @@ mod tests {
         let sockets = Arc::new(Sockets::default());
         let (mut a, _sa) = pair();
         let (b, mut sb) = pair();
-        let reg_a = sockets.register(a.as_raw_fd());
-        let reg_b = sockets.register(b.as_raw_fd());
+        let reg_a = sockets.register(id(&a));
+        let reg_b = sockets.register(id(&b));
         assert_eq!(sockets.len(), 2);
         drop(reg_b); // b's owner is done with it: no longer the node's
         assert_eq!(sockets.len(), 1);
@@ -290,5 +324,61 @@ mod tests {
         sb.read_exact(&mut buf).unwrap();
         drop(reg_a);
         assert_eq!(sockets.len(), 0);
+    }
+
+    /// Closes a registered socket behind its registration's back (as the client library
+    /// does when the server kills the session) and opens unrelated sockets until one
+    /// gets the same descriptor number (the lowest free one: at once, unless another
+    /// test thread took it). Returns the guard (still registered), the new socket, and
+    /// its peer.
+    fn reused<G>(register: impl Fn(SocketId) -> G) -> (G, TcpStream, TcpStream) {
+        for _ in 0..100 {
+            let (old, _old_peer) = pair();
+            let guard = register(id(&old));
+            let fd = old.as_raw_fd();
+            drop(old);
+            let (new, new_peer) = pair();
+            if new.as_raw_fd() == fd {
+                return (guard, new, new_peer);
+            }
+        }
+        panic!("no descriptor number was reused in 100 tries");
+    }
+
+    fn still_usable(mut a: &TcpStream, b: &mut TcpStream) {
+        use std::io::Write;
+        a.write_all(b"ok").unwrap();
+        let mut buf = [0u8; 2];
+        b.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ok");
+    }
+
+    #[test]
+    fn severing_a_node_leaves_a_reused_descriptor_alone() {
+        let sockets = Arc::new(Sockets::default());
+        let (registration, new, mut new_peer) = reused(|s| sockets.register(s));
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(
+            sockets.sever_all(),
+            0,
+            "the reused descriptor was shut down"
+        );
+        assert_eq!(sockets.len(), 0, "the stale entry was dropped");
+        still_usable(&new, &mut new_peer);
+        still_usable(&new_peer, &mut new.try_clone().unwrap());
+        drop(registration);
+        assert_eq!(sockets.len(), 0);
+    }
+
+    #[test]
+    fn a_deadline_on_a_closed_socket_leaves_a_reused_descriptor_alone() {
+        let timer = Timer::start();
+        let (armed, new, mut new_peer) = reused(|s| timer.arm(s, Duration::from_millis(30)));
+        let fired = armed.fired();
+        thread::sleep(Duration::from_millis(150));
+        assert!(!fired.load(Relaxed), "a closed socket is no hung server");
+        still_usable(&new, &mut new_peer);
+        drop(armed);
+        assert!(timer.shared.state.lock().deadlines.is_empty());
     }
 }

@@ -116,6 +116,10 @@ impl ClusterConnection {
     pub(crate) fn own_token(&mut self) -> Result<Option<ConsistencyToken>, Error> {
         if let Some(node) = self.causal.pending {
             let t = self.read_write_position(node)?;
+            let shared = &self.cluster.shared;
+            if node == shared.master() {
+                shared.nodes[node].saw_master_position(&t);
+            }
             match &mut self.causal.token {
                 Some(existing) => existing.merge(&t),
                 None => self.causal.token = Some(t),

@@ -16,7 +16,7 @@ use diesel::RunQueryDsl;
 use super::ClusterConnection;
 use crate::error::Error;
 use crate::instrument::Forwarder;
-use crate::socket::Fd;
+use crate::socket::SocketId;
 use crate::url::NodeAddress;
 use crate::watchdog::{Registration, Sockets};
 
@@ -55,7 +55,7 @@ pub(crate) fn is_connection_error(error: &DieselError) -> bool {
 /// connection reports to no instrumentation: its users install their own.
 pub(crate) struct Connected {
     pub(crate) conn: MysqlConnection,
-    pub(crate) socket: Option<Fd>,
+    pub(crate) socket: Option<SocketId>,
 }
 
 /// Connects to a node within `timeout`. The MySQL client that Diesel uses has no connect
@@ -118,7 +118,10 @@ pub(crate) fn connect_node(
             crate::socket::bound_silent_peers(&addrs, network_timeout);
         }
     }
-    Ok(Connected { conn, socket })
+    Ok(Connected {
+        conn,
+        socket: socket.and_then(SocketId::of),
+    })
 }
 
 /// Waits for the first byte of the server's greeting on a probe connection.
@@ -164,17 +167,27 @@ fn local_port(conn: &mut MysqlConnection) -> Option<u16> {
 pub(crate) struct Guarded<G> {
     // Declared first: fields drop in order, so the guard ends before the socket closes.
     pub(crate) guard: Option<G>,
-    pub(crate) socket: Option<Fd>,
+    pub(crate) socket: Option<SocketId>,
     conn: MysqlConnection,
 }
 
 impl<G> Guarded<G> {
-    pub(crate) fn new(connected: Connected, guard: impl FnOnce(Fd) -> Option<G>) -> Self {
+    pub(crate) fn new(connected: Connected, guard: impl FnOnce(SocketId) -> Option<G>) -> Self {
         Guarded {
             guard: connected.socket.and_then(guard),
             socket: connected.socket,
             conn: connected.conn,
         }
+    }
+
+    /// Takes the socket out of the watchdog's reach for good. Called after any
+    /// connection-level error: the client library closes its socket by itself then (a
+    /// session the server killed, a lost connection), while this connection may live on
+    /// (a transaction pinned to it waits for Diesel's rollback), and the descriptor
+    /// number may soon name another file.
+    pub(crate) fn forget_socket(&mut self) {
+        self.guard = None;
+        self.socket = None;
     }
 }
 
@@ -199,7 +212,7 @@ pub(crate) type NodeConn = Guarded<Registration>;
 
 impl NodeConn {
     fn registered(connected: Connected, sockets: &Arc<Sockets>) -> NodeConn {
-        Guarded::new(connected, |fd| Some(sockets.register(fd)))
+        Guarded::new(connected, |socket| Some(sockets.register(socket)))
     }
 }
 
@@ -334,7 +347,9 @@ impl ClusterConnection {
         Err(Error::NoMaster {
             reason: format!(
                 "{} is unreachable (ejected after a connection failure) and no other node \
-                 is writable (`Cluster::promote` makes a replica the master)",
+                 can take writes (a writable node that still replicates, or lacks \
+                 transactions the master committed, is refused; `Cluster::promote` makes \
+                 a replica the master)",
                 shared.nodes[master].label
             ),
         })
@@ -408,8 +423,10 @@ impl ClusterConnection {
     /// After a connection-level failure on node `i`: drop the dead connection (unless a
     /// transaction is pinned to it: its state is lost, the transaction manager reports
     /// that) and try one fresh connection. Returns whether the node answered; if not, it
-    /// is ejected.
+    /// is ejected. Either way the dead connection's socket leaves the watchdog's reach
+    /// first (see [`Guarded::forget_socket`]).
     pub(crate) fn recover_node(&mut self, i: usize) -> bool {
+        self.lost_connection(i);
         if self.tx.pinned == Some(i) {
             return false;
         }
@@ -429,27 +446,78 @@ impl ClusterConnection {
                 }
                 Err(e) => {
                     self.nodes[i] = None;
-                    self.eject(i, &e.to_string());
+                    if is_connection_error(&e) {
+                        self.eject(i, &e.to_string());
+                    }
                     false
                 }
             },
             Ok(()) => true,
-            Err(e) => {
-                self.eject(i, &e.to_string());
-                false
-            }
+            // `open_node` ejected the node if it is unavailable. A session that can't be
+            // replayed on it (say, a `USE` of a database it lacks) is this connection's
+            // problem, not the node's.
+            Err(_) => false,
         }
     }
 
-    /// Book-keeping for an error from node `i` outside the statement path
-    /// (transactions, pings).
+    /// Unregisters the socket of node `i`'s connection after a connection-level error on
+    /// it (the client library may have closed it already).
+    pub(crate) fn lost_connection(&mut self, i: usize) {
+        if let Some(conn) = self.nodes[i].as_mut() {
+            conn.forget_socket();
+        }
+    }
+
+    /// Book-keeping for an error from node `i` outside the statement path (transaction
+    /// boundaries). A connection-level error ends only this connection's session: the
+    /// node is ejected for every connection only when a fresh connection fails too (a
+    /// session killed by the server, or closed by `wait_timeout`, says nothing about the
+    /// node). A connection pinned by a transaction stays (the transaction manager reports
+    /// the lost transaction), so the fresh connection is a probe, closed at once;
+    /// otherwise it replaces the dead one.
     pub(crate) fn note_failure(&mut self, i: usize, error: &DieselError) {
-        if is_connection_error(error) {
-            let reason = error.to_string();
-            if self.tx.pinned != Some(i) {
-                self.nodes[i] = None;
+        if !is_connection_error(error) {
+            return;
+        }
+        if self.tx.pinned == Some(i) {
+            self.lost_connection(i);
+            self.eject_unless_it_answers(i, &error.to_string());
+        } else {
+            self.recover_node(i);
+        }
+    }
+
+    /// Opens a fresh connection to node `i` and closes it: ejects the node if that fails
+    /// because the node is unavailable. Returns whether it answered. An ejected node is
+    /// not tried (it is already out; the monitor readmits it).
+    fn eject_unless_it_answers(&mut self, i: usize, reason: &str) -> bool {
+        let shared = self.cluster.shared.clone();
+        let node = &shared.nodes[i];
+        if !node.is_up() {
+            return false;
+        }
+        let address = match &node.writer_address {
+            Some(writer) if shared.master() == i => writer,
+            _ => &node.address,
+        };
+        match connect_node(
+            address,
+            shared.config.connect_timeout,
+            shared.config.network_timeout,
+        ) {
+            Ok(_) => {
+                log::info!(
+                    "a session on {} was lost ({reason}); the node answers a fresh \
+                     connection, so it stays in service",
+                    node.label
+                );
+                true
             }
-            self.eject(i, &reason);
+            Err(e) if open_error_is_unavailable(&e) => {
+                self.eject(i, &format!("{reason}; a fresh connection failed too: {e}"));
+                false
+            }
+            Err(_) => true,
         }
     }
 }

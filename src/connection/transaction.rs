@@ -9,6 +9,7 @@
 use diesel::connection::{AnsiTransactionManager, TransactionManager, TransactionManagerStatus};
 use diesel::result::{Error as DieselError, QueryResult};
 
+use super::nodes::is_connection_error;
 use super::ClusterConnection;
 
 /// The [`TransactionManager`] of [`ClusterConnection`].
@@ -58,6 +59,57 @@ impl ClusterConnection {
     }
 }
 
+impl ClusterConnection {
+    /// The `BEGIN` of a transaction failed at the connection level on a node connection
+    /// that was already open: it died while idle (the server killed the session, closed
+    /// it after `wait_timeout`, or restarted). Nothing ran in the transaction yet, so it
+    /// begins on a fresh connection to the same node, with the session state replayed,
+    /// as the statement path reconnects once; only when that connection fails is the
+    /// node ejected. Nothing after the `BEGIN` is ever retried: a statement, savepoint or
+    /// commit that loses its connection fails the transaction.
+    ///
+    /// When the lost session held state the caller relied on (a raw transaction, locked
+    /// tables, temporary tables on that node, or `characteristics`: a `SET TRANSACTION`
+    /// for this transaction), the error is returned instead: a transaction on a new
+    /// session would run without it.
+    fn begin_on_a_new_session(
+        &mut self,
+        idx: usize,
+        error: DieselError,
+        characteristics: bool,
+    ) -> QueryResult<()> {
+        let held_state = characteristics
+            || self.temp_tables.iter().any(|(_, n)| *n == idx)
+            || (self.raw.node == Some(idx) && (self.raw.in_transaction || self.raw.tables_locked));
+        // No transaction is open on the dead connection (its depth is still 0): unpin, so
+        // that `recover_node` may replace it.
+        self.tx.pinned = None;
+        if !self.recover_node(idx) || held_state {
+            return Err(error);
+        }
+        log::info!(
+            "the connection to {} had died while idle ({error}); the transaction begins on \
+             a new one",
+            self.cluster.shared.nodes[idx].label
+        );
+        self.tx.pinned = Some(idx);
+        self.tx.wrote = false;
+        let result = self
+            .with_node(idx, AnsiTransactionManager::begin_transaction)
+            .and_then(|r| r);
+        if let Err(e) = &result {
+            if is_connection_error(e) {
+                // A connection opened a moment ago failed too: the node is unavailable.
+                self.lost_connection(idx);
+                self.tx.pinned = None;
+                self.nodes[idx] = None;
+                self.eject(idx, &e.to_string());
+            }
+        }
+        result
+    }
+}
+
 impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
     type TransactionStateData = ClusterTransactionState;
 
@@ -65,8 +117,10 @@ impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
         if let TransactionManagerStatus::InError = conn.tx.idle {
             return Err(DieselError::BrokenTransactionManager);
         }
-        let idx = match conn.tx.pinned {
-            Some(idx) => idx,
+        // A `SET TRANSACTION` for this transaction only lives in the session it ran in.
+        let characteristics_on = conn.next_transaction;
+        let (idx, outermost) = match conn.tx.pinned {
+            Some(idx) => (idx, false),
             None => {
                 let idx = conn.transaction_node().map_err(|e| e.into_diesel())?;
                 // A read-only transaction on a replica reads like any replica read: it
@@ -74,15 +128,23 @@ impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
                 let idx = conn.consistent_read_node(idx);
                 conn.tx.pinned = Some(idx);
                 conn.tx.wrote = false;
-                idx
+                (idx, true)
             }
         };
-        let result = conn
+        let was_open = conn.nodes[idx].is_some();
+        let result = match conn
             .with_node(idx, AnsiTransactionManager::begin_transaction)
-            .and_then(|r| r);
-        if let Err(e) = &result {
-            conn.note_failure(idx, e);
-        }
+            .and_then(|r| r)
+        {
+            Err(e) if outermost && was_open && is_connection_error(&e) => {
+                conn.begin_on_a_new_session(idx, e, characteristics_on == Some(idx))
+            }
+            Err(e) => {
+                conn.note_failure(idx, &e);
+                Err(e)
+            }
+            ok => ok,
+        };
         conn.settle_pin();
         result
     }
