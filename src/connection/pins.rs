@@ -206,6 +206,15 @@ impl PinState {
         autocommit_off
     }
 
+    /// Whether state that a new session on `node` would not have lives there: a raw
+    /// transaction, locked tables, an XA transaction or temporary tables (`autocommit =
+    /// 0` is a setting, restored on a new session).
+    pub(crate) fn holds_session_state_on(&self, node: usize) -> bool {
+        let raw = &self.raw;
+        self.temp_tables.iter().any(|(_, n)| *n == node)
+            || (raw.node == Some(node) && (raw.in_transaction || raw.tables_locked || raw.xa))
+    }
+
     /// After a reconnect that restored `SET autocommit = 0` on `node`.
     pub(crate) fn autocommit_restored(&mut self, node: usize) {
         self.raw.autocommit_off = true;

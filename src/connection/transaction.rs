@@ -79,8 +79,7 @@ impl ClusterConnection {
         characteristics: bool,
     ) -> QueryResult<()> {
         let held_state = characteristics
-            || self.temp_tables.iter().any(|(_, n)| *n == idx)
-            || (self.raw.node == Some(idx) && (self.raw.in_transaction || self.raw.tables_locked));
+            || self.pins.holds_session_state_on(idx);
         // No transaction is open on the dead connection (its depth is still 0): unpin, so
         // that `recover_node` may replace it.
         self.tx.pinned = None;
@@ -118,7 +117,7 @@ impl TransactionManager<ClusterConnection> for ClusterTransactionManager {
             return Err(DieselError::BrokenTransactionManager);
         }
         // A `SET TRANSACTION` for this transaction only lives in the session it ran in.
-        let characteristics_on = conn.next_transaction;
+        let characteristics_on = conn.pins.next_transaction;
         let (idx, outermost) = match conn.tx.pinned {
             Some(idx) => (idx, false),
             None => {
