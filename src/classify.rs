@@ -14,17 +14,32 @@
 //! identifiers eight bytes at a time: a Diesel `SELECT` costs about 0.8 ns per byte on a
 //! modest server core (70 ns for an 81-byte one).
 //!
+//! The text is read in the server's default lexical modes. Where another reading could
+//! differ (a backslash in a string: `NO_BACKSLASH_ESCAPES`; a `"`: `ANSI_QUOTES`; a
+//! versioned comment newer than MariaDB 10.0: an older server skips it), the text is
+//! classified again in each such reading, and [`Flags::UNCERTAIN`] says when one splits
+//! or classifies it differently. Text without those bytes (Diesel's) is read once.
+//!
 //! Known, deliberate limitations (all resolve towards "send it to the master" or are
 //! irrelevant for the SQL Diesel generates):
-//! - the server's default lexical modes are assumed: backslash escapes in strings
-//!   (not `NO_BACKSLASH_ESCAPES`) and `"..."` as a string (not `ANSI_QUOTES`);
-//! - versioned executable comments (`/*!50100 ... */`, `/*M!100100 ... */`) always count
-//!   as SQL, whatever the server version: the conservative reading;
+//! - the kind and flags are the default reading's; other readings only add
+//!   [`Flags::UNCERTAIN`] (the router sends uncertain text to the master). Text with
+//!   more than eight distinct comment versions is uncertain outright;
+//! - versioned comments up to version 100000 (five-digit MySQL ones included) count as
+//!   SQL: every supported server runs them;
 //! - a `;` inside an executable comment still splits statements;
 //! - a stored function called from a `SELECT` may write: text can't tell, as in every
 //!   SQL-text router;
-//! - compound statements (`BEGIN NOT ATOMIC ... END`) are split at their inner `;` and
-//!   are [`Kind::Other`].
+//! - a compound statement (`BEGIN NOT ATOMIC`, `IF`, `CASE`, `LOOP`, `WHILE`, `REPEAT`,
+//!   `FOR`, `DECLARE`, `label: ...`) is [`Kind::Other`] and takes the rest of the text
+//!   as its body: a statement after its `END;` is not classified on its own (its flags
+//!   still count);
+//! - a built-in function's name followed by `(` counts as its call even with
+//!   whitespace or comments between (the server needs `IGNORE_SPACE` for that), and
+//!   backticked (`` `get_lock`( ``) too; `db.get_lock(` (a stored function) does not;
+//! - [`table_refs`] may take a local variable of `SELECT .. INTO x` or the database of
+//!   `SHOW TABLES FROM db` for a table, and lists `DELETE t1 FROM t AS t1`'s alias:
+//!   more names, never fewer.
 
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
