@@ -14,17 +14,32 @@
 //! identifiers eight bytes at a time: a Diesel `SELECT` costs about 0.8 ns per byte on a
 //! modest server core (70 ns for an 81-byte one).
 //!
+//! The text is read in the server's default lexical modes. Where another reading could
+//! differ (a backslash in a string: `NO_BACKSLASH_ESCAPES`; a `"`: `ANSI_QUOTES`; a
+//! versioned comment newer than MariaDB 10.0: an older server skips it), the text is
+//! classified again in each such reading, and [`Flags::UNCERTAIN`] says when one splits
+//! or classifies it differently. Text without those bytes (Diesel's) is read once.
+//!
 //! Known, deliberate limitations (all resolve towards "send it to the master" or are
 //! irrelevant for the SQL Diesel generates):
-//! - the server's default lexical modes are assumed: backslash escapes in strings
-//!   (not `NO_BACKSLASH_ESCAPES`) and `"..."` as a string (not `ANSI_QUOTES`);
-//! - versioned executable comments (`/*!50100 ... */`, `/*M!100100 ... */`) always count
-//!   as SQL, whatever the server version: the conservative reading;
+//! - the kind and flags are the default reading's; other readings only add
+//!   [`Flags::UNCERTAIN`] (the router sends uncertain text to the master). Text with
+//!   more than eight distinct comment versions is uncertain outright;
+//! - versioned comments up to version 100000 (five-digit MySQL ones included) count as
+//!   SQL: every supported server runs them;
 //! - a `;` inside an executable comment still splits statements;
 //! - a stored function called from a `SELECT` may write: text can't tell, as in every
 //!   SQL-text router;
-//! - compound statements (`BEGIN NOT ATOMIC ... END`) are split at their inner `;` and
-//!   are [`Kind::Other`].
+//! - a compound statement (`BEGIN NOT ATOMIC`, `IF`, `CASE`, `LOOP`, `WHILE`, `REPEAT`,
+//!   `FOR`, `DECLARE`, `label: ...`) is [`Kind::Other`] and takes the rest of the text
+//!   as its body: a statement after its `END;` is not classified on its own (its flags
+//!   still count);
+//! - a built-in function's name followed by `(` counts as its call even with
+//!   whitespace or comments between (the server needs `IGNORE_SPACE` for that), and
+//!   backticked (`` `get_lock`( ``) too; `db.get_lock(` (a stored function) does not;
+//! - [`table_refs`] may take a local variable of `SELECT .. INTO x` or the database of
+//!   `SHOW TABLES FROM db` for a table, and lists `DELETE t1 FROM t AS t1`'s alias:
+//!   more names, never fewer.
 
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
@@ -348,7 +363,7 @@ pub(crate) struct Classification {
 /// [`statements`] to handle a batch statement by statement.
 pub(crate) fn classify(sql: &str) -> Classification {
     let (mut class, seen) = classify_in(sql.as_bytes(), Reading::DEFAULT);
-    if seen != 0 && readings_differ(sql.as_bytes(), seen) {
+    if seen != 0 && readings_differ(sql.as_bytes(), class, seen) {
         class.flags |= Flags::UNCERTAIN;
     }
     class
@@ -385,10 +400,13 @@ fn classify_in(s: &[u8], reading: Reading) -> (Classification, u8) {
 const MAX_VERSION_READINGS: usize = 8;
 
 /// Whether some other reading of the text (see [`Flags::UNCERTAIN`]) splits or
-/// classifies it differently from the default one, whose lexer saw `seen`. Only the
+/// classifies it differently from the default one, which gave `default` and whose lexer
+/// saw `seen`. Only the
 /// readings that can differ are tried: those of what was seen, and then of what those
 /// readings saw (a backslash may end a string early and show a `"`).
-fn readings_differ(s: &[u8], mut seen: u8) -> bool {
+#[cold]
+#[inline(never)]
+fn readings_differ(s: &[u8], default: Classification, mut seen: u8) -> bool {
     // The server versions that matter: each distinct version of a versioned comment
     // (newest first); a server older than it reads it, and all newer ones, as comments.
     let mut versions = [0u32; MAX_VERSION_READINGS];
@@ -428,7 +446,15 @@ fn readings_differ(s: &[u8], mut seen: u8) -> bool {
                         ansi_quotes: ansi,
                         plain_from,
                     };
-                    match same_statements(s, reading) {
+                    // One statement: the other reading must give one of the same class
+                    // (saves a pass); several: the same ones, compared one by one.
+                    let other = if default.flags.contains(Flags::MULTI) {
+                        same_statements(s, reading)
+                    } else {
+                        let (class, more) = classify_in(s, reading);
+                        (class == default).then_some(more)
+                    };
+                    match other {
                         Some(more) => seen |= more,
                         None => return true,
                     }
@@ -783,8 +809,14 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
                     Kind::Other
                 }
             },
-            // Compound statements outside stored programs (MariaDB).
-            Kw::If | Kw::Case | Kw::Loop | Kw::While | Kw::Repeat | Kw::For | Kw::Declare => {
+            // Compound statements outside stored programs (MariaDB). (`CASE`, `LOOP`,
+            // `WHILE`, `REPEAT` and `DECLARE` are no keywords: `WHILE` would make every
+            // `WHERE` pass the keyword table's first filter.)
+            Kw::If | Kw::For => {
+                compound = true;
+                Kind::Other
+            }
+            _ if t.tk == Tk::Word && is_compound_word(t.text) => {
                 compound = true;
                 Kind::Other
             }
@@ -838,10 +870,10 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
                 let mut la = lx.clone();
                 if matches!(t.tk, Tk::Word | Tk::Ident)
                     && la.next().is_some_and(|c| c.text == b":")
-                    && matches!(
-                        la.peek_kw(),
-                        Kw::Begin | Kw::Loop | Kw::While | Kw::Repeat | Kw::For
-                    )
+                    && la.peek().is_some_and(|w| {
+                        matches!(w.kw(), Kw::Begin | Kw::For)
+                            || w.tk == Tk::Word && is_compound_word(w.text)
+                    })
                 {
                     compound = true;
                 }
@@ -901,7 +933,9 @@ impl Tail {
     /// This is the hot path, so it walks bytes itself: whitespace, punctuation and
     /// backticked identifiers are skipped without making tokens, words are looked up as
     /// keywords unless glued to a `.`; anything rarer (quotes, variables, comments) goes
-    /// through the lexer one token at a time.
+    /// through the lexer one token at a time. Inlined, so that the tail's fields live in
+    /// registers (called on its own, it costs a sixth more on a Diesel `SELECT`).
+    #[inline(always)]
     fn scan(&mut self, lx: &mut Lexer<'_>) -> usize {
         let s = lx.s;
         let n = s.len();
@@ -916,18 +950,12 @@ impl Tail {
             // than a jump table (its indirect jump mispredicts nearly every time).
             if b == b'`' {
                 let j = scan_quoted_ident(s, i + 1, b'`');
-                let next = (j + 1).min(n);
-                // A built-in function's name, backticked and called? Only names of the
-                // right length not followed by `.`, `,` or `)` are looked up.
-                if (6..=MAX_FUNCTION_NAME).contains(&(j - i - 1))
-                    && s.get(next)
-                        .is_some_and(|&c| !matches!(c, b'.' | b',' | b')'))
-                {
-                    lx.pos = next;
-                    lx.after_dot = false;
-                    self.quoted_name(&s[i + 1..j], lx);
+                // A built-in function's name, backticked? Only names of a function's
+                // length are looked at (one test for most of Diesel's).
+                if (MIN_FUNCTION_NAME..=MAX_FUNCTION_NAME).contains(&(j - i - 1)) {
+                    self.backticked(i + 1, j, lx);
                 }
-                i = next;
+                i = (j + 1).min(n);
             } else if b == b'?' {
                 self.flags |= Flags::PLACEHOLDER;
                 i += 1;
@@ -975,9 +1003,27 @@ impl Tail {
         }
     }
 
+    /// Handles the backticked identifier `s[start..end]` of the fast path (`end`: its
+    /// closing backtick) as [`Tail::quoted_name`] does, unless a `.`, `,` or `)`
+    /// follows (no call).
+    #[inline(never)]
+    fn backticked(&mut self, start: usize, end: usize, lx: &mut Lexer<'_>) {
+        let s = lx.s;
+        let next = end + 1;
+        if s.get(next)
+            .is_some_and(|&c| !matches!(c, b'.' | b',' | b')'))
+        {
+            lx.pos = next;
+            lx.after_dot = false;
+            self.quoted_name(s.get(start..end).unwrap_or_default(), lx);
+        }
+    }
+
     /// Handles a quoted identifier (its content `text`) of the tail: the name of a
     /// built-in function that sets a flag counts when called, as the bare word would.
-    /// `lx` is just after it (for lookahead only).
+    /// `lx` is just after it (for lookahead only). Out of line: rare, and kept out of
+    /// the scan loop's registers.
+    #[inline(never)]
     fn quoted_name(&mut self, text: &[u8], lx: &Lexer<'_>) {
         let kw = keyword(text);
         if is_flagged_function(kw) {
@@ -1049,9 +1095,18 @@ impl Tail {
     }
 }
 
+/// Whether a statement's first word opens a compound statement (besides `BEGIN`, `IF`
+/// and `FOR`, which are keywords): `CASE`, `LOOP`, `WHILE`, `REPEAT`, `DECLARE`.
+fn is_compound_word(word: &[u8]) -> bool {
+    [&b"CASE"[..], b"LOOP", b"WHILE", b"REPEAT", b"DECLARE"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
+}
+
 /// The flags a call of the built-in function `kw` sets, when a `(` follows (`lx` is just
 /// after the name); none when it's not a call. Whitespace before the `(` counts as a call
 /// (the server allows it only with `IGNORE_SPACE`: the conservative reading).
+#[inline(never)]
 fn function_flags(kw: Kw, lx: &Lexer<'_>) -> Flags {
     let mut la = lx.clone();
     if !la.eat_tk(Tk::LParen) {
@@ -1950,12 +2005,10 @@ keywords! {
     Next = b"NEXT",
     Previous = b"PREVIOUS",
     Value = b"VALUE",
-    Case = b"CASE",
-    Loop = b"LOOP",
-    While = b"WHILE",
-    Repeat = b"REPEAT",
-    Declare = b"DECLARE",
 }
+
+/// The shortest name of a flagged built-in function, `SETVAL`.
+const MIN_FUNCTION_NAME: usize = 6;
 
 /// The longest name of a flagged built-in function, `RELEASE_ALL_LOCKS`.
 const MAX_FUNCTION_NAME: usize = 17;

@@ -450,8 +450,8 @@ proptest! {
         prop_assert!(!classify::mentions_identifier(&literal, &t));
         let quoted = format!("SELECT * FROM `{t}`");
         let qualified = format!("SELECT * FROM `db`.`{t}` AS x {c}");
-        let column_alias = format!("SELECT 1 AS `{t}` FROM u");
-        let table_alias = format!("SELECT * FROM u AS `{t}`");
+        let column_alias = format!("SELECT 1 AS `{t}` FROM `{t}_other`");
+        let table_alias = format!("SELECT * FROM `{t}_other` AS `{t}`");
         prop_assert!(classify::refers_to_table(&quoted, &t));
         prop_assert!(classify::refers_to_table(&qualified, &t));
         prop_assert!(!classify::refers_to_table(&literal, &t));
