@@ -105,7 +105,7 @@ impl fmt::Debug for NodeAddress {
 }
 
 /// A parsed cluster URL: the nodes and the raw cluster options, validated by the builder.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ParsedUrl {
     pub(crate) nodes: Vec<NodeAddress>,
     /// Cluster options (`name`, `value`) in URL order, percent-decoded.
@@ -113,6 +113,26 @@ pub(crate) struct ParsedUrl {
     /// Names of the options whose value may hold part of the password (the URL's
     /// structure allows another reading): errors about them don't show the value.
     pub(crate) hidden: Vec<String>,
+}
+
+/// Shows the value of every option named like a secret (see [`is_secret_option`]) as
+/// `***`.
+impl fmt::Debug for ParsedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_option(k) { "***" } else { v };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("ParsedUrl")
+            .field("nodes", &self.nodes)
+            .field("options", &options)
+            .field("hidden", &self.hidden)
+            .finish()
+    }
 }
 
 /// Options Diesel's MySQL client reads from a URL; passed through to every node.
@@ -162,8 +182,8 @@ fn next_known_option(url: &str, from: usize) -> Option<usize> {
 
 /// The byte ranges of `url` that may hold a password, found by structure alone (never by
 /// looking for the password: in a malformed URL nobody knows what it is). `None` when the
-/// URL can't be split at all (no `://`, or no `@` after it): then no part of it may be
-/// shown.
+/// URL can't be split at all (no `scheme://` at its start, or no `@` after it): then no
+/// part of it may be shown.
 ///
 /// * The password: from the first `:` after `://` to the *last* `@` of the whole text. A
 ///   malformed password may hold `#`, `?`, `/`, `@` or `:`; the last `@` is the latest the
@@ -172,7 +192,17 @@ fn next_known_option(url: &str, from: usize) -> Option<usize> {
 ///   [`is_secret_option`]), wherever it appears: from its `=` to the next `&` that starts a
 ///   known option, else to the end of the text (a raw `&` may be part of the value).
 fn secret_ranges(url: &str) -> Option<Vec<Range<usize>>> {
-    let rest = url.find("://")? + 3;
+    let scheme_end = url.find("://")?;
+    let scheme = url[..scheme_end].trim_start();
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+    {
+        // Text before something that looks like a URL: not a URL.
+        return None;
+    }
+    let rest = scheme_end + 3;
     let last_at = url.rfind('@').filter(|&at| at >= rest)?;
     let mut ranges = Vec::new();
     if let Some(colon) = url[rest..last_at].find(':') {
@@ -218,7 +248,12 @@ impl<'a> Redacted<'a> {
     /// The URL with its secrets masked, or a placeholder when it can't be split.
     pub(crate) fn text(&self) -> String {
         let Some(secrets) = &self.secrets else {
-            return if self.url.contains("://") {
+            return if self
+                .url
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_alphabetic())
+                && self.url.contains("://")
+            {
                 "(not shown: no `@` separates the credentials from the hosts)".to_string()
             } else {
                 "(not shown: not a URL)".to_string()
