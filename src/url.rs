@@ -115,15 +115,19 @@ pub(crate) struct ParsedUrl {
     pub(crate) hidden: Vec<String>,
 }
 
-/// Shows the value of every option named like a secret (see [`is_secret_option`]) as
-/// `***`.
+/// Shows the value of every option named like a secret (see [`is_secret_option`]), and
+/// of every [`hidden`](ParsedUrl::hidden) one, as `***`.
 impl fmt::Debug for ParsedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let options: Vec<(&str, &str)> = self
             .options
             .iter()
             .map(|(k, v)| {
-                let v = if is_secret_option(k) { "***" } else { v };
+                let v = if is_secret_option(k) || self.hidden.contains(k) {
+                    "***"
+                } else {
+                    v
+                };
                 (k.as_str(), v)
             })
             .collect();

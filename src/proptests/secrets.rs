@@ -148,6 +148,9 @@ fn shapes(p: &str) -> Vec<String> {
         format!("mysql://app:{p}@[::1/app"),
         format!("mysql://app:{p}@{h}/app?replica_user=ro@x&{off}&bogus=1"),
         format!("mysql://app:{p}@{h}/app?{off} and garbage"),
+        // Reads as a valid URL with a bad `balance`, or as one whose password runs to the
+        // last `@`: the value is not quoted.
+        format!("mysql://app:a@{h}/app?balance={p}@127.0.0.1:3/app"),
         format!("mysql://app:{p}@{h}/app?replica_passwd={p}"),
         format!("mysql://app:pw@{h}/app?replica_user=ro&replica_password={p}&{off}"),
         format!("mysql://app:pw@127.0.0.1:99999/app?replica_user=ro&replica_password={p}"),
