@@ -9,6 +9,10 @@
 //! the cluster's own options (see [`crate::Builder`]) configure the cluster. Anything else is
 //! an error: Diesel silently ignores unknown options, which hides typos such as
 //! `max_replica_lga=1s`.
+//!
+//! Errors about a URL never show a password, whatever the URL's shape: they mask by
+//! structure (see [`Redacted`]), since in a malformed URL nobody can tell which part the
+//! password is.
 
 use std::fmt;
 use std::ops::Range;
@@ -184,6 +188,18 @@ fn next_known_option(url: &str, from: usize) -> Option<usize> {
         })
 }
 
+/// Where what follows `scheme://` starts, when `url` starts with a scheme (text before
+/// something that looks like a URL is not a URL).
+fn after_scheme(url: &str) -> Option<usize> {
+    let end = url.find("://")?;
+    let scheme = url[..end].trim_start();
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b));
+    valid.then_some(end + 3)
+}
+
 /// The byte ranges of `url` that may hold a password, found by structure alone (never by
 /// looking for the password: in a malformed URL nobody knows what it is). `None` when the
 /// URL can't be split at all (no `scheme://` at its start, or no `@` after it): then no
@@ -196,17 +212,7 @@ fn next_known_option(url: &str, from: usize) -> Option<usize> {
 ///   [`is_secret_option`]), wherever it appears: from its `=` to the next `&` that starts a
 ///   known option, else to the end of the text (a raw `&` may be part of the value).
 fn secret_ranges(url: &str) -> Option<Vec<Range<usize>>> {
-    let scheme_end = url.find("://")?;
-    let scheme = url[..scheme_end].trim_start();
-    if scheme.is_empty()
-        || !scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
-    {
-        // Text before something that looks like a URL: not a URL.
-        return None;
-    }
-    let rest = scheme_end + 3;
+    let rest = after_scheme(url)?;
     let last_at = url.rfind('@').filter(|&at| at >= rest)?;
     let mut ranges = Vec::new();
     if let Some(colon) = url[rest..last_at].find(':') {
@@ -252,12 +258,7 @@ impl<'a> Redacted<'a> {
     /// The URL with its secrets masked, or a placeholder when it can't be split.
     pub(crate) fn text(&self) -> String {
         let Some(secrets) = &self.secrets else {
-            return if self
-                .url
-                .trim_start()
-                .starts_with(|c: char| c.is_ascii_alphabetic())
-                && self.url.contains("://")
-            {
+            return if after_scheme(self.url).is_some() {
                 "(not shown: no `@` separates the credentials from the hosts)".to_string()
             } else {
                 "(not shown: not a URL)".to_string()
@@ -701,6 +702,7 @@ mod tests {
         assert_eq!(redact("mysql://u@h/db"), "mysql://u@h/db");
         assert_eq!(redact("mysql://u:p@w@h/db?x=1"), "mysql://u:***@h/db?x=1");
         assert_eq!(redact("user pw"), "(not shown: not a URL)");
+        assert_eq!(redact("pw mysql://u:pw@h/db"), "(not shown: not a URL)");
         // No `@`: user:password can't be told from host:port.
         assert!(redact("mysql://u:pw/db").starts_with("(not shown"));
         // Option values named like a secret, to the next known option or the end.
