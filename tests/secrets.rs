@@ -264,3 +264,49 @@ fn bad_urls_through_establish_never_show_the_password() {
     let log = lines();
     assert!(!format!("{log:?}").contains("Secret"), "{log:#?}");
 }
+
+#[test]
+fn promote_refuses_to_run_when_the_master_refuses_the_admin_login() {
+    let _g = capture();
+    let c = cluster();
+    let _restore = common::Restore(c);
+    // An admin account that exists on the replicas only: the master answers and refuses
+    // it. Going on as if the master were down would promote a replica while the master
+    // stays writable.
+    for r in ["replica1", "replica2"] {
+        c.sql(
+            r,
+            "SET sql_log_bin = 0; CREATE USER IF NOT EXISTS 'admin_r'@'%' IDENTIFIED BY \
+             'admin_r_pw'; GRANT ALL PRIVILEGES ON *.* TO 'admin_r'@'%'",
+        );
+    }
+    let cluster = Cluster::builder()
+        .url(&format!("{}?monitor_interval=off", c.cluster_url))
+        .admin_credentials("admin_r", "admin_r_pw")
+        .replication_credentials("repl", "repl_pw")
+        .build()
+        .unwrap();
+    let result = cluster.promote(None);
+    for r in ["replica1", "replica2"] {
+        c.sql(r, "SET sql_log_bin = 0; DROP USER IF EXISTS 'admin_r'@'%'");
+    }
+    // Before this was fixed: Ok("replica1"), with the master still writable.
+    let err = result.unwrap_err();
+    let shown = format!("{err} / {err:?}");
+    assert!(shown.contains("master (127.0.0.1:"), "{shown}");
+    assert!(
+        shown.contains("Access denied for user 'admin_r'"),
+        "{shown}"
+    );
+    assert!(shown.contains("admin_credentials"), "{shown}");
+    assert!(!shown.contains("admin_r_pw"), "{shown}");
+    assert_eq!(cluster.master_name(), "master");
+    for r in ["replica1", "replica2"] {
+        assert_eq!(
+            c.sql(r, "SELECT @@read_only").trim(),
+            "1",
+            "{r} was promoted"
+        );
+    }
+    assert_eq!(c.sql("master", "SELECT @@read_only").trim(), "0");
+}
