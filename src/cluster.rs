@@ -318,6 +318,8 @@ pub struct Builder {
     heartbeat: Option<Option<String>>,
     max_replica_latency: Option<Duration>,
     replica_affinity: Option<bool>,
+    /// URL options whose value may hold part of a password (see `url::ParsedUrl`).
+    hidden_options: Vec<String>,
     errors: Vec<Error>,
 }
 
@@ -417,6 +419,7 @@ impl Builder {
                     self.nodes.push((None, 1, Ok(node)));
                 }
                 self.options.extend(parsed.options);
+                self.hidden_options.extend(parsed.hidden);
             }
             Err(e) => self.errors.push(e),
         }
@@ -648,7 +651,9 @@ impl Builder {
         if let Some(e) = self.errors.drain(..).next() {
             return Err(e);
         }
-        self.apply_url_options()?;
+        let hidden = std::mem::take(&mut self.hidden_options);
+        self.apply_url_options()
+            .map_err(|e| url::hide_option_value(e, &hidden))?;
         if self.nodes.is_empty() {
             return Err(Error::InvalidOption {
                 option: "nodes".into(),

@@ -82,6 +82,17 @@ pub enum Error {
         /// The client library's message (never contains a password).
         reason: String,
     },
+    /// A node answered and refused the connection: wrong user or password, a missing
+    /// grant, an unknown database, an authentication plugin the client lacks (MySQL errors
+    /// 1044, 1045, 1049, 1251, 1698, ...). The caller's error, not a node failure: the node
+    /// is not ejected, the statement is not retried on another node, and no failover or
+    /// master rediscovery follows. As a Diesel error its kind is `Unknown`.
+    NodeRefused {
+        /// The node's name, e.g. `replica1 (127.0.0.1:3402)`.
+        node: String,
+        /// The server's message (it may name the user, never the password).
+        reason: String,
+    },
     /// A session statement (`SET ...`, `USE db`) could not be applied on a node, so that
     /// node's session would differ from the others'.
     SessionState {
@@ -92,8 +103,9 @@ pub enum Error {
         /// The server's message.
         reason: String,
     },
-    /// The replica monitor could not read a replica's replication status (e.g. the account
-    /// lacks the `SLAVE MONITOR` privilege).
+    /// The monitor could not read a node's state: a replica's replication status (e.g. the
+    /// account lacks the `SLAVE MONITOR` privilege), the heartbeat, or the node refused
+    /// the monitor's login.
     Monitor {
         /// The replica.
         node: String,
@@ -154,6 +166,11 @@ impl fmt::Display for Error {
             Error::NodeUnavailable { node, reason } => {
                 write!(f, "node {node} unavailable: {reason}")
             }
+            Error::NodeRefused { node, reason } => write!(
+                f,
+                "node {node} refused the connection: {reason} (check the credentials, grants \
+                 and database name; the node is not ejected)"
+            ),
             Error::SessionState {
                 node,
                 statement,
@@ -163,7 +180,7 @@ impl fmt::Display for Error {
                 "node {node} could not apply session statement `{statement}`: {reason}"
             ),
             Error::Monitor { node, reason } => {
-                write!(f, "cannot monitor replica {node}: {reason}")
+                write!(f, "cannot monitor {node}: {reason}")
             }
             Error::Failover { reason } => write!(f, "failover failed: {reason}"),
             Error::InvalidToken { reason } => write!(f, "invalid consistency token: {reason}"),

@@ -40,7 +40,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::cluster::{Cluster, Shared};
-use crate::connection::nodes::connect_node;
+use crate::connection::nodes::{connect_node, open_error};
 use crate::consistency::ConsistencyToken;
 use crate::error::Error;
 use crate::url::{NodeAddress, Secret};
@@ -291,10 +291,7 @@ fn probe(shared: &Shared, i: usize, admin: &(String, Secret)) -> Result<Probed, 
     let mut address: NodeAddress = node.address.clone();
     address.user = admin.0.clone();
     address.password = admin.1.clone();
-    let failed = |reason: String| Error::NodeUnavailable {
-        node: node.label.clone(),
-        reason,
-    };
+    let failed = |reason: String| open_error(&node.label, reason);
     let mut conn = connect_node(
         &address,
         shared.config.connect_timeout,
@@ -420,6 +417,14 @@ pub(crate) fn promote(cluster: &Cluster, name: Option<&str>) -> Result<String, E
             Err(e) => {
                 if named == Some(i) {
                     return Err(fail(format!("cannot promote: {e}")));
+                }
+                if i == old && matches!(e, Error::NodeRefused { .. }) {
+                    // It answers: not a failover, and a switchover can't make it
+                    // read-only without a login. Going on would leave two writable nodes.
+                    return Err(fail(format!(
+                        "cannot promote: {e}; the master answers, so it must be made \
+                         read-only first: fix `Builder::admin_credentials`"
+                    )));
                 }
                 log::warn!("promote: {e}");
                 probed.push(None);

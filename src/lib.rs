@@ -155,6 +155,38 @@
 //! check it: building never touches the network, so an application can start while a
 //! replica is down. The monitor's first round runs as soon as the cluster is built.
 //!
+//! **Refused logins are the caller's.** A node that answers and refuses the connection
+//! (wrong user or password, a missing grant, an unknown database, an authentication
+//! plugin the client lacks: MySQL errors 1044, 1045, 1049, 1129, 1130, 1226, 1251, 1698,
+//! 1862, 2059, 2061, 4151) is not failing: no retry elsewhere would fix it, and one would
+//! only hide it. The statement fails with [`Error::NodeRefused`] (a Diesel
+//! `DatabaseError` of kind `Unknown`, message prefixed `diesel-cluster:`, naming the node
+//! and quoting the server, which names the user, never the password); the node is not
+//! ejected, the read is not retried on another node, and no failover or master
+//! rediscovery follows. The monitor logs in with each node's own credentials (those of
+//! the application's connections), so a refusal there is the same mistake: it is logged
+//! once at `error` (and at `info` when a login works again), shown in
+//! [`NodeStatus::monitor_error`], and the node is not ejected; a replica's lag then
+//! counts as unknown, as under *Missing privilege*. [`Cluster::promote`] refuses to run
+//! when the master refuses its admin login: the master answers, so it must be made
+//! read-only first, and a failover would leave two writable nodes.
+//!
+//! **Passwords are never shown.** [`Error`]'s `Display` and `Debug`, the
+//! `ConnectionError` of `ClusterConnection::establish`, `Debug` of [`Builder`],
+//! [`Cluster`] and [`ClusterConnection`], [`Cluster::status`] and the log records hold
+//! no password. An invalid URL is shown masked by its structure, not by looking for the
+//! password (in a malformed URL nobody knows what it is): everything from the user's `:`
+//! to the *last* `@` becomes `***`, as does the value of every option whose name holds
+//! `pass`, `pwd` or `secret` (`replica_password`), up to the next known option; a part of
+//! the URL an error would quote (a host, an option) is replaced by a note when it lies in
+//! a masked range; a URL with no `scheme://` at its start or no `@` is not shown at all.
+//! A `#`, `?`, `/`, `@` or `:` in a password should be percent-encoded (`%23`, `%3F`,
+//! `%2F`, `%40`, `%3A`); the errors say so when one is not. A `NUL` byte (`%00`) in a user
+//! name, password or database name is refused (the MySQL client can't send it).
+//! Diesel itself hands each node's URL, with its password, to the `url` of its
+//! `InstrumentationEvent::StartEstablishConnection` events (as for a `MysqlConnection`;
+//! Diesel documents it): an instrumentation must not print that field.
+//!
 //! **Failover.** While the master is ejected, the cluster looks for a node with
 //! `read_only = 0` (from the monitor and from writes, at most every 500 ms) and makes it
 //! the master: an outside tool promoted it. Only a node that replicates from nobody

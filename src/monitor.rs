@@ -17,7 +17,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::cluster::Shared;
-use crate::connection::nodes::{connect_node, is_connection_error, Connected, Guarded};
+use crate::connection::nodes::{
+    connect_node, is_connection_error, is_refusal_message, Connected, Guarded,
+};
 use crate::error::Error;
 use crate::watchdog::{Armed, Timer};
 
@@ -185,6 +187,10 @@ struct Heartbeat {
     /// Per node: the last heartbeat read error logged, so each is logged once.
     read_errors: Vec<Option<String>>,
 }
+
+/// Marks a `monitor_error` as the node refusing the monitor's login (cleared by the next
+/// login that works).
+const LOGIN_ERROR: &str = "login refused:";
 
 /// Marks the master's `monitor_error` as coming from the heartbeat (cleared by the next
 /// successful heartbeat write, and only then).
@@ -390,6 +396,9 @@ impl Probe {
     /// Health: a node that answers `SELECT 1` is readmitted at once (no need to wait for
     /// the cooldown); one that does not is ejected. Returns whether it answered.
     ///
+    /// A node that refuses the monitor's login (wrong password, missing grant: see
+    /// [`is_refusal_message`]) is not down and is not ejected; see [`Probe::refused`].
+    ///
     /// The round trip is smoothed (each sample moves it a quarter of the way) so that one
     /// slow answer on a busy machine doesn't swing latency-based routing.
     ///
@@ -425,6 +434,12 @@ impl Probe {
                     _ => sample,
                 };
                 node.set_latency(smoothed);
+                let mut error = node.monitor_error.lock();
+                if error.as_deref().is_some_and(|e| e.contains(LOGIN_ERROR)) {
+                    log::info!("monitor: {} accepts its login again", node.label);
+                    *error = None;
+                }
+                drop(error);
                 if !node.is_up() {
                     log::info!("{} answers again; readmitting it", node.label);
                     node.readmit();
@@ -435,6 +450,10 @@ impl Probe {
                 self.conns[i] = None;
                 // What was seen of a node that no longer answers is no longer true.
                 *node.seen.lock() = Default::default();
+                if is_refusal_message(&e) {
+                    self.refused(shared, i, &e);
+                    return false;
+                }
                 if node.is_up() && node.eject(shared.config.ejection_cooldown) {
                     log::warn!("monitor: ejecting {}: {e}", node.label);
                 }
@@ -449,6 +468,40 @@ impl Probe {
             .execute(c)
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    /// Node `i` answered and refused the monitor's login. The monitor logs in with the
+    /// node's own credentials, the ones the application's connections use, so this is a
+    /// configuration error for the caller to fix, not a failure: the node is not ejected
+    /// and no failover follows (the application's statements get the refusal as
+    /// [`Error::NodeRefused`]). A replica's lag is unknown, so it gets no lag-bounded
+    /// reads, as when its replication status can't be read. `status()` shows why
+    /// (`monitor_error`); the log says it once at `error`, not every round, and at `info`
+    /// when a login works again.
+    fn refused(&mut self, shared: &Shared, i: usize, reason: &str) {
+        let node = &shared.nodes[i];
+        let lag = if i == shared.master() {
+            ""
+        } else {
+            "; its lag is unknown, so it gets no lag-bounded reads"
+        };
+        let message = Error::Monitor {
+            node: node.label.clone(),
+            reason: format!(
+                "{LOGIN_ERROR} {reason}; not ejected (it answers: the credentials or grants \
+                 are wrong){lag}"
+            ),
+        }
+        .to_string();
+        let mut current = node.monitor_error.lock();
+        if current.as_deref() != Some(message.as_str()) {
+            log::error!("monitor: {message}");
+        }
+        *current = Some(message);
+        drop(current);
+        if i != shared.master() {
+            node.set_lag(None, shared.config.max_replica_lag);
+        }
     }
 
     /// The node's GTID position, for `status()` only: `@@gtid_current_pos` on the master,

@@ -13,6 +13,8 @@ use crate::consistency::ConsistencyToken;
 use crate::url;
 use crate::{Cluster, ClusterConnection, Consistency};
 
+mod secrets;
+
 // ------------------------------------------------------------------ helpers
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -188,6 +190,10 @@ fn gen_url() -> impl Strategy<Value = GenUrl> {
         any::<String>().prop_filter("a database name", |d| !d.is_empty()),
         proptest::collection::vec(gen_option(), 0..5),
     )
+        // No NUL: the parser refuses it, as Diesel's client would (a C string).
+        .prop_filter("no NUL", |(user, password, _, database, _)| {
+            !user.contains('\0') && !password.contains('\0') && !database.contains('\0')
+        })
         .prop_map(|(user, password, hosts, database, options)| {
             // Every node once, every option once: the parser rightly refuses repeats.
             let mut seen_hosts = Vec::new();

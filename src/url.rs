@@ -9,8 +9,13 @@
 //! the cluster's own options (see [`crate::Builder`]) configure the cluster. Anything else is
 //! an error: Diesel silently ignores unknown options, which hides typos such as
 //! `max_replica_lga=1s`.
+//!
+//! Errors about a URL never show a password, whatever the URL's shape: they mask by
+//! structure (see [`Redacted`]), since in a malformed URL nobody can tell which part the
+//! password is.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -104,11 +109,38 @@ impl fmt::Debug for NodeAddress {
 }
 
 /// A parsed cluster URL: the nodes and the raw cluster options, validated by the builder.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ParsedUrl {
     pub(crate) nodes: Vec<NodeAddress>,
     /// Cluster options (`name`, `value`) in URL order, percent-decoded.
     pub(crate) options: Vec<(String, String)>,
+    /// Names of the options whose value may hold part of the password (the URL's
+    /// structure allows another reading): errors about them don't show the value.
+    pub(crate) hidden: Vec<String>,
+}
+
+/// Shows the value of every option named like a secret (see [`is_secret_option`]), and
+/// of every [`hidden`](ParsedUrl::hidden) one, as `***`.
+impl fmt::Debug for ParsedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret_option(k) || self.hidden.contains(k) {
+                    "***"
+                } else {
+                    v
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("ParsedUrl")
+            .field("nodes", &self.nodes)
+            .field("options", &options)
+            .field("hidden", &self.hidden)
+            .finish()
+    }
 }
 
 /// Options Diesel's MySQL client reads from a URL; passed through to every node.
@@ -134,43 +166,180 @@ pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
     "max_replica_latency",
 ];
 
-/// Replaces the password of a URL-like string with `***`, for messages about bad URLs.
-/// Works on anything, including strings that are not URLs at all.
-pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // Not URL-shaped: there is no telling which part is a password, so show nothing.
-        return "(not shown: not a URL)".to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    let userinfo = &authority[..at];
-    let user = match userinfo.find(':') {
-        Some(colon) => format!("{}:***", &userinfo[..colon]),
-        None => userinfo.to_string(),
-    };
-    format!("{}{}@{}", &url[..scheme_end + 3], user, &rest[at + 1..])
+/// Whether an option's name says its value is a secret (`replica_password`, and any
+/// misspelling or future option such as `admin_pwd`): percent-decoded, any case.
+fn is_secret_option(raw_name: &str) -> bool {
+    let name = percent_decode_lossy(raw_name).to_ascii_lowercase();
+    ["pass", "pwd", "secret"].iter().any(|s| name.contains(s))
 }
 
-fn invalid(url: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidUrl {
-        url: redact(url),
-        reason: reason.into(),
+/// Where the option that follows a secret's value starts: the next `&` followed by a
+/// known option's `name=`. A raw `&` followed by anything else may be part of the secret.
+fn next_known_option(url: &str, from: usize) -> Option<usize> {
+    url[from..]
+        .match_indices('&')
+        .map(|(i, _)| from + i)
+        .find(|&amp| {
+            let after = &url[amp + 1..];
+            CLUSTER_OPTIONS
+                .iter()
+                .chain(CLIENT_OPTIONS)
+                .any(|name| after.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
+        })
+}
+
+/// Where what follows `scheme://` starts, when `url` starts with a scheme (text before
+/// something that looks like a URL is not a URL).
+fn after_scheme(url: &str) -> Option<usize> {
+    let end = url.find("://")?;
+    let scheme = url[..end].trim_start();
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b));
+    valid.then_some(end + 3)
+}
+
+/// The byte ranges of `url` that may hold a password, found by structure alone (never by
+/// looking for the password: in a malformed URL nobody knows what it is). `None` when the
+/// URL can't be split at all (no `scheme://` at its start, or no `@` after it): then no
+/// part of it may be shown.
+///
+/// * The password: from the first `:` after `://` to the *last* `@` of the whole text. A
+///   malformed password may hold `#`, `?`, `/`, `@` or `:`; the last `@` is the latest the
+///   credentials can end, so whatever the URL's shape the password is inside.
+/// * The value of every option whose name contains `pass`, `pwd` or `secret` (see
+///   [`is_secret_option`]), wherever it appears: from its `=` to the next `&` that starts a
+///   known option, else to the end of the text (a raw `&` may be part of the value).
+fn secret_ranges(url: &str) -> Option<Vec<Range<usize>>> {
+    let rest = after_scheme(url)?;
+    let last_at = url.rfind('@').filter(|&at| at >= rest)?;
+    let mut ranges = Vec::new();
+    if let Some(colon) = url[rest..last_at].find(':') {
+        ranges.push(rest + colon + 1..last_at);
+    }
+    for (sep, _) in url.match_indices(['?', '&']).filter(|&(i, _)| i >= rest) {
+        let name_start = sep + 1;
+        let Some(eq) = url[name_start..]
+            .find(['=', '&', '?'])
+            .map(|e| name_start + e)
+        else {
+            continue;
+        };
+        if url.as_bytes()[eq] != b'=' || !is_secret_option(&url[name_start..eq]) {
+            continue;
+        }
+        let value_end = next_known_option(url, eq + 1).unwrap_or(url.len());
+        ranges.push(eq + 1..value_end);
+    }
+    ranges.sort_by_key(|r| r.start);
+    Some(ranges)
+}
+
+/// A URL as an error may show it: the text with every range that may hold a password
+/// (see [`secret_ranges`]) replaced by `***`, and parts of it quoted only when they lie
+/// wholly outside those ranges.
+pub(crate) struct Redacted<'a> {
+    url: &'a str,
+    secrets: Option<Vec<Range<usize>>>,
+}
+
+/// What an error says instead of a part of the URL that may hold a password.
+const NOT_SHOWN: &str = "(not shown: it may hold part of a password)";
+
+impl<'a> Redacted<'a> {
+    pub(crate) fn new(url: &'a str) -> Self {
+        Redacted {
+            url,
+            secrets: secret_ranges(url),
+        }
+    }
+
+    /// The URL with its secrets masked, or a placeholder when it can't be split.
+    pub(crate) fn text(&self) -> String {
+        let Some(secrets) = &self.secrets else {
+            return if after_scheme(self.url).is_some() {
+                "(not shown: no `@` separates the credentials from the hosts)".to_string()
+            } else {
+                "(not shown: not a URL)".to_string()
+            };
+        };
+        let mut out = String::with_capacity(self.url.len());
+        let mut shown_to = 0;
+        for r in secrets {
+            if r.start >= shown_to {
+                out.push_str(&self.url[shown_to..r.start]);
+                out.push_str("***");
+            }
+            shown_to = shown_to.max(r.end);
+        }
+        out.push_str(&self.url[shown_to..]);
+        out
+    }
+
+    /// Whether `part`, a slice of the URL, holds no byte that may belong to a password.
+    fn is_clean(&self, part: &str) -> bool {
+        let Some(secrets) = &self.secrets else {
+            return false;
+        };
+        let Some(start) = (part.as_ptr() as usize).checked_sub(self.url.as_ptr() as usize) else {
+            return false;
+        };
+        let end = start + part.len();
+        end <= self.url.len() && secrets.iter().all(|r| end <= r.start || start >= r.end)
+    }
+
+    /// `` `shown` `` when `raw` (the slice of the URL `shown` was read from) is clean,
+    /// else a placeholder.
+    fn quote(&self, raw: &str, shown: &str) -> String {
+        if self.is_clean(raw) {
+            format!("`{shown}`")
+        } else {
+            NOT_SHOWN.to_string()
+        }
+    }
+
+    fn invalid(&self, reason: impl Into<String>) -> Error {
+        Error::InvalidUrl {
+            url: self.text(),
+            reason: reason.into(),
+        }
     }
 }
 
-/// Parses a cluster URL. Never panics; every malformed input is an `Error::InvalidUrl`.
+/// An error about a URL option whose value may hold part of a password (it is one of
+/// `hidden`, see [`ParsedUrl::hidden`]), without the value.
+pub(crate) fn hide_option_value(error: Error, hidden: &[String]) -> Error {
+    match error {
+        Error::InvalidOption { option, .. } if hidden.contains(&option) => Error::InvalidOption {
+            reason: format!(
+                "invalid value {NOT_SHOWN}: percent-encode `@`, `/`, `?`, `#` and `:` in a \
+                 password"
+            ),
+            option,
+        },
+        other => other,
+    }
+}
+
+/// Replaces whatever may be a password in a URL-like string with `***` (see
+/// [`secret_ranges`]), for messages about bad URLs. Works on anything, including strings
+/// that are not URLs at all (they are not shown).
+pub(crate) fn redact(url: &str) -> String {
+    Redacted::new(url).text()
+}
+
+/// Parses a cluster URL. Never panics; every malformed input is an `Error::InvalidUrl`
+/// that shows no byte of anything that may be a password (see [`Redacted`]).
 pub(crate) fn parse(url: &str) -> Result<ParsedUrl, Error> {
+    let r = Redacted::new(url);
+    let invalid = |reason: &str| r.invalid(reason);
     let url_trimmed = url.trim();
     if url_trimmed.is_empty() {
-        return Err(invalid(url, "the URL is empty"));
+        return Err(invalid("the URL is empty"));
     }
     let Some(rest) = url_trimmed.strip_prefix("mysql://") else {
         return Err(invalid(
-            url,
             "the scheme must be `mysql://` (mysql://user:password@master,replica1/db)",
         ));
     };
@@ -178,8 +347,14 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl, Error> {
         Some(q) => (&rest[..q], Some(&rest[q + 1..])),
         None => (rest, None),
     };
-    if before_query.contains('#') || query.is_some_and(|q| q.contains('#')) {
-        return Err(invalid(url, "fragments (`#...`) are not allowed"));
+    if let Some(hash) = rest.find('#') {
+        return Err(invalid(if rest[hash..].contains('@') {
+            "a `#` in a user name or password must be percent-encoded as %23 (a URL \
+             fragment, `#...`, is not allowed)"
+        } else {
+            "fragments (`#...`) are not allowed; a `#` in an option value must be \
+             percent-encoded as %23"
+        }));
     }
     // The userinfo may itself contain `/` only when percent-encoded, so the last `@`
     // before the path separates credentials from hosts.
@@ -193,74 +368,109 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl, Error> {
     };
 
     let (user, password) = match userinfo {
-        None => return Err(invalid(url, "no user name (mysql://user:password@host/db)")),
+        None if query.is_some_and(|q| q.contains('@')) => {
+            return Err(invalid(
+                "no `@` before the first `?`: a `?` in a user name or password must be \
+                 percent-encoded as %3F",
+            ))
+        }
+        None => return Err(invalid("no user name (mysql://user:password@host/db)")),
         Some(info) => {
             let (u, p) = match info.find(':') {
                 Some(c) => (&info[..c], &info[c + 1..]),
                 None => (info, ""),
             };
-            let user = percent_decode(u).map_err(|e| invalid(url, format!("user name: {e}")))?;
-            let password = percent_decode(p)
-                .map_err(|_| invalid(url, "the password is not valid percent-encoding"))?;
+            let user = percent_decode(u).map_err(|e| invalid(&format!("user name: {e}")))?;
+            let password = percent_decode(p).map_err(|e| invalid(&format!("the password: {e}")))?;
             if user.is_empty() {
-                return Err(invalid(url, "the user name is empty"));
+                return Err(invalid("the user name is empty"));
+            }
+            if user.contains('\0') || password.contains('\0') {
+                return Err(invalid(
+                    "the user name or password holds a NUL byte (%00), which the MySQL \
+                     client can't send",
+                ));
             }
             (user, Secret::new(password))
         }
     };
 
     if path.is_empty() {
-        return Err(invalid(
-            url,
-            "no database name (mysql://user:password@host/db)",
-        ));
+        return Err(invalid("no database name (mysql://user:password@host/db)"));
     }
     if path.contains('/') {
-        return Err(invalid(url, "the path must be a single database name"));
+        return Err(invalid("the path must be a single database name"));
     }
-    let database = percent_decode(path).map_err(|e| invalid(url, format!("database name: {e}")))?;
+    let database = percent_decode(path).map_err(|e| invalid(&format!("database name: {e}")))?;
+    if database.contains('\0') {
+        return Err(invalid("the database name holds a NUL byte (%00)"));
+    }
 
     let mut client_options = Vec::new();
     let mut options = Vec::new();
+    let mut hidden = Vec::new();
     if let Some(query) = query {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = match pair.find('=') {
                 Some(e) => (&pair[..e], &pair[e + 1..]),
-                None => return Err(invalid(url, format!("option `{pair}` has no value"))),
+                None => {
+                    return Err(invalid(&format!(
+                        "option {} has no value",
+                        r.quote(pair, pair)
+                    )))
+                }
             };
-            let key = percent_decode(k).map_err(|e| invalid(url, format!("option name: {e}")))?;
-            let value =
-                percent_decode(v).map_err(|e| invalid(url, format!("value of `{key}`: {e}")))?;
+            let key = percent_decode(k).map_err(|e| invalid(&format!("option name: {e}")))?;
+            let value = percent_decode(v)
+                .map_err(|e| invalid(&format!("value of {}: {e}", r.quote(k, &key))))?;
             if CLIENT_OPTIONS.contains(&key.as_str()) {
+                if value.contains('\0') {
+                    return Err(invalid(&format!(
+                        "the value of {} holds a NUL byte (%00)",
+                        r.quote(k, &key)
+                    )));
+                }
                 client_options.push((key, value));
             } else if CLUSTER_OPTIONS.contains(&key.as_str()) {
                 if options.iter().any(|(k, _): &(String, String)| *k == key) {
-                    return Err(invalid(url, format!("option `{key}` is given twice")));
+                    return Err(invalid(&format!(
+                        "option {} is given twice",
+                        r.quote(k, &key)
+                    )));
+                }
+                if !r.is_clean(v) && !is_secret_option(k) {
+                    hidden.push(key.clone());
                 }
                 options.push((key, value));
             } else {
-                return Err(invalid(
-                    url,
-                    format!(
-                        "unknown option `{key}` (known: {}, {})",
-                        CLUSTER_OPTIONS.join(", "),
-                        CLIENT_OPTIONS.join(", ")
-                    ),
-                ));
+                return Err(invalid(&format!(
+                    "unknown option {} (known: {}, {})",
+                    r.quote(k, &key),
+                    CLUSTER_OPTIONS.join(", "),
+                    CLIENT_OPTIONS.join(", ")
+                )));
             }
         }
     }
 
     if hosts.is_empty() {
         return Err(invalid(
-            url,
             "no host (mysql://user:password@master,replica1/db)",
         ));
     }
     let mut nodes = Vec::new();
     for (i, host) in hosts.split(',').enumerate() {
-        let (host, port) = parse_host(host)
-            .map_err(|reason| invalid(url, format!("host #{} (`{host}`): {reason}", i + 1)))?;
+        let (host, port) = parse_host(host).map_err(|reason| {
+            if r.is_clean(host) {
+                invalid(&format!("host #{} (`{host}`): {reason}", i + 1))
+            } else {
+                invalid(&format!(
+                    "host #{} {NOT_SHOWN} is not a valid host: percent-encode `@`, `/`, \
+                     `?`, `#` and `:` in a password",
+                    i + 1
+                ))
+            }
+        })?;
         nodes.push(NodeAddress {
             host,
             port,
@@ -272,11 +482,14 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl, Error> {
     }
     if nodes.len() > 1 && client_options.iter().any(|(k, _)| k == "unix_socket") {
         return Err(invalid(
-            url,
             "`unix_socket` names one server and cannot be used with several hosts",
         ));
     }
-    Ok(ParsedUrl { nodes, options })
+    Ok(ParsedUrl {
+        nodes,
+        options,
+        hidden,
+    })
 }
 
 fn parse_host(s: &str) -> Result<(String, u16), String> {
@@ -317,6 +530,31 @@ fn parse_host(s: &str) -> Result<(String, u16), String> {
         },
     };
     Ok((host.to_string(), port))
+}
+
+/// Percent-decodes what can be decoded and keeps the rest, for reading option names
+/// whatever their shape.
+fn percent_decode_lossy(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| Some(hex_value(h[0])? << 4 | hex_value(h[1])?));
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn percent_decode(s: &str) -> Result<String, &'static str> {
@@ -464,6 +702,113 @@ mod tests {
         assert_eq!(redact("mysql://u@h/db"), "mysql://u@h/db");
         assert_eq!(redact("mysql://u:p@w@h/db?x=1"), "mysql://u:***@h/db?x=1");
         assert_eq!(redact("user pw"), "(not shown: not a URL)");
+        assert_eq!(redact("pw mysql://u:pw@h/db"), "(not shown: not a URL)");
+        // No `@`: user:password can't be told from host:port.
+        assert!(redact("mysql://u:pw/db").starts_with("(not shown"));
+        // Option values named like a secret, to the next known option or the end.
+        assert_eq!(
+            redact("mysql://u:pw@h/db?replica_user=ro&replica_password=ropw&balance=random"),
+            "mysql://u:***@h/db?replica_user=ro&replica_password=***&balance=random"
+        );
+        assert_eq!(
+            redact("mysql://u:pw@h/db?replica_password=a&b=c&d"),
+            "mysql://u:***@h/db?replica_password=***"
+        );
+        assert_eq!(
+            redact("mysql://u:pw@h/db?Replica%5FPassw%6Frd=x&admin_pwd=y"),
+            "mysql://u:***@h/db?Replica%5FPassw%6Frd=***"
+        );
+        // A `@` in a secret option's value: the main password's range runs to it, and
+        // the tail after it is that value's.
+        assert_eq!(
+            redact("mysql://u:pw@h/db?replica_user=ro&replica_password=se@cret"),
+            "mysql://u:***"
+        );
+    }
+
+    /// The shapes of the routing-safety issue (defect 10): each printed the whole URL.
+    #[test]
+    fn unencoded_separators_in_the_password_are_not_shown() {
+        for (url, expected) in [
+            ("mysql://app:pa#ss@h/db", "mysql://app:***@h/db"),
+            ("mysql://app:pa?ss@h/db", "mysql://app:***@h/db"),
+            ("mysql://app:pa/ss@h:99999/db", "mysql://app:***@h:99999/db"),
+        ] {
+            let err = parse(url).expect_err(url);
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains("pa#ss"), "{shown}");
+            assert!(!shown.contains("pa?ss"), "{shown}");
+            assert!(!shown.contains("pa/ss"), "{shown}");
+            assert!(!shown.contains("ss@"), "{shown}");
+            match err {
+                Error::InvalidUrl { url: shown_url, .. } => assert_eq!(shown_url, expected),
+                other => panic!("{other:?}"),
+            }
+        }
+        let err = parse("mysql://app:pa#ss@h/db").unwrap_err().to_string();
+        assert!(err.contains("%23"), "{err}");
+        let err = parse("mysql://app:pa?ss@h/db").unwrap_err().to_string();
+        assert!(err.contains("%3F"), "{err}");
+        let err = parse("mysql://app:pa/ss@h:99999/db")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid port `99999`"), "{err}");
+    }
+
+    #[test]
+    fn replica_password_is_masked_in_url_errors() {
+        let err = parse("mysql://app:pw@h:99999/db?replica_user=ro&replica_password=Ropw1234")
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("Ropw1234"), "{shown}");
+        assert!(shown.contains("replica_password=***"), "{shown}");
+        // A raw `&` in it: what follows may be the password's, not an option.
+        let err =
+            parse("mysql://app:pw@h/db?replica_user=ro&replica_password=ab&Cdef99").unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("Cdef99"), "{shown}");
+        let err = parse("mysql://app:pw@h/db?replica_password=ab&Cdef99=1").unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("Cdef99"), "{shown}");
+        assert!(shown.contains("unknown option (not shown"), "{shown}");
+        // Built into a cluster, errors about other options hold none of it either.
+        let err = crate::Cluster::builder()
+            .url("mysql://app:pw@h/db?replica_user=ro&replica_password=Ropw1234&balance=x")
+            .build()
+            .unwrap_err();
+        assert!(!format!("{err} {err:?}").contains("Ropw1234"));
+    }
+
+    #[test]
+    fn a_value_that_may_be_part_of_the_password_is_not_quoted() {
+        // Read as password `a`, host `b`, database `c`, option `balance`: but the
+        // password may as well be `a@b/c?balance=Qxzj` (the last `@` ends it).
+        let err = crate::Cluster::builder()
+            .url("mysql://u:a@b/c?balance=Qxzj@h/db")
+            .build()
+            .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("Qxzj"), "{shown}");
+        assert!(shown.contains("balance"), "{shown}");
+        // A clean value is quoted as before.
+        let err = crate::Cluster::builder()
+            .url("mysql://u:pw@h/db?balance=fastest")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("fastest"), "{err}");
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_before_the_client_sees_them() {
+        // Diesel would turn them into a `NulError`, whose `Debug` lists the bytes.
+        for url in [
+            "mysql://u:p%00w@h/db",
+            "mysql://u%00@h/db",
+            "mysql://u@h/d%00b",
+        ] {
+            let err = parse(url).expect_err(url);
+            assert!(err.to_string().contains("NUL"), "{err}");
+        }
     }
 
     #[test]
