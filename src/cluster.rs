@@ -115,14 +115,14 @@ impl Shared {
             Consistency::Bounded(max) => match node.lag_now() {
                 Some(lag) => lag <= max,
                 // Not measured yet. With the monitor on, its first round runs as the
-                // cluster is built: wait for it (once, bounded by `connect_timeout`), then
-                // a replica still unmeasured is not fresh. With the monitor off nothing
-                // ever measures the lag: `Bounded` can't tell and reads as `Eventual`.
+                // cluster is built: wait for it (until `connect_timeout` after the build,
+                // however many reads come), then a replica still unmeasured is not fresh.
+                // With the monitor off nothing ever measures the lag: `Bounded` can't
+                // tell and reads as `Eventual`.
                 None if node.lag_unmeasured() => match self.config.monitor_interval {
                     None => true,
                     Some(_) => {
-                        self.first_round
-                            .wait(self.config.connect_timeout, || !node.lag_unmeasured());
+                        self.first_round.wait(|| !node.lag_unmeasured());
                         node.lag_now().is_some_and(|l| l <= max)
                     }
                 },
@@ -780,7 +780,7 @@ impl Builder {
             failover_lock: Mutex::new(None),
             monitor: Mutex::new(None),
             tokens: Default::default(),
-            first_round: Default::default(),
+            first_round: crate::monitor::FirstRound::new(connect_timeout),
         });
         if shared.has_replicas() {
             if let Some(interval) = shared.config.monitor_interval {
