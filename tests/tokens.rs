@@ -178,7 +178,11 @@ fn a_token_that_timed_out_is_not_waited_for_again() {
     let before = all_waits();
     for k in 0..60 {
         let conn = &mut conns[k % 3];
-        assert_eq!(with_token(&token, || read(conn, id)), 1, "read {k} is stale");
+        assert_eq!(
+            with_token(&token, || read(conn, id)),
+            1,
+            "read {k} is stale"
+        );
         assert_eq!(last_node(conn), "master", "read {k}");
     }
     let waited = delta(before, all_waits());
@@ -195,12 +199,20 @@ fn a_token_that_timed_out_is_not_waited_for_again() {
     assert!(later.covers(&token));
     let conn = &mut conns[0];
     assert_eq!(with_token(&later, || read(conn, id)), 2);
-    assert!(last_node(conn).starts_with("replica"), "{}", last_node(conn));
+    assert!(
+        last_node(conn).starts_with("replica"),
+        "{}",
+        last_node(conn)
+    );
     // A replica reached a position covering the first token: it is an ordinary token
     // again (read on a fresh connection, which has confirmed nothing yet).
     let mut fresh = cluster.connect();
     assert_eq!(with_token(&token, || read(&mut fresh, id)), 2);
-    assert!(last_node(&fresh).starts_with("replica"), "{}", last_node(&fresh));
+    assert!(
+        last_node(&fresh).starts_with("replica"),
+        "{}",
+        last_node(&fresh)
+    );
 }
 
 /// Read-your-writes through a token made on another cluster handle (as a cookie from

@@ -273,6 +273,12 @@ impl ClusterConnection {
             }
             Required::Position(t) => t,
         };
+        if self.causal.confirmed[node]
+            .as_ref()
+            .is_some_and(|c| c.covers(&required))
+        {
+            return node;
+        }
         let shared = self.cluster.shared.clone();
         let timeout = shared.config.causal_timeout;
         // Only the master is sure to have a token ahead of its own position (forged, or
@@ -420,7 +426,9 @@ impl ClusterConnection {
         let hub = self.hub.clone();
         let conn = self.nodes[master].as_deref_mut()?;
         match hub.muted(|| PositionQuery.get_result::<(Option<String>, Option<String>)>(conn)) {
-            Ok((_, binlog_pos)) => ConsistencyToken::from_gtid_list(&binlog_pos.unwrap_or_default()),
+            Ok((_, binlog_pos)) => {
+                ConsistencyToken::from_gtid_list(&binlog_pos.unwrap_or_default())
+            }
             Err(e) => {
                 log::debug!("could not read the master's position: {e}");
                 // A dead session is reopened by the read that follows, on the master.
