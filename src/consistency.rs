@@ -18,7 +18,11 @@ use crate::role::{push, with_top, ScopeGuard};
 pub enum Consistency {
     /// Reads go to the master.
     Strong,
-    /// Reads go to a replica whose lag is at most this much (else to the master).
+    /// Reads go to a replica whose lag, as the monitor measured it, is at most this much
+    /// (else to the master). A replica not measured yet is not fresh: reads right after
+    /// the cluster is built wait for the monitor's first round (until `connect_timeout`
+    /// after the build). With the monitor off no lag is ever measured and this reads as
+    /// `Eventual`.
     Bounded(Duration),
     /// Reads go to any live replica, however far behind it is.
     Eventual,
@@ -339,7 +343,9 @@ pub fn use_consistency(consistency: Consistency) -> ScopeGuard {
 
 /// Runs `f` so that its replica reads first wait until the replica has applied `token`
 /// (or read from the master when it can't within the cluster's causal timeout). Works on
-/// any connection and thread: the token carries the position, not the connection.
+/// any connection and thread: the token carries the position, not the connection. A
+/// token ahead of the master's position (forged, or from another cluster) sends the
+/// reads to the master without any wait (see the crate docs, *Read-your-writes*).
 pub fn with_token<R>(token: &ConsistencyToken, f: impl FnOnce() -> R) -> R {
     let _guard = use_token(token.clone());
     f()

@@ -115,6 +115,13 @@ impl fmt::Display for ClusterStatus {
                 writeln!(f, "  {}: monitor error: {e}", n.name)?;
             }
         }
+        if self.rejected_tokens > 0 {
+            writeln!(
+                f,
+                "reads with a token ahead of the master (sent to the master): {}",
+                self.rejected_tokens
+            )?;
+        }
         Ok(())
     }
 }

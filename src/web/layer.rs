@@ -25,7 +25,8 @@ use crate::role::Role;
 pub enum PinMode {
     /// The [`ConsistencyToken`] of the request's writes, valid for this long: the
     /// client's later replica reads wait until the replica has applied them (at most the
-    /// cluster's `causal_timeout` per read, then they read from the master). Needs
+    /// cluster's `causal_timeout` per read, then they read from the master; a token
+    /// ahead of the master's position goes to the master at once). Needs
     /// MariaDB GTIDs. The default, for 30 s.
     Token(Duration),
     /// A time window: the client's reads go to the master until it ends. For servers
