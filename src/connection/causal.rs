@@ -367,11 +367,17 @@ impl ClusterConnection {
     fn can_wait_on(&self, i: usize) -> bool {
         let shared = &self.cluster.shared;
         let node = &shared.nodes[i];
-        node.is_up()
+        let fit = node.is_up()
             && !node.seen_without_lag()
             && node
                 .lag_now()
-                .is_none_or(|lag| lag <= shared.config.causal_timeout)
+                .is_none_or(|lag| lag <= shared.config.causal_timeout);
+        // A stopped replication thread while the master is up (with the heartbeat on, the
+        // lag of such a replica may still look small for a moment). With the master down
+        // every replica's IO thread is stopped, and one that applied what it received
+        // serves the positions it has.
+        fit && !(node.seen.lock().replicating == Some(false)
+            && shared.nodes[shared.master()].is_up())
     }
 
     /// Whether a replica can ever reach `token`: false when it is ahead of the master's
