@@ -7,7 +7,10 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use crate::error::Error;
 use crate::role::{push, with_top, ScopeGuard};
@@ -228,13 +231,13 @@ const BOOK_SIZE: usize = 64;
 pub(crate) struct TokenBook {
     /// The master's `@@gtid_binlog_pos` as last seen (by the monitor or a connection),
     /// with the index of the node that was the master then.
-    master: parking_lot::Mutex<Option<(usize, ConsistencyToken)>>,
+    master: Mutex<Option<(usize, ConsistencyToken)>>,
     /// Tokens found ahead of the master's current position.
-    ahead: parking_lot::Mutex<Vec<ConsistencyToken>>,
+    ahead: Mutex<Vec<ConsistencyToken>>,
     /// Tokens a replica did not reach within the causal timeout, and when.
-    unreachable: parking_lot::Mutex<Vec<(ConsistencyToken, std::time::Instant)>>,
+    unreachable: Mutex<Vec<(ConsistencyToken, Instant)>>,
     /// Reads whose token was found ahead of the master (they went to the master).
-    pub(crate) rejected: std::sync::atomic::AtomicU64,
+    pub(crate) rejected: AtomicU64,
 }
 
 /// How a token compares with what the master has.
@@ -279,8 +282,7 @@ impl TokenBook {
 
     /// Remembers a token found ahead of the master's current position.
     pub(crate) fn note_ahead(&self, token: &ConsistencyToken) {
-        self.rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.rejected.fetch_add(1, Relaxed);
         let mut ahead = self.ahead.lock();
         if !ahead.contains(token) {
             if ahead.len() >= BOOK_SIZE {
@@ -292,8 +294,7 @@ impl TokenBook {
 
     /// Counts a read whose token was already known to be ahead of the master.
     pub(crate) fn count_rejected(&self) {
-        self.rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.rejected.fetch_add(1, Relaxed);
     }
 
     /// Whether `token` timed out on a replica less than `retry` ago.
@@ -310,7 +311,7 @@ impl TokenBook {
         if list.len() >= BOOK_SIZE {
             list.remove(0);
         }
-        list.push((token.clone(), std::time::Instant::now()));
+        list.push((token.clone(), Instant::now()));
     }
 
     /// A replica has applied `position`: tokens it covers are reachable again.
@@ -448,7 +449,7 @@ mod tests {
         book.note_ahead(&t("0-1-11"));
         book.note_ahead(&t("0-1-11"));
         assert_eq!(book.standing(0, &t("0-1-11")), Standing::Ahead);
-        assert_eq!(book.rejected.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(book.rejected.load(Relaxed), 2);
         // The master moved past it: an ordinary token again.
         book.note_master_position(0, &ConsistencyToken::from_gtid_list("0-1-12").unwrap());
         assert_eq!(book.standing(0, &t("0-1-11")), Standing::Covered);
