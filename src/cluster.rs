@@ -75,6 +75,10 @@ pub(crate) struct Shared {
     /// Serialises failover so two connections don't promote or rediscover at once.
     pub(crate) failover_lock: Mutex<Option<Instant>>,
     pub(crate) monitor: Mutex<Option<crate::monitor::MonitorHandle>>,
+    /// The master's known GTID position and the tokens found ahead of it or unreachable.
+    pub(crate) tokens: crate::consistency::TokenBook,
+    /// Opens when the monitor's first round is over.
+    pub(crate) first_round: crate::monitor::FirstRound,
 }
 
 impl Shared {
@@ -108,7 +112,22 @@ impl Shared {
         }
         let fresh_enough = match consistency {
             Consistency::Eventual => true,
-            Consistency::Bounded(max) => node.lag_now().is_some_and(|l| l <= max),
+            Consistency::Bounded(max) => match node.lag_now() {
+                Some(lag) => lag <= max,
+                // Not measured yet. With the monitor on, its first round runs as the
+                // cluster is built: wait for it (until `connect_timeout` after the build,
+                // however many reads come), then a replica still unmeasured is not fresh.
+                // With the monitor off nothing ever measures the lag: `Bounded` can't
+                // tell and reads as `Eventual`.
+                None if node.lag_unmeasured() => match self.config.monitor_interval {
+                    None => true,
+                    Some(_) => {
+                        self.first_round.wait(|| !node.lag_unmeasured());
+                        node.lag_now().is_some_and(|l| l <= max)
+                    }
+                },
+                None => false,
+            },
             _ => !node.is_lagging(),
         };
         // Slowness is no staleness: the ceiling applies under every consistency.
@@ -228,7 +247,13 @@ impl Cluster {
 
     /// A snapshot of every node's state and counters, master first.
     pub fn status(&self) -> crate::status::ClusterStatus {
-        crate::status::ClusterStatus::new(self.shared.status())
+        crate::status::ClusterStatus::new(
+            self.shared.status(),
+            self.shared
+                .tokens
+                .rejected
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Promotes a replica to master (MariaDB GTID replication) and makes every connection
@@ -763,6 +788,8 @@ impl Builder {
             balancer: Balancer::new(self.balance.unwrap_or_default()),
             failover_lock: Mutex::new(None),
             monitor: Mutex::new(None),
+            tokens: Default::default(),
+            first_round: crate::monitor::FirstRound::new(connect_timeout),
         });
         if shared.has_replicas() {
             if let Some(interval) = shared.config.monitor_interval {

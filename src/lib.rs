@@ -146,8 +146,14 @@
 //! the default consistency, `Bounded(max_replica_lag)`, a replica whose lag is unknown
 //! or above the bound gets no reads; `Eventual` reads still use it. While the master is unreachable, a replica
 //! that applied everything it received counts as 0 behind (nothing fresher exists
-//! anywhere), so replica reads go on through a master outage. Without a monitor the lag
-//! is never known, and replicas count as fresh.
+//! anywhere), so replica reads go on through a master outage. The lag is unknown
+//! ([`NodeStatus::lag`] `None`) until the monitor first measured it, and while the
+//! replica is down. The monitor's first round starts as the cluster is built; a
+//! `Bounded` read made before it measured a replica waits for that round (until
+//! `connect_timeout` after the build, however many reads come), then counts a replica
+//! still unmeasured as not fresh (the read goes to the master). Without a monitor the
+//! lag is never known: `Bounded` can't tell and reads as `Eventual` (replicas count as
+//! fresh).
 //!
 //! **Missing privilege.** When the monitor can't read a replica's status (its account
 //! lacks `SLAVE MONITOR`), the lag counts as unknown and [`NodeStatus::monitor_error`] says
@@ -231,7 +237,7 @@
 //! | mode | a replica read after this connection wrote |
 //! |---|---|
 //! | `Strong` | goes to the master |
-//! | `Bounded(lag)`, `Eventual` | goes to a replica, which may not have the write yet |
+//! | `Bounded(lag)`, `Eventual` | goes to a replica, which may not have the write yet (under `Bounded`, one the monitor measured at most `lag` behind) |
 //! | `Causal` (MariaDB GTID) | waits on the chosen replica until it applied the write (`MASTER_GTID_WAIT`), or reads from the master after [`Builder::causal_timeout`] |
 //! | `Sticky(window)` | goes to the master until `window` after the write, then to replicas again (for servers without GTID) |
 //!
@@ -248,8 +254,41 @@
 //! 512 bytes; anything else is [`Error::InvalidToken`], never a panic. [`with_token`],
 //! [`use_token`] and [`Scope::token`] make the replica reads of a scope, on any
 //! connection and thread, wait for a token in every mode but `Strong` (whose reads are on
-//! the master already). A token the replicas never reach (e.g. forged) costs at most the
-//! causal timeout per read, then the read goes to the master.
+//! the master already).
+//!
+//! **What a token can cost.** Tokens come from clients (a cookie, a header), so a
+//! forged one must cost no more than one bounded wait (design 5a):
+//!
+//! * A token is first checked against the master's GTID position (`@@gtid_binlog_pos`,
+//!   read by the monitor every round and by each connection when it reads its own
+//!   write's position). A token ahead of it, in sequence or naming a domain the master
+//!   doesn't have, may still come from a write committed since; so the master's current
+//!   position is read once (one round trip on the master) before deciding. Still ahead:
+//!   the token is forged (or from another cluster), and the read goes to the **master**,
+//!   the one node sure to have every write, with no wait anywhere; the cluster remembers
+//!   the token (64 at most), so later reads with it cost nothing more, and
+//!   [`ClusterStatus::rejected_tokens`] counts them (logged at `debug`). A genuine
+//!   token is never rejected: it is always within the master's current position.
+//!   Server ids are not compared (after a failover a domain's last GTID carries the new
+//!   master's), only sequences per domain, as `MASTER_GTID_WAIT` does.
+//! * A token that a replica did not reach within the causal timeout is remembered by
+//!   the cluster: reads with it go to the master without waiting, until a replica is
+//!   seen to have it (by the monitor, or by a wait for a later token) or ten causal
+//!   timeouts have passed.
+//! * No wait is made on a replica the monitor found with replication stopped or
+//!   broken, or further behind than the causal timeout (a `MASTER_DELAY` larger than
+//!   it, say), in any mode, `Eventual` included: the read goes to another replica, or
+//!   to the master.
+//!
+//! Measured in `tests/tokens.rs` with the servers' own counters
+//! (`Master_gtid_wait_count`): 80 reads with 4 forged tokens over 3 connections ran **0**
+//! `MASTER_GTID_WAIT` and 4 reads of the master's position (before: 80 waits, each a
+//! full timeout); 60 reads with a token both replicas could not reach ran **1** wait
+//! (before: 60); 20 fresh tokens from another process, each newer than the reader's
+//! known master position, read their writes 20 of 20 on the undelayed replica with a
+//! position check and a wait each, and the replica delayed by 3 s got no wait (before:
+//! 10 waits, all timed out); 20 `Eventual` token reads with a stopped replica waited on
+//! it 0 times (before: 10).
 //!
 //! Costs, counted by [`ClusterConnection::internal_statements`] in `tests/causal.rs`:
 //! a causal read with nothing written sends **0** extra statements, and so does the
@@ -257,7 +296,9 @@
 //! on the master, `MASTER_GTID_WAIT` on the replica); a later read sends **0** on a
 //! replica that already confirmed the position to this connection and **1** on another;
 //! `consistency_token()` sends 1 the first time after a write, 0 otherwise; `Sticky`
-//! sends none. Over 1000 write-then-read pairs (Auto role, two replicas, one with its SQL
+//! sends none. A read with a token from elsewhere (another connection, a cookie) newer
+//! than the master's position the cluster knows sends 1 more, once per token: reading
+//! the master's position (own writes never need it: their position is read with it). Over 1000 write-then-read pairs (Auto role, two replicas, one with its SQL
 //! thread stopped for the first 300 pairs) `Causal` read 0 stale values and `Eventual`
 //! 451 to 878 in five runs (most reads right after a write beat replication, not only those of the
 //! stopped replica). A causal read there waits for the replica to apply the write just

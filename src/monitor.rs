@@ -23,6 +23,53 @@ use crate::connection::nodes::{
 use crate::error::Error;
 use crate::watchdog::{Armed, Timer};
 
+/// Opens when the monitor's first round is over, so that a `Bounded` read made right
+/// after the cluster was built waits for the replicas' lag instead of guessing it. Reads
+/// wait only until a grace period after the build ends, however many there are: a slow
+/// first round (a hung node holds it up to `network_timeout`) then sends them to the
+/// master.
+#[derive(Debug)]
+pub(crate) struct FirstRound {
+    done: AtomicBool,
+    until: Instant,
+    lock: parking_lot::Mutex<()>,
+    checked: parking_lot::Condvar,
+}
+
+impl FirstRound {
+    pub(crate) fn new(grace: Duration) -> FirstRound {
+        FirstRound {
+            done: AtomicBool::new(false),
+            until: Instant::now() + grace,
+            lock: Default::default(),
+            checked: Default::default(),
+        }
+    }
+
+    /// Wakes the waiters: a node was checked (`over`: the whole round is).
+    fn notify(&self, over: bool) {
+        let _g = self.lock.lock();
+        if over {
+            self.done.store(true, Ordering::Release);
+        }
+        self.checked.notify_all();
+    }
+
+    /// Waits until `ready` holds or the first round is over, at most until the grace
+    /// period ends. Free (one atomic load) once the round is over.
+    pub(crate) fn wait(&self, ready: impl Fn() -> bool) {
+        if self.done.load(Ordering::Acquire) || ready() || Instant::now() >= self.until {
+            return;
+        }
+        let mut g = self.lock.lock();
+        while !self.done.load(Ordering::Acquire) && !ready() {
+            if self.checked.wait_until(&mut g, self.until).timed_out() {
+                break;
+            }
+        }
+    }
+}
+
 /// Stops the monitor thread when told to (or when the cluster is dropped).
 #[derive(Debug)]
 pub(crate) struct MonitorHandle {
@@ -146,6 +193,9 @@ struct TsRow {
 struct PosRow {
     #[diesel(sql_type = Nullable<Text>)]
     pos: Option<String>,
+    /// `@@gtid_binlog_pos` on the master (what tokens are checked against), else NULL.
+    #[diesel(sql_type = Nullable<Text>)]
+    binlog: Option<String>,
 }
 
 /// The heartbeat value the monitor wrote last.
@@ -384,6 +434,7 @@ impl Probe {
                     p.read_position(shared, i, false);
                 }
             });
+            shared.first_round.notify(false);
         }
         if master_up && self.heartbeat.is_some() {
             self.guarded(shared, master, |p| p.write_heartbeat(shared, master));
@@ -454,6 +505,7 @@ impl Probe {
                     self.refused(shared, i, &e);
                     return false;
                 }
+                node.set_lag(None, shared.config.max_replica_lag);
                 if node.is_up() && node.eject(shared.config.ejection_cooldown) {
                     log::warn!("monitor: ejecting {}: {e}", node.label);
                 }
@@ -504,26 +556,37 @@ impl Probe {
         }
     }
 
-    /// The node's GTID position, for `status()` only: `@@gtid_current_pos` on the master,
-    /// `@@gtid_slave_pos` on a replica. Servers without them (MySQL) show none.
+    /// The node's GTID position: `@@gtid_current_pos` on the master, `@@gtid_slave_pos`
+    /// on a replica, for `status()`. The master's `@@gtid_binlog_pos` (which covers every
+    /// write it committed) is what consistency tokens are checked against; a replica's
+    /// position makes the tokens it covers reachable again (see
+    /// [`TokenBook`](crate::consistency::TokenBook)). Servers without them (MySQL) show
+    /// none.
     fn read_position(&mut self, shared: &Shared, i: usize, is_master: bool) {
         let sql = if is_master {
-            "SELECT @@gtid_current_pos AS pos"
+            "SELECT @@gtid_current_pos AS pos, @@gtid_binlog_pos AS `binlog`"
         } else {
-            "SELECT @@gtid_slave_pos AS pos"
+            "SELECT @@gtid_slave_pos AS pos, NULL AS `binlog`"
         };
         let Ok(conn) = self.conn(shared, i) else {
             return;
         };
         let pos = match diesel::sql_query(sql).get_result::<PosRow>(conn) {
             Ok(row) => {
-                // What rediscovery holds a candidate for the next master to.
-                if let Some(p) = is_master
-                    .then_some(row.pos.as_deref())
-                    .flatten()
-                    .and_then(crate::consistency::ConsistencyToken::from_gtid_list)
-                {
-                    shared.nodes[i].saw_master_position(&p);
+                let parsed = |text: &Option<String>| {
+                    text.as_deref()
+                        .and_then(crate::consistency::ConsistencyToken::from_gtid_list)
+                };
+                if is_master {
+                    // What rediscovery holds a candidate for the next master to.
+                    if let Some(p) = parsed(&row.pos) {
+                        shared.nodes[i].saw_master_position(&p);
+                    }
+                    if let Some(p) = parsed(&row.binlog) {
+                        shared.tokens.note_master_position(i, &p);
+                    }
+                } else if let Some(p) = parsed(&row.pos) {
+                    shared.tokens.reached(&p);
                 }
                 row.pos
             }
@@ -746,6 +809,7 @@ fn write_heartbeat_row(
 pub(crate) fn start(shared: Weak<Shared>, interval: Duration) -> MonitorHandle {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_flag = stop.clone();
+    let gate = shared.clone();
     let thread = thread::Builder::new()
         .name("diesel-cluster-monitor".into())
         .spawn(move || {
@@ -761,6 +825,7 @@ pub(crate) fn start(shared: Weak<Shared>, interval: Duration) -> MonitorHandle {
                     };
                     let probe = probe.get_or_insert_with(|| Probe::new(&shared));
                     probe.check(&shared);
+                    shared.first_round.notify(true);
                 }
                 let deadline = Instant::now() + interval;
                 while !stop_flag.load(Ordering::Relaxed) {
@@ -780,6 +845,10 @@ pub(crate) fn start(shared: Weak<Shared>, interval: Duration) -> MonitorHandle {
         },
         Err(e) => {
             log::error!("could not start the replica monitor thread: {e}");
+            // No round will come: `Bounded` reads must not wait for one.
+            if let Some(shared) = gate.upgrade() {
+                shared.first_round.notify(true);
+            }
             MonitorHandle {
                 stop,
                 thread: None,

@@ -14,6 +14,9 @@ use crate::url::NodeAddress;
 /// Lag value meaning "unknown or replication stopped" (`Seconds_Behind_Master` is NULL).
 pub(crate) const LAG_UNKNOWN: u64 = u64::MAX;
 
+/// Lag value meaning "not measured yet": the monitor has not looked (or is off).
+const LAG_NOT_MEASURED: u64 = u64::MAX - 1;
+
 /// A node's shared state.
 pub(crate) struct Node {
     pub(crate) name: String,
@@ -28,7 +31,7 @@ pub(crate) struct Node {
     /// Nanoseconds since `epoch` until which the node is ejected; 0 = not ejected.
     ejected_until: AtomicU64,
     /// Replication lag in milliseconds as last seen by the monitor; `LAG_UNKNOWN` when
-    /// replication is stopped. 0 until the monitor has looked.
+    /// replication is stopped, `LAG_NOT_MEASURED` until the monitor has looked.
     lag_ms: AtomicU64,
     /// Whether the monitor found the replica too far behind (or stopped).
     lagging: AtomicBool,
@@ -123,8 +126,10 @@ pub struct NodeStatus {
     /// when [`Builder::heartbeat`](crate::Builder::heartbeat) is on and the heartbeat
     /// could be read, else `Seconds_Behind_Master`, or the replica's configured
     /// `MASTER_DELAY` when that is larger (every write reaches such a replica that late).
-    /// Zero before the first check; `None` for the master and while the lag is unknown (a
-    /// replication thread stopped without heartbeat, or see `monitor_error`).
+    /// `None` for the master and while the lag is unknown: before the monitor's first
+    /// check of the replica (or with the monitor off), while the replica is down
+    /// (ejected), while a replication thread is stopped (without heartbeat), or when the
+    /// monitor can't read it (see `monitor_error`).
     pub lag: Option<Duration>,
     /// The lag measured through the heartbeat table (millisecond precision, see
     /// [`Builder::heartbeat`](crate::Builder::heartbeat)); `None` when the heartbeat is
@@ -173,7 +178,7 @@ impl Node {
             weight,
             writer_address: None,
             ejected_until: AtomicU64::new(0),
-            lag_ms: AtomicU64::new(0),
+            lag_ms: AtomicU64::new(LAG_NOT_MEASURED),
             lagging: AtomicBool::new(false),
             lag_growing: AtomicBool::new(false),
             lag_checked: AtomicU64::new(0),
@@ -253,13 +258,27 @@ impl Node {
         self.lagging.load(Relaxed)
     }
 
-    /// The last lag seen, `None` when replication is stopped.
+    /// The last lag seen, `None` when replication is stopped or the lag not measured yet.
     #[inline]
     pub(crate) fn lag(&self) -> Option<Duration> {
         match self.lag_ms.load(Relaxed) {
-            LAG_UNKNOWN => None,
+            LAG_UNKNOWN | LAG_NOT_MEASURED => None,
             ms => Some(Duration::from_millis(ms)),
         }
+    }
+
+    /// Whether the monitor has not measured the lag yet (or is off).
+    #[inline]
+    pub(crate) fn lag_unmeasured(&self) -> bool {
+        self.lag_ms.load(Relaxed) == LAG_NOT_MEASURED
+    }
+
+    /// Whether the monitor looked and found the lag unknown: replication stopped or
+    /// broken, the status unreadable, or the node unreachable. (`false` while it has not
+    /// looked yet, e.g. with the monitor off.)
+    #[inline]
+    pub(crate) fn seen_without_lag(&self) -> bool {
+        self.lag_ms.load(Relaxed) == LAG_UNKNOWN
     }
 
     /// The lag as a read chosen now should see it: the last lag seen, plus, when the
@@ -270,7 +289,7 @@ impl Node {
     #[inline]
     pub(crate) fn lag_now(&self) -> Option<Duration> {
         let ms = self.lag_ms.load(Relaxed);
-        if ms == LAG_UNKNOWN {
+        if ms == LAG_UNKNOWN || ms == LAG_NOT_MEASURED {
             return None;
         }
         let lag = Duration::from_millis(ms);
@@ -300,7 +319,7 @@ impl Node {
 
     fn store_lag(&self, lag: Option<Duration>, max_lag: Duration) {
         let ms = lag.map_or(LAG_UNKNOWN, |d| {
-            d.as_millis().min(u128::from(LAG_UNKNOWN - 1)) as u64
+            d.as_millis().min(u128::from(LAG_NOT_MEASURED - 1)) as u64
         });
         self.lag_ms.store(ms, Relaxed);
         self.lagging.store(lag.is_none_or(|l| l > max_lag), Relaxed);
@@ -372,7 +391,12 @@ impl Node {
             address: self.address.host_port(),
             is_master,
             health,
-            lag: if is_master { None } else { self.lag() },
+            // What was measured before a node went down is no longer true.
+            lag: if is_master || health == Health::Ejected {
+                None
+            } else {
+                self.lag()
+            },
             heartbeat_lag: if is_master { None } else { seen.heartbeat_lag },
             seconds_behind_master: if is_master {
                 None

@@ -542,29 +542,33 @@ mod cookies {
 
     use super::{gen_token, nasty_string};
     use crate::consistency::ConsistencyToken;
-    use crate::web::pin::{format_value, parse_value, Pin};
+    use crate::web::pin::{format_value, parse_value, Pin, PinKey};
 
     const NOW: u64 = 1_800_000_000_000;
 
     proptest! {
         #[test]
         fn cookie_values_never_panic(s in nasty_string(), now in any::<u64>()) {
-            let _ = parse_value(&s, now, Duration::from_secs(60));
-            let _ = parse_value(&s, NOW, Duration::MAX);
+            let key = PinKey::new(vec![1; 32]);
+            let _ = parse_value(&s, now, Duration::from_secs(60), None);
+            let _ = parse_value(&s, NOW, Duration::MAX, None);
+            let _ = parse_value(&s, NOW, Duration::MAX, key.as_ref());
         }
 
         #[test]
-        fn cookie_values_round_trip(gtids in gen_token(), ahead in 1u64..60_000) {
+        fn cookie_values_round_trip(gtids in gen_token(), ahead in 1u64..60_000, signed in any::<bool>()) {
+            let key = PinKey::new(vec![1; 32]).filter(|_| signed);
+            let key = key.as_ref();
             let text: Vec<String> = gtids.iter().map(|(d, s, q)| format!("{d}-{s}-{q}")).collect();
             let token: ConsistencyToken = text.join("_").parse().unwrap();
-            let value = format_value(NOW + ahead, Some(&token));
-            prop_assert_eq!(parse_value(&value, NOW, Duration::from_secs(60)), Some(Pin::Token(token)));
-            let value = format_value(NOW + ahead, None);
-            prop_assert_eq!(parse_value(&value, NOW, Duration::from_secs(60)), Some(Pin::Master));
+            let value = format_value(NOW + ahead, Some(&token), key);
+            prop_assert_eq!(parse_value(&value, NOW, Duration::from_secs(60), key), Some(Pin::Token(token)));
+            let value = format_value(NOW + ahead, None, key);
+            prop_assert_eq!(parse_value(&value, NOW, Duration::from_secs(60), key), Some(Pin::Master));
             // Expired or too far ahead: ignored.
-            prop_assert_eq!(parse_value(&value, NOW + ahead, Duration::from_secs(60)), None);
-            let far = format_value(NOW + 3_600_000 + ahead, None);
-            prop_assert_eq!(parse_value(&far, NOW, Duration::from_secs(60)), None);
+            prop_assert_eq!(parse_value(&value, NOW + ahead, Duration::from_secs(60), key), None);
+            let far = format_value(NOW + 3_600_000 + ahead, None, key);
+            prop_assert_eq!(parse_value(&far, NOW, Duration::from_secs(60), key), None);
         }
     }
 }

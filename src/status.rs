@@ -10,12 +10,19 @@ use crate::node::{Health, NodeStatus};
 pub struct ClusterStatus {
     /// One entry per node.
     pub nodes: Vec<NodeStatus>,
+    /// Replica reads whose [`ConsistencyToken`](crate::ConsistencyToken) was ahead of the
+    /// master's position (forged, or from another cluster): they went to the master
+    /// without waiting on a replica.
+    pub rejected_tokens: u64,
 }
 
 impl ClusterStatus {
-    pub(crate) fn new(mut nodes: Vec<NodeStatus>) -> Self {
+    pub(crate) fn new(mut nodes: Vec<NodeStatus>, rejected_tokens: u64) -> Self {
         nodes.sort_by_key(|n| !n.is_master);
-        ClusterStatus { nodes }
+        ClusterStatus {
+            nodes,
+            rejected_tokens,
+        }
     }
 
     /// The status of the node called `name`.
@@ -108,6 +115,13 @@ impl fmt::Display for ClusterStatus {
                 writeln!(f, "  {}: monitor error: {e}", n.name)?;
             }
         }
+        if self.rejected_tokens > 0 {
+            writeln!(
+                f,
+                "reads with a token ahead of the master (sent to the master): {}",
+                self.rejected_tokens
+            )?;
+        }
         Ok(())
     }
 }
@@ -155,7 +169,7 @@ mod tests {
         down.latency = None;
         down.gtid_position = None;
         down.ejections = 1;
-        let status = ClusterStatus::new(vec![down, node("master", true, Health::Up), lagging]);
+        let status = ClusterStatus::new(vec![down, node("master", true, Health::Up), lagging], 0);
         let text = status.to_string();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");

@@ -535,7 +535,8 @@ fn garbage_tampered_and_expired_pins_are_ignored_safely() {
     assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 
     // Tampered but well formed: a position the cluster never reached. The request still
-    // succeeds: each replica read waits at most the causal timeout, then reads the master.
+    // succeeds: the token is ahead of the master's position, so the read goes to the
+    // master without waiting on a replica.
     let forged = format!("{expiry}.0-1-99999999999");
     let r = app.get(&path, Some(&format!("{PIN}={forged}")));
     assert_eq!(r.status, StatusCode::OK);
@@ -546,6 +547,70 @@ fn garbage_tampered_and_expired_pins_are_ignored_safely() {
     let r = app.get(&path, Some(&format!("{PIN}=junk; {PIN}={value}")));
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.pin_cookie().is_none(), "{r:?}");
+}
+
+/// With a key, the pin is signed: the layer's own cookie reads its write, and anything a
+/// client makes up (an unsigned pin, a token or window changed under its signature, a
+/// pin signed with another key) is ignored and cleared: it can't even send the client's
+/// reads to the master.
+#[test]
+fn signed_pins_refuse_made_up_values() {
+    let _g = common::fault_lock();
+    let key = b"0123456789abcdef0123456789abcdef".to_vec();
+    let app = App::start(
+        cluster_with(Duration::from_millis(300)),
+        ReplicationLayer::builder().pin_key(key),
+    );
+    app.wait_for_replica_reads();
+    let author = unique("signed-pins");
+    let r = app.post("/", &format!("author={author}&body=x"), None);
+    let pin = r.pin_cookie().expect("pin cookie");
+    let value = pin
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    let (plain, mac) = value.rsplit_once('~').expect("a signed pin");
+    assert_eq!(mac.len(), 32, "{value}");
+    let (expiry, token) = plain.split_once('.').expect("a token pin");
+    let path = format!("/?author={author}");
+    let r = app.get(&path, Some(&format!("{PIN}={value}")));
+    assert_eq!(r.lines(), ["x"], "{r:?}");
+    assert!(r.pin_cookie().is_none(), "a valid pin is kept: {r:?}");
+    migrated().sync();
+
+    let unsigned = plain.to_string();
+    let forged_token = format!("{expiry}.0-1-99999999999~{mac}");
+    let forged_window = format!("{expiry}~{mac}");
+    let other_key = {
+        let other = App::start(
+            cluster_with(Duration::from_millis(300)),
+            ReplicationLayer::builder().pin_key(vec![9; 32]),
+        );
+        let r = other.post("/", &format!("author={author}-2&body=y"), None);
+        let pin = r.pin_cookie().expect("pin cookie");
+        pin.split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_string()
+    };
+    assert!(token.parse::<diesel_cluster::ConsistencyToken>().is_ok());
+    for bad in [&unsigned, &forged_token, &forged_window, &other_key] {
+        let r = app.get(&path, Some(&format!("{PIN}={bad}")));
+        assert_eq!(r.status, StatusCode::OK, "{bad:?}: {r:?}");
+        assert_eq!(r.lines(), ["x"], "{bad:?}");
+        assert!(is_replica(r.node()), "{bad:?} was obeyed: {r:?}");
+        assert!(
+            r.pin_cookie().is_some_and(|c| c.contains("Max-Age=0")),
+            "{bad:?}: the bad pin should be cleared: {r:?}"
+        );
+    }
 }
 
 /// A GET whose Cookie header holds raw bytes, written by hand on a plain socket.
@@ -637,6 +702,7 @@ fn layer_settings_are_checked() {
             ReplicationLayer::builder().pin(PinMode::Token(Duration::ZERO)),
             "pin",
         ),
+        (ReplicationLayer::builder().pin_key(vec![7; 31]), "pin_key"),
     ] {
         let e = builder.build(pool.clone()).unwrap_err();
         assert!(e.to_string().contains(option), "{option}: {e}");

@@ -15,8 +15,13 @@ use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use super::{nodes, ClusterConnection, Plan};
-use crate::consistency::{Consistency, ConsistencyToken};
+use crate::consistency::{Consistency, ConsistencyToken, Standing};
 use crate::error::Error;
+
+/// A token that timed out on a replica is not waited for again for this many causal
+/// timeouts (unless a replica is seen to have it before): it costs at most one wait in
+/// that time, then its reads go to the master.
+const UNREACHABLE_RETRY_FACTOR: u32 = 10;
 
 #[derive(Debug)]
 pub(crate) struct CausalState {
@@ -178,6 +183,16 @@ impl ClusterConnection {
         };
         let (last_gtid, binlog_pos) = row;
         let own = parse("last_gtid", last_gtid)?;
+        let master = self.cluster.shared.master();
+        if node == master {
+            // Free news of the master's position: tokens up to it need no check.
+            if let Some(p) = binlog_pos
+                .as_deref()
+                .and_then(ConsistencyToken::from_gtid_list)
+            {
+                self.cluster.shared.tokens.note_master_position(master, &p);
+            }
+        }
         if own.is_empty() {
             parse("gtid_binlog_pos", binlog_pos)
         } else {
@@ -225,18 +240,24 @@ impl ClusterConnection {
     }
 
     /// Applies the consistency level to a replica read: may move it to the master
-    /// (sticky window, causal wait timed out) or wait on the replica for a position.
-    pub(crate) fn prepare_read(&mut self, mut plan: Plan, _tried: &[usize]) -> Result<Plan, Error> {
+    /// (sticky window, causal wait timed out, token ahead of the master) or to another
+    /// replica (one the monitor found stopped or too far behind to wait on), or wait on
+    /// the replica for a position. `tried` are nodes this read already failed on.
+    pub(crate) fn prepare_read(&mut self, mut plan: Plan, tried: &[usize]) -> Result<Plan, Error> {
         if plan.replica_read {
-            plan.node = self.consistent_read_node(plan.node);
+            plan.node = self.read_node(plan.node, tried);
         }
         Ok(plan)
     }
 
     /// The node a read (or a read-only transaction) chosen for `node` should run on under
     /// the current consistency: `node` itself, after waiting there for the required
-    /// position if needed, or the master.
+    /// position if needed, another replica, or the master.
     pub(crate) fn consistent_read_node(&mut self, node: usize) -> usize {
+        self.read_node(node, &[])
+    }
+
+    fn read_node(&mut self, node: usize, tried: &[usize]) -> usize {
         let master = self.cluster.shared.master();
         if node == master {
             return node;
@@ -256,9 +277,27 @@ impl ClusterConnection {
             }
             Required::Position(t) => t,
         };
+        if self.causal.confirmed[node]
+            .as_ref()
+            .is_some_and(|c| c.covers(&required))
+        {
+            return node;
+        }
         let shared = self.cluster.shared.clone();
         let timeout = shared.config.causal_timeout;
+        // Only the master is sure to have a token ahead of its own position (forged, or
+        // from another cluster), or one that no replica reached a moment ago.
+        if !self.replicas_can_reach(&required)
+            || shared
+                .tokens
+                .is_unreachable(&required, timeout * UNREACHABLE_RETRY_FACTOR)
+        {
+            self.count_fallback(node);
+            return master;
+        }
         let mut node = node;
+        // Nodes this read may not wait on: failed before, or found unfit for a wait.
+        let mut excluded: Vec<usize> = tried.to_vec();
         let mut failed: Vec<usize> = Vec::new();
         loop {
             if node == master
@@ -268,9 +307,23 @@ impl ClusterConnection {
             {
                 return node;
             }
+            if !self.can_wait_on(node) {
+                log::debug!(
+                    "{} is stopped or too far behind to wait on for {required}",
+                    shared.nodes[node].label
+                );
+                excluded.push(node);
+                let others: Vec<usize> = (0..shared.nodes.len())
+                    .filter(|&i| excluded.contains(&i) || !self.can_wait_on(i))
+                    .collect();
+                // (A fallback to the master is counted by `pick_read_node`.)
+                node = self.pick_read_node(&others).0;
+                continue;
+            }
             let label = &shared.nodes[node].label;
             match self.wait_for(node, &required, timeout) {
                 Ok(true) => {
+                    shared.tokens.reached(&required);
                     match &mut self.causal.confirmed[node] {
                         Some(c) => c.merge(&required),
                         slot => *slot = Some(required),
@@ -279,6 +332,7 @@ impl ClusterConnection {
                 }
                 Ok(false) => {
                     shared.nodes[node].count_causal_timeout();
+                    shared.tokens.note_unreachable(&required);
                     log::debug!(
                         "{label} did not reach {required} within {timeout:?}; reading from the master"
                     );
@@ -291,8 +345,9 @@ impl ClusterConnection {
                     log::info!("waiting for {required} on {label} failed ({e})");
                     failed.push(node);
                     if !self.recover_node(node) {
+                        excluded.push(node);
                         // (A fallback to the master is counted by `pick_read_node`.)
-                        node = self.pick_read_node(&failed).0;
+                        node = self.pick_read_node(&excluded).0;
                     }
                 }
                 Err(e) => {
@@ -305,6 +360,92 @@ impl ClusterConnection {
                     self.count_fallback(node);
                     return master;
                 }
+            }
+        }
+    }
+
+    /// Whether a wait on replica `i` can succeed within the causal timeout, as far as the
+    /// monitor knows: the replica is up, replicating, and not further behind than the
+    /// timeout. A replica the monitor has not looked at yet (or with the monitor off) may
+    /// be waited on: the wait is bounded, and a token it times out on is remembered.
+    fn can_wait_on(&self, i: usize) -> bool {
+        let shared = &self.cluster.shared;
+        let node = &shared.nodes[i];
+        let fit = node.is_up()
+            && !node.seen_without_lag()
+            && node
+                .lag_now()
+                .is_none_or(|lag| lag <= shared.config.causal_timeout);
+        // A stopped replication thread while the master is up (with the heartbeat on, the
+        // lag of such a replica may still look small for a moment). With the master down
+        // every replica's IO thread is stopped, and one that applied what it received
+        // serves the positions it has.
+        fit && !(node.seen.lock().replicating == Some(false)
+            && shared.nodes[shared.master()].is_up())
+    }
+
+    /// Whether a replica can ever reach `token`: false when it is ahead of the master's
+    /// position (or names a replication domain the master doesn't have). Checked against
+    /// the position the cluster knows (from the monitor, or read by a connection); a
+    /// token ahead of that is checked once against the master's current position (one
+    /// round trip: it may come from a write committed since), and remembered when it is
+    /// still ahead, so that later reads with it cost nothing.
+    fn replicas_can_reach(&mut self, token: &ConsistencyToken) -> bool {
+        let shared = self.cluster.shared.clone();
+        let master = shared.master();
+        match shared.tokens.standing(master, token) {
+            Standing::Covered => return true,
+            Standing::Ahead => {
+                shared.tokens.count_rejected();
+                log::debug!("token {token} is ahead of the master; reading from the master");
+                return false;
+            }
+            Standing::Unknown => {}
+        }
+        if !shared.nodes[master].is_up() {
+            // The master's position can't be read: the token may come from a write made
+            // just before it went down, which a replica may have. The wait is bounded, and
+            // remembered if it times out.
+            return true;
+        }
+        match self.read_master_position(master) {
+            Some(position) => {
+                shared.tokens.note_master_position(master, &position);
+                if position.covers(token) {
+                    return true;
+                }
+                shared.tokens.note_ahead(token);
+                log::debug!(
+                    "token {token} is ahead of the master's position {position} (forged, or \
+                     from another cluster); reading from the master"
+                );
+                false
+            }
+            // In doubt, the master: it has every write.
+            None => false,
+        }
+    }
+
+    /// The master's `@@gtid_binlog_pos`, in one round trip; `None` when it can't be read.
+    fn read_master_position(&mut self, master: usize) -> Option<ConsistencyToken> {
+        if let Err(e) = self.open(master) {
+            log::debug!("could not read the master's position: {e}");
+            return None;
+        }
+        self.internal_statements += 1;
+        let hub = self.hub.clone();
+        let conn = self.nodes[master].as_deref_mut()?;
+        match hub.muted(|| PositionQuery.get_result::<(Option<String>, Option<String>)>(conn)) {
+            Ok((_, binlog_pos)) => {
+                ConsistencyToken::from_gtid_list(&binlog_pos.unwrap_or_default())
+            }
+            Err(e) => {
+                log::debug!("could not read the master's position: {e}");
+                // A dead session is reopened by the read that follows, on the master.
+                if nodes::is_connection_error(&e) && self.tx.pinned != Some(master) {
+                    self.nodes[master] = None;
+                }
+                None
             }
         }
     }

@@ -25,7 +25,8 @@ use crate::role::Role;
 pub enum PinMode {
     /// The [`ConsistencyToken`] of the request's writes, valid for this long: the
     /// client's later replica reads wait until the replica has applied them (at most the
-    /// cluster's `causal_timeout` per read, then they read from the master). Needs
+    /// cluster's `causal_timeout` per read, then they read from the master; a token
+    /// ahead of the master's position goes to the master at once). Needs
     /// MariaDB GTIDs. The default, for 30 s.
     Token(Duration),
     /// A time window: the client's reads go to the master until it ends. For servers
@@ -130,6 +131,7 @@ fn default_config(pool: Pool<ClusterManager>) -> Config {
             same_site: SameSite::Lax,
             secure: false,
             http_only: true,
+            key: None,
         },
     }
 }
@@ -148,6 +150,8 @@ pub struct ReplicationLayerBuilder {
     same_site: Option<SameSite>,
     secure: Option<bool>,
     http_only: Option<bool>,
+    key: Option<pin::PinKey>,
+    key_too_short: bool,
 }
 
 impl ReplicationLayerBuilder {
@@ -196,6 +200,21 @@ impl ReplicationLayerBuilder {
     /// Whether the pin cookie is `HttpOnly` (hidden from scripts). Default true.
     pub fn http_only(mut self, http_only: bool) -> Self {
         self.http_only = Some(http_only);
+        self
+    }
+
+    /// Signs the pin cookie with HMAC-SHA256 under `key` (at least 32 bytes, e.g. 32
+    /// random bytes kept in the application's secrets). A cookie whose signature is
+    /// missing or wrong is ignored (and cleared), so a client can't make up a pin. Every
+    /// instance that serves the same clients needs the same key: a pin signed by one is
+    /// otherwise garbage to the others, and their reads lose read-your-writes. Default
+    /// none: pins are not signed, and a forged one can only send that client's reads to
+    /// the master (a token ahead of the master's position is never waited for, see the
+    /// crate docs, *Read-your-writes*).
+    pub fn pin_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        let key = key.into();
+        self.key_too_short = key.len() < pin::MIN_KEY_LEN;
+        self.key = pin::PinKey::new(key);
         self
     }
 
@@ -251,6 +270,13 @@ impl ReplicationLayerBuilder {
         if let Some(h) = self.http_only {
             config.cookie.http_only = h;
         }
+        if self.key_too_short {
+            return Err(bad(
+                "pin_key",
+                format!("the key must have at least {} bytes", pin::MIN_KEY_LEN),
+            ));
+        }
+        config.cookie.key = self.key;
         if config.cookie.same_site == SameSite::None && !config.cookie.secure {
             return Err(bad(
                 "same_site",
@@ -303,6 +329,7 @@ where
             &config.cookie.name,
             now,
             config.mode.lifetime(),
+            config.cookie.key.as_ref(),
         );
         let state = Arc::new(RequestState {
             role: Mutex::new(role),
@@ -356,7 +383,7 @@ impl After {
             Some(token) if ok => {
                 let lifetime = self.config.mode.lifetime();
                 let expiry = now.saturating_add(lifetime.as_millis() as u64);
-                let value = pin::format_value(expiry, token.as_ref());
+                let value = pin::format_value(expiry, token.as_ref(), cookie.key.as_ref());
                 CookieSettings::append(headers, cookie.header(&value, lifetime));
             }
             _ if self.incoming.rejected => {

@@ -77,18 +77,31 @@
 //!
 //! ## Forged, garbage and expired cookies
 //!
-//! The pin is not signed: a token is a replication position, not a secret, and it
-//! grants nothing. What a client can do with a forged pin is limited to its own reads:
+//! By default the pin is not signed: a token is a replication position, not a secret,
+//! and it grants nothing. What a client can do with a forged pin is limited to its own
+//! reads:
 //!
 //! * values longer than a maximal token, with bad syntax, with an expiry in the past or
 //!   further ahead than the configured lifetime are ignored (the request runs as if it
 //!   had none, and the response clears the cookie); they never fail a request;
-//! * a well-formed token naming a position the cluster never reached makes each of that
-//!   request's replica reads wait at most `causal_timeout`, then read from the master;
+//! * a well-formed token ahead of the master's position (a sequence it never reached,
+//!   a domain it doesn't have) is found so before any wait, and that request's reads go
+//!   to the master at once (see the crate docs, *Read-your-writes*: the check costs one
+//!   read of the master's position the first time the cluster sees the token, nothing
+//!   after; [`ClusterStatus::rejected_tokens`](crate::ClusterStatus::rejected_tokens)
+//!   counts them);
+//! * a token within the master's position is reached by any replica that is not far
+//!   behind; one no replica reached within `causal_timeout` is not waited for again for
+//!   a while (its reads go to the master);
 //! * a forged window sends that client's reads to the master, as a real one would.
 //!
-//! So a forger can slow down or move to the master only its own requests, by a bounded
-//! amount; rate-limit clients as for any other expensive request if that matters.
+//! So a forger can move only its own reads to the master. To refuse made-up pins
+//! altogether, give the layer a key ([`ReplicationLayerBuilder::pin_key`]): the cookie
+//! is then signed (HMAC-SHA256, 128-bit tag), and one with a missing or wrong signature
+//! is ignored and cleared like garbage. Every instance serving the same clients needs
+//! the same key (a pin from an instance with another key is garbage, and the read
+//! loses read-your-writes), which is why signing is not on by default with a key made
+//! up per process.
 //!
 //! # Sessions
 //!
