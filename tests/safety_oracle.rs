@@ -663,6 +663,19 @@ fn templates() -> Vec<Base> {
             "SELECT 'ok' AS \"x; DELETE FROM oracle_t WHERE x = {N}\"",
         )
         .shape(Shape::Fixed),
+        // Quotes of the other kind and `;`, `-- ` inside a single-quoted string.
+        unsafe_(
+            "quote_mode",
+            "SELECT 'say \"hi\"; -- ', GET_LOCK('ol_{N}', 0)",
+        )
+        .shape(Shape::Fixed),
+        read(
+            "quote_mode",
+            "SELECT 'x\" ; DELETE FROM oracle_t WHERE x = {N}; -- \"'",
+        )
+        .shape(Shape::Fixed),
+        // A string or an identifier, with a single quote inside.
+        unsafe_("quote_mode", "SELECT \"it's\", GET_LOCK('ol_{N}', 0)").shape(Shape::Fixed),
         // Doubled quotes escape in every mode.
         unsafe_("quote_mode", "SELECT 'it''s', GET_LOCK('ol_{N}', 0)").shape(Shape::Fixed),
         // `'a\\'` ends the string in every mode.
@@ -960,6 +973,8 @@ fn variants() -> Vec<Variant> {
 /// One corpus statement: a base template in one sql_mode and one variant.
 struct Stmt {
     base: usize,
+    /// The template's steps before any variant, for the report.
+    template: String,
     class: &'static str,
     mode: Mode,
     variant: &'static str,
@@ -971,6 +986,11 @@ struct Stmt {
     /// Has a result set, so `load` runs it (Diesel's `load` asks for the result's
     /// metadata before executing and fails without running a statement that has none).
     returns_rows: bool,
+}
+
+/// Whether a step carries the marker: as `{N}` in its text, or bound to its `?`.
+fn marked(step: &str, bind: Bind) -> bool {
+    step.contains("{N}") || (bind != Bind::None && step.contains('?'))
 }
 
 /// Whether a (single-step) template's statement has a result set.
@@ -999,7 +1019,7 @@ fn corpus() -> Vec<Stmt> {
                     .steps
                     .iter()
                     .map(|s| {
-                        if s.contains("{N}") {
+                        if marked(s, t.bind) {
                             (var.apply)(s)
                         } else {
                             s.to_string()
@@ -1008,6 +1028,7 @@ fn corpus() -> Vec<Stmt> {
                     .collect();
                 out.push(Stmt {
                     base: b,
+                    template: t.steps.join(" | "),
                     class: t.class,
                     mode,
                     variant: var.name,
@@ -1175,7 +1196,7 @@ fn run_steps(conn: &mut ClusterConnection, stmt: &Stmt, marker: u64) -> QueryRes
     let mut first: Option<QueryResult<()>> = None;
     for step in &stmt.steps {
         let sql = step.replace("{N}", &m);
-        if step.contains("{N}") {
+        if marked(step, stmt.bind) {
             let how = if stmt.text_only {
                 How::Text
             } else if stmt.bind != Bind::None {
@@ -1565,9 +1586,60 @@ fn oracle_sees_what_runs_on_a_replica() {
     );
     assert!(!found.iter().any(|f| f.2 == absent), "{found:?}");
     assert!(!found.iter().any(|f| f.0 == "replica2"), "{found:?}");
+}
+
+/// The generator keeps its promises (no server needed): size, markers, every mode and
+/// variant used, labels that depend on the sql_mode, and the lexical helpers.
+#[test]
+fn corpus_is_well_formed() {
+    let corpus = corpus();
+    assert!(corpus.len() >= 500, "{}", corpus.len());
+    for s in &corpus {
+        assert!(
+            s.steps.iter().any(|st| marked(st, s.bind)),
+            "no marker in {:?}",
+            s.steps
+        );
+    }
+    let mut modes: HashMap<&str, Vec<Mode>> = HashMap::new();
+    for s in &corpus {
+        modes.entry(s.class).or_default().push(s.mode);
+    }
+    for (class, ms) in &modes {
+        for m in Mode::ALL {
+            assert!(ms.contains(&m), "{class} never runs under {m:?}");
+        }
+    }
+    for v in variants() {
+        assert!(
+            corpus.iter().any(|s| s.variant == v.name),
+            "variant {} unused",
+            v.name
+        );
+    }
+    let unsafe_n = corpus.iter().filter(|s| s.label == Label::Unsafe).count();
+    assert!(unsafe_n >= 500, "{unsafe_n} unsafe statements");
+    let label = |template: &str, mode: Mode| {
+        corpus
+            .iter()
+            .find(|s| s.template == template && s.mode == mode)
+            .map(|s| s.label)
+    };
+    let t = r"SELECT 'a\'' AS q, GET_LOCK('ol_{N}', 0) AS l";
+    assert_eq!(label(t, Mode::Default), Some(Label::Unsafe));
+    assert_eq!(label(t, Mode::NoBackslash), Some(Label::Read));
+    let t = r#"SELECT "a\"; DELETE FROM oracle_t WHERE x = {N}; -- ""#;
+    assert_eq!(label(t, Mode::Default), Some(Label::Read));
+    assert_eq!(label(t, Mode::AnsiQuotes), Some(Label::Unsafe));
+    assert_eq!(label(t, Mode::NoBackslash), Some(Label::Unsafe));
     assert_eq!(
-        markers_in("x 170000001 70000001 7000000", range),
-        vec![70_000_001]
+        mixed_case("SELECT 'AB' FROM `AB` WHERE GET_LOCK(x) = {N}"),
+        "sElEcT 'AB' fRoM `AB` wHeRe gEt_lOcK(x) = {N}"
+    );
+    let range = MARKER_BASE..MARKER_BASE + 10;
+    assert_eq!(
+        markers_in("x 170000001 70000001 7000000 'ol_70000002'", range),
+        vec![70_000_001, 70_000_002]
     );
 }
 
@@ -1849,36 +1921,48 @@ fn no_side_effect_ever_runs_on_a_replica() {
             writeln!(report, "    {:<11} {}", role.name(), row.join(" ")).unwrap();
         }
     }
-    let mut by_template: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    // Per template: leaked/ran in total and per role.
+    let mut by_template: BTreeMap<usize, [Tally; 5]> = BTreeMap::new();
     for (e, r) in runs.iter().enumerate() {
         if corpus[r.stmt].label != Label::Unsafe {
             continue;
         }
         let t = by_template.entry(corpus[r.stmt].base).or_default();
-        t.1 += 1;
-        if leaked_runs.contains_key(&e) {
-            t.0 += 1;
+        let ri = RunRole::ALL.iter().position(|&x| x == r.role).unwrap_or(0) + 1;
+        for i in [0, ri] {
+            t[i].1 += 1;
+            if leaked_runs.contains_key(&e) {
+                t[i].0 += 1;
+            }
         }
     }
-    let mut worst: Vec<(usize, usize, usize)> = by_template
+    let mut worst: Vec<(usize, [Tally; 5])> = by_template
         .iter()
-        .filter(|(_, (l, _))| *l > 0)
-        .map(|(b, (l, n))| (*b, *l, *n))
+        .filter(|(_, t)| t[0].0 > 0)
+        .map(|(b, t)| (*b, *t))
         .collect();
-    worst.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    writeln!(report, "\nleaking templates (leaked/ran):").unwrap();
-    for (b, l, n) in &worst {
-        let example = by_base[b][0];
+    worst.sort_by(|a, b| {
+        let (ca, cb) = (corpus[by_base[&a.0][0]].class, corpus[by_base[&b.0][0]].class);
+        ca.cmp(cb).then(b.1[0].0.cmp(&a.1[0].0)).then(a.0.cmp(&b.0))
+    });
+    writeln!(
+        report,
+        "\nleaking templates ({} of {} unsafe ones), leaked/ran: all, then Master Auto Replica Replica+WM:",
+        worst.len(),
+        by_template.len()
+    )
+    .unwrap();
+    for (b, t) in &worst {
+        let s = &corpus[by_base[b][0]];
+        let per_role: Vec<String> = t[1..].iter().map(|(l, n)| format!("{l}/{n}")).collect();
         writeln!(
             report,
-            "  {l:>3}/{n:<3} [{}] {}",
-            corpus[example].class,
-            corpus[example]
-                .steps
-                .iter()
-                .find(|s| s.contains("{N}"))
-                .map(|s| s.replace('\n', "\\n"))
-                .unwrap_or_default()
+            "  {:>2}/{:<2} [{}] {:<40} [{}]",
+            t[0].0,
+            t[0].1,
+            per_role.join(" "),
+            s.class,
+            s.template.replace('\n', "\\n")
         )
         .unwrap();
     }
@@ -1899,7 +1983,7 @@ fn no_side_effect_ever_runs_on_a_replica() {
             never_ok.push(format!(
                 "  [{}] {} -> {}",
                 corpus[stmts[0]].class,
-                corpus[stmts[0]].steps.join(" | ").replace('\n', "\\n"),
+                corpus[stmts[0]].template.replace('\n', "\\n"),
                 err.chars().take(100).collect::<String>()
             ));
         }
