@@ -34,7 +34,7 @@
 //!   accounts' `ROWS_INSERTED` must equal their rows in the general log table (each
 //!   logged statement is a row that session inserts: measured, it matches to the row),
 //!   `ROWS_UPDATED` and `ROWS_DELETED` 0, `UPDATE_COMMANDS` equal to their logged
-//!   `CREATE TEMPORARY TABLE` statements (the temp-table pin; measured likewise) and
+//!   `CREATE`/`DROP TEMPORARY TABLE` statements (the pins; measured likewise) and
 //!   `BINLOG_BYTES_WRITTEN` 0. A write the replica refused is not counted there, so this
 //!   catches writes that *succeeded* on a replica; the general log is the main oracle.
 //! * **GTIDs.** After the sync, each replica's `@@gtid_binlog_pos` equals the master's:
@@ -75,18 +75,20 @@
 //!
 //! # Corpus and run matrix
 //!
-//! 205 base templates in classes (writes, writes reading per-connection state,
+//! 214 base templates in classes (writes, writes reading per-connection state,
 //! temporary-table name collisions, locking reads, named locks, sequences, `SET` with
 //! side-effecting right-hand sides, `INTO`, DDL, `CALL` and stored functions,
-//! compound statements and dynamic SQL, raw transactions and `XA`, batches, sql_mode
+//! compound statements and dynamic SQL, raw transactions, `XA`, `autocommit = 0`,
+//! `LOCK TABLES` (opened in the statement's role, or in replica scope by an earlier
+//! statement), batches, sql_mode
 //! quoting tricks, version-comment tricks, pure reads), each under the four session
 //! `sql_mode`s `''`, `ANSI_QUOTES`, `NO_BACKSLASH_ESCAPES`, `ANSI` (set through the
 //! library: it broadcasts them to every node), in two variants per mode out of:
 //! plain, leading `/* */`, `-- `, `#`, trailing `/* */`, `-- `, a leading or trailing
 //! `/*M!999999 ' */` (newer than the server, with a quote inside), and for templates
 //! that allow it an inner comment, odd casing, odd whitespace, `/*!50000 .. */` and
-//! `/*M!100000 .. */` around the whole statement, a trailing `;`: 1640 corpus
-//! statements, 1248 of them unsafe-labelled.
+//! `/*M!100000 .. */` around the whole statement, a trailing `;`: 1712 corpus
+//! statements, 1320 of them unsafe-labelled.
 //!
 //! Roles: `Master` (default role, no scope), `Auto` (a cluster built with
 //! `default_role(Role::Auto)`, no scope), `Replica` (`with_replica`), and `Replica` on
@@ -98,7 +100,7 @@
 //! Diesel `transaction` begun in replica scope (the statement runs inside it in its
 //! role; rolled back). Every (base template, role, pin) cell runs
 //! [`RUNS_PER_CELL`] of the template's corpus statements, rotating so that each corpus
-//! statement runs in several cells (5740 executions: the full product, 46 000, would
+//! statement runs in several cells (5992 executions: the full product, 48 000, would
 //! take minutes on the shared 2-core machine; this takes 15 to 65 s depending on its
 //! load). Single statements run through `batch_execute`,
 //! `sql_query(..).execute` or `sql_query(..).load` in turn; templates with `?` bind
@@ -214,7 +216,8 @@ enum Shape {
 }
 
 /// One base template: steps run one after the other on the same connection; `{N}` is
-/// the marker. The steps containing `{N}` are the ones the label is about.
+/// the marker. The steps containing `{N}` are the ones the label is about; a step
+/// starting with `R:` runs in replica scope (a pin made by an earlier statement).
 struct Base {
     class: &'static str,
     steps: Vec<&'static str>,
@@ -609,6 +612,54 @@ fn templates() -> Vec<Base> {
             "START TRANSACTION WITH CONSISTENT SNAPSHOT",
             "DELETE FROM oracle_t WHERE x = {N}",
             "ROLLBACK",
+        ]),
+        // The same raw pins set up in replica scope (`R:` steps run in `with_replica`),
+        // the unsafe statement then in the statement's role.
+        unsafe_("raw_pin", "").steps(vec![
+            "R:BEGIN",
+            "R:COMMIT AND CHAIN",
+            "INSERT INTO oracle_t (x) VALUES ({N})",
+            "R:ROLLBACK",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:XA START 'oxa'",
+            "INSERT INTO oracle_t (x) VALUES ({N})",
+            "R:XA END 'oxa'",
+            "R:XA ROLLBACK 'oxa'",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:SET autocommit = 0",
+            "INSERT INTO oracle_t (x) VALUES ({N})",
+            "R:ROLLBACK",
+            "R:SET autocommit = 1",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:LOCK TABLES oracle_u READ",
+            "SELECT GET_LOCK('ol_{N}', 0)",
+            "R:UNLOCK TABLES",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:BEGIN; SELECT 1",
+            "UPDATE oracle_t SET note = 'p' WHERE x = {N}",
+            "R:ROLLBACK",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:START TRANSACTION READ ONLY",
+            "SELECT id FROM oracle_t WHERE x = {N} FOR UPDATE",
+            "R:COMMIT",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:CREATE TEMPORARY TABLE t2 (id INT)",
+            "INSERT INTO oracle_t (x) SELECT {N} FROM t2",
+            "R:DROP TEMPORARY TABLE t2",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:SELECT SQL_CALC_FOUND_ROWS x FROM oracle_t LIMIT 1",
+            "INSERT INTO oracle_t (x, note) VALUES ({N}, FOUND_ROWS())",
+        ]),
+        unsafe_("raw_pin", "").steps(vec![
+            "R:SET @x = 1",
+            "SET @y = NEXTVAL(oracle_seq) + 0 * {N}",
         ]),
         read("raw_tx_read", "").steps(vec![
             "START TRANSACTION READ ONLY",
@@ -1046,7 +1097,12 @@ fn corpus() -> Vec<Stmt> {
                     label: (t.label)(mode),
                     bind: t.bind,
                     text_only: t.shape == Shape::Multi || var.text_only,
-                    returns_rows: returns_rows(t.steps[0]),
+                    returns_rows: returns_rows(
+                        t.steps
+                            .iter()
+                            .find(|s| marked(s, t.bind))
+                            .unwrap_or(&t.steps[0]),
+                    ),
                 });
             }
         }
@@ -1224,6 +1280,8 @@ fn run_steps(conn: &mut ClusterConnection, stmt: &Stmt, marker: u64) -> QueryRes
             };
             let r = exec_step(conn, &sql, how, stmt.bind, marker);
             first.get_or_insert(r);
+        } else if let Some(sql) = sql.strip_prefix("R:") {
+            let _ = with_replica(|| conn.batch_execute(sql));
         } else {
             let _ = conn.batch_execute(&sql);
         }
@@ -1336,10 +1394,10 @@ struct Stats {
     /// row inserted by that session.
     #[diesel(sql_type = BigInt)]
     log_rows: i64,
-    /// `CREATE TEMPORARY TABLE` statements of the application: each counts as an
-    /// update command.
+    /// `CREATE TEMPORARY TABLE` and `DROP TEMPORARY TABLE` statements of the
+    /// application: each counts as an update command.
     #[diesel(sql_type = BigInt)]
-    temp_creates: i64,
+    temp_ddl: i64,
 }
 
 impl Stats {
@@ -1347,7 +1405,7 @@ impl Stats {
     fn unexplained(&self) -> Option<String> {
         let ok = self.rows_inserted == self.log_rows
             && self.rows_updated_or_deleted == 0
-            && self.update_commands == self.temp_creates
+            && self.update_commands == self.temp_ddl
             && self.binlog_bytes == 0;
         (!ok).then(|| format!("{self:?}"))
     }
@@ -1446,7 +1504,8 @@ impl Oracle {
                  CAST(COALESCE(SUM(BINLOG_BYTES_WRITTEN), 0) AS SIGNED) AS binlog_bytes, \
                  (SELECT COUNT(*) FROM mysql.general_log WHERE user_host LIKE 'app%') AS log_rows, \
                  (SELECT COUNT(*) FROM mysql.general_log WHERE user_host LIKE 'app%' \
-                    AND command_type = 'Query' AND argument LIKE 'CREATE TEMPORARY TABLE%') AS temp_creates \
+                    AND command_type = 'Query' AND (argument LIKE 'CREATE TEMPORARY TABLE%' \
+                    OR argument LIKE 'DROP TEMPORARY TABLE%')) AS temp_ddl \
                  FROM information_schema.USER_STATISTICS WHERE USER LIKE 'app%'",
             )
             .get_result(conn)
