@@ -288,8 +288,13 @@ impl Flags {
     /// splits into other statements or classifies with another kind or other flags. The
     /// kind and the other flags are those of the default reading.
     pub(crate) const UNCERTAIN: Flags = Flags(1 << 13);
+    /// A locking clause (`FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`) in a statement
+    /// that isn't a query, as in `SET @v = (SELECT .. FOR UPDATE)` (a query with one is
+    /// a [`Kind::LockingRead`]).
+    pub(crate) const LOCKING: Flags = Flags(1 << 15);
 
-    const NAMES: [(Flags, &'static str); 14] = [
+    const NAMES: [(Flags, &'static str); 15] = [
+        (Flags::LOCKING, "LOCKING"),
         (Flags::READS_PREVIOUS_STATE, "READS_PREVIOUS_STATE"),
         (Flags::CALC_FOUND_ROWS, "CALC_FOUND_ROWS"),
         (Flags::NAMED_LOCK, "NAMED_LOCK"),
@@ -897,8 +902,15 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
         end = tail.scan(lx);
     }
     let Tail {
-        mut kind, flags, ..
+        mut kind,
+        mut flags,
+        ..
     } = tail;
+    if tail.locking && !tail.select_like && kind != Kind::Explain {
+        // A query says it with its kind (`LockingRead`); anything else that runs it
+        // with a flag (`EXPLAIN` runs nothing).
+        flags |= Flags::LOCKING;
+    }
     if tail.select_like {
         if tail.into {
             kind = Kind::SelectInto;
@@ -2305,7 +2317,11 @@ mod tests {
             ("WITH x AS (SELECT id FROM t) UPDATE t SET a = 1 WHERE id IN (SELECT id FROM x)", Update, NONE),
             ("WITH x AS (SELECT id FROM t) DELETE FROM t WHERE id IN (SELECT id FROM x)", Delete, NONE),
             ("WITH x AS (SELECT id FROM t) SELECT * FROM x FOR UPDATE", LockingRead, NONE),
-            ("WITH x AS (SELECT * FROM t FOR UPDATE) UPDATE t SET a = 1", Update, NONE),
+            (
+                "WITH x AS (SELECT * FROM t FOR UPDATE) UPDATE t SET a = 1",
+                Update,
+                Flags::LOCKING,
+            ),
             ("WITH a AS (SELECT 1), b (c) AS (SELECT 2) SELECT * FROM a, b", Select, NONE),
             ("with x as (select 1) (select * from x)", Select, NONE),
             ("(SELECT 1) UNION (SELECT 2)", Select, NONE),
@@ -2477,7 +2493,7 @@ mod tests {
             ("SELECT 1 -- c; SELECT 2\n; SELECT 3", Select, MULTI),
             // other writes
             ("INSERT INTO t SELECT * FROM u", Insert, NONE),
-            ("INSERT INTO t SELECT * FROM u FOR UPDATE", Insert, NONE),
+            ("INSERT INTO t SELECT * FROM u FOR UPDATE", Insert, Flags::LOCKING),
             ("DELETE t FROM t JOIN u ON t.id = u.id", Delete, NONE),
             // garbage and unterminated input
             ("FOO BAR", Other, NONE),

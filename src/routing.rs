@@ -46,7 +46,8 @@ pub(crate) enum Effect {
 }
 
 /// Flags that make any statement a side effect, whatever its kind.
-const SIDE_EFFECT_FLAGS: [Flags; 4] = [
+const SIDE_EFFECT_FLAGS: [Flags; 5] = [
+    Flags::LOCKING,
     Flags::NAMED_LOCK,
     Flags::WRITE_FUNCTION,
     Flags::UNCERTAIN,
@@ -436,6 +437,9 @@ mod tests {
             // ... unless the right-hand side has a side effect
             ("SET @l = GET_LOCK('l', 0)", "MM!M"),
             ("SET @s = NEXTVAL(seq)", "MM!M"),
+            ("SET @v = (SELECT COUNT(*) FROM t FOR UPDATE)", "MM!M"),
+            ("SET @v = (SELECT x FROM t LOCK IN SHARE MODE)", "MM!M"),
+            ("CREATE TEMPORARY TABLE tmp AS SELECT * FROM t FOR UPDATE", "MM!M"),
             // transaction control
             ("BEGIN", "MMRM"),
             ("START TRANSACTION READ ONLY", "MMRM"),

@@ -497,8 +497,11 @@ fn templates() -> Vec<Base> {
         unsafe_("into", "SELECT 1 INTO @v FROM DUAL WHERE {N} > 0"),
         unsafe_("into", "SELECT x FROM oracle_t WHERE x = {N} INTO @v"),
         unsafe_("into", "SELECT {N} INTO OUTFILE '/tmp/oracle_never_written'"),
-        unsafe_("into", "SELECT @a := 1 FROM DUAL WHERE {N} > 0"),
-        unsafe_("into", "SELECT x, @a := x FROM oracle_t WHERE x = {N}"),
+        // `@a :=` in a query assigns a user variable, session state like `SET @a = 1`:
+        // the library runs it where a read runs and propagates the value, so these are
+        // reads (`SELECT .. INTO` stays on the master: it may write a file).
+        read("set_read", "SELECT @a := 1 FROM DUAL WHERE {N} > 0"),
+        read("set_read", "SELECT x, @a := x FROM oracle_t WHERE x = {N}"),
         // DDL and administration
         unsafe_("ddl", "DROP TABLE IF EXISTS oracle_gone_{N}"),
         unsafe_(
