@@ -795,20 +795,40 @@ fn scope() -> impl Strategy<Value = Scope> {
     prop_oneof![Just(Def), Just(Master), Just(Replica), Just(Auto)]
 }
 
-fn random_step() -> impl Strategy<Value = Step> {
-    (scope(), vocabulary()).prop_map(|(scope, stmt)| {
-        let sql = match &stmt {
-            Stmt::Exec(s) | Stmt::Read(s) => s.clone(),
-            _ => String::new(),
-        };
-        Step {
-            write: sql.starts_with("INSERT")
-                || sql.starts_with("UPDATE")
-                || sql.starts_with("SELECT CAST(LAST_INSERT_ID("),
-            needs_sync: sql.contains("(SELECT COUNT(*)"),
-            ..step(scope, stmt)
-        }
+/// `DIFF_SKIP=LAST_INSERT_ID(),@x` leaves statements whose SQL contains one of the
+/// strings out of the random scripts (probes too, by SQL): with known defects left out,
+/// the property test shrinks to the next one. Unset, the whole vocabulary is used.
+fn skipped(stmt: &Stmt) -> bool {
+    let sql = match stmt {
+        Stmt::Exec(s) | Stmt::Batch(s) | Stmt::Read(s) => s.clone(),
+        Stmt::SetBound(_) => "SET @x = ?".into(),
+        Stmt::Probe(p) => p.sql().into(),
+        Stmt::UseMasterOnly => "USE".into(),
+    };
+    std::env::var("DIFF_SKIP").is_ok_and(|v| {
+        v.split(',')
+            .any(|k| !k.is_empty() && sql.contains(k.trim()))
     })
+}
+
+fn random_step() -> impl Strategy<Value = Step> {
+    (
+        scope(),
+        vocabulary().prop_filter("left out by DIFF_SKIP", |s| !skipped(s)),
+    )
+        .prop_map(|(scope, stmt)| {
+            let sql = match &stmt {
+                Stmt::Exec(s) | Stmt::Read(s) => s.clone(),
+                _ => String::new(),
+            };
+            Step {
+                write: sql.starts_with("INSERT")
+                    || sql.starts_with("UPDATE")
+                    || sql.starts_with("SELECT CAST(LAST_INSERT_ID("),
+                needs_sync: sql.contains("(SELECT COUNT(*)"),
+                ..step(scope, stmt)
+            }
+        })
 }
 
 /// 6 to 14 statements, each followed by a probe in a random scope.
@@ -817,7 +837,8 @@ fn script() -> impl Strategy<Value = Vec<Step>> {
         (
             random_step(),
             scope(),
-            proptest::sample::select(PROBES.to_vec()),
+            proptest::sample::select(PROBES.to_vec())
+                .prop_filter("left out by DIFF_SKIP", |p| !skipped(&Stmt::Probe(*p))),
         ),
         6..=14,
     )
@@ -853,7 +874,11 @@ fn random_scripts_agree_with_one_connection() {
     admin.sync();
     let rig = Mutex::new(Rig { admin, clusters });
     let config = ProptestConfig {
-        cases: 48,
+        // PROPTEST_CASES overrides it, for longer hunts.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(48),
         max_shrink_iters: 300,
         failure_persistence: None,
         ..ProptestConfig::default()

@@ -637,19 +637,36 @@ fn stmt() -> impl Strategy<Value = Stmt> {
     ]
 }
 
+/// `POOL_SAFETY_SKIP=CommitChain,GetLock` leaves statements out of the random
+/// sequences (names as in `Stmt`'s Debug, matched as prefixes): with known defects left
+/// out, the property test shrinks to the next one. Unset, the whole vocabulary is used.
+fn skipped(s: &Stmt) -> bool {
+    let name = format!("{s:?}");
+    std::env::var("POOL_SAFETY_SKIP").is_ok_and(|v| {
+        v.split(',')
+            .any(|k| !k.is_empty() && name.starts_with(k.trim()))
+    })
+}
+
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     proptest::collection::vec(
         (
             scope(),
-            stmt(),
-            proptest::option::weighted(0.25, (scope(), session_stmt())),
+            stmt().prop_filter("left out by POOL_SAFETY_SKIP", |s| !skipped(s)),
+            proptest::option::weighted(
+                0.25,
+                (
+                    scope(),
+                    session_stmt().prop_filter("left out by POOL_SAFETY_SKIP", |s| !skipped(s)),
+                ),
+            ),
         )
             .prop_map(|(scope, stmt, second)| Step {
                 scope,
                 stmt,
                 second,
             }),
-        3..=10,
+        1..=10,
     )
 }
 
@@ -742,7 +759,11 @@ fn random_sequences_never_hand_out_an_unsafe_connection() {
     let clusters: Vec<(Role, Cluster)> = ROLES.iter().map(|&r| (r, cluster_for(r))).collect();
     let oracle = Mutex::new(Oracle::new());
     let config = ProptestConfig {
-        cases: 32,
+        // PROPTEST_CASES overrides it, for longer hunts.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(96),
         max_shrink_iters: 200,
         failure_persistence: None,
         ..ProptestConfig::default()
