@@ -856,11 +856,24 @@ struct Rig {
     clusters: Vec<(Role, Cluster, (String, String), bool)>,
 }
 
+/// Drops the tables when the test ends, failed or not.
+struct DropTables(Vec<String>);
+
+impl Drop for DropTables {
+    fn drop(&mut self) {
+        if let Ok(mut c) = MysqlConnection::establish(&tc().admin_url) {
+            for t in &self.0 {
+                let _ = c.batch_execute(&format!("DROP TABLE IF EXISTS {t}"));
+            }
+        }
+    }
+}
+
 #[test]
 fn random_scripts_agree_with_one_connection() {
     let _l = lock();
     let mut admin = Admin::new();
-    let clusters = ROLES
+    let clusters: Vec<(Role, Cluster, (String, String), bool)> = ROLES
         .iter()
         .map(|&role| {
             let r = format!("{role:?}").to_lowercase();
@@ -872,6 +885,12 @@ fn random_scripts_agree_with_one_connection() {
         })
         .collect();
     admin.sync();
+    let _drop = DropTables(
+        clusters
+            .iter()
+            .flat_map(|(_, _, (a, b), _)| [a.clone(), b.clone()])
+            .collect(),
+    );
     let rig = Mutex::new(Rig { admin, clusters });
     let config = ProptestConfig {
         // PROPTEST_CASES overrides it, for longer hunts.
