@@ -107,7 +107,7 @@ impl Probe {
             Probe::Vars => {
                 "SELECT CONCAT_WS(',', COALESCE(@n, '-'), COALESCE(@id, '-'), COALESCE(@x, '-'), \
                  COALESCE(@f, '-'), COALESCE(@r, '-'), COALESCE(@v, '-'), COALESCE(@a, '-'), \
-                 COALESCE(@b, '-')) AS v"
+                 COALESCE(@b, '-'), COALESCE(@wn, '-')) AS v"
             }
             Probe::TimeZone => "SELECT @@time_zone AS v",
             Probe::SqlMode => "SELECT @@sql_mode AS v",
@@ -570,6 +570,43 @@ fn row_count_and_warnings_follow_the_previous_statement() {
 }
 
 #[test]
+fn get_diagnostics_into_a_variable() {
+    check(
+        "diagnostics",
+        &[
+            read(Replica, "SELECT CAST(1/0 AS CHAR) AS v"),
+            exec(Def, "GET DIAGNOSTICS @wn = NUMBER"),
+            probe(Master, Probe::Vars),
+            probe(Replica, Probe::Vars),
+            read(Master, "SELECT CAST(1/0 AS CHAR) AS v"),
+            exec(Replica, "GET DIAGNOSTICS @wn = NUMBER"),
+            probe(Master, Probe::Vars),
+            probe(Replica, Probe::Vars),
+        ],
+    );
+}
+
+/// The error of a failed session statement stays in the diagnostics area through
+/// statements that use no table (a `SET`, a `SELECT` of a function), as on one
+/// connection; found by the property test.
+#[test]
+fn diagnostics_of_a_failed_session_statement() {
+    check(
+        "session_diag",
+        &[
+            exec(Replica, "USE no_such_db_anywhere"),
+            probe(Def, Probe::WarningCount),
+            exec(Replica, "USE no_such_db_anywhere"),
+            exec(Master, "SET sql_mode = 'STRICT_ALL_TABLES,PIPES_AS_CONCAT'"),
+            probe(Def, Probe::WarningCount),
+            exec(Def, "SET time_zone = 'No/Such_Zone'"),
+            exec(Replica, "SET @a = 1"),
+            probe(Master, Probe::WarningCount),
+        ],
+    );
+}
+
+#[test]
 fn set_from_last_insert_id_everywhere() {
     check(
         "set_lii",
@@ -767,6 +804,7 @@ fn vocabulary() -> impl Strategy<Value = Stmt> {
             "SELECT SQL_CALC_FOUND_ROWS CAST(seq AS CHAR) AS v FROM seq_1_to_{n} LIMIT 1"
         ))),
         r("SELECT CAST(1/0 AS CHAR) AS v"),
+        e("GET DIAGNOSTICS @wn = NUMBER"),
         e("SET @n = COALESCE(@n, 0) + 1"),
         e("SET @n = COALESCE(@n, 0) + 1"),
         e("SET @id = LAST_INSERT_ID()"),

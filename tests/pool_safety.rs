@@ -447,11 +447,17 @@ fn key(conn: &mut ClusterConnection) -> Result<String, String> {
 const SESSION: &str = "SELECT CONCAT_WS('|', COALESCE(CAST(@x AS CHAR), 'NULL'), @@time_zone, \
                        COALESCE(DATABASE(), 'NULL')) AS v";
 
-/// The session as read in every scope (two replica reads, so both replicas are likely
-/// asked), after a read of the table that makes any transaction left open visible.
+/// The session as read in every scope (three replica reads, so both replicas are
+/// likely asked), after a read of the table that makes any transaction left open visible.
 fn check_session(conn: &mut Conn, model: &Session) -> Result<(), String> {
     let mut seen = Vec::new();
-    for s in [Scope::Master, Scope::Replica, Scope::Replica, Scope::Auto] {
+    for s in [
+        Scope::Master,
+        Scope::Replica,
+        Scope::Replica,
+        Scope::Replica,
+        Scope::Auto,
+    ] {
         let r = s.run(|| {
             diesel::sql_query(Stmt::Read.sql()).load::<V>(&mut **conn)?;
             diesel::sql_query(SESSION).get_result::<V>(&mut **conn)
@@ -763,7 +769,7 @@ fn random_sequences_never_hand_out_an_unsafe_connection() {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(96),
+            .unwrap_or(64),
         max_shrink_iters: 200,
         failure_persistence: None,
         ..ProptestConfig::default()
