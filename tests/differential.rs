@@ -958,3 +958,67 @@ fn random_scripts_agree_with_one_connection() {
         }
     });
 }
+
+// ------------------------------------------------------------------ evaluated once, where
+
+/// `SET @v = (SELECT COUNT(*) FROM t)` is evaluated once, on the node of the statement's
+/// role, and that value reaches every node. The master holds one row the replicas don't
+/// (written with `sql_log_bin = 0`), so each node would give its own count if the
+/// statement ran everywhere. Not a comparison with one connection (which has one node):
+/// the promise about where the right-hand side is read.
+#[test]
+fn set_from_a_subquery_is_evaluated_once_on_the_roles_node() {
+    let mut admin = Admin::new();
+    let t = fresh_table(&mut admin, "diff_once");
+    let _drop = DropTables(vec![t.clone()]);
+    admin
+        .master
+        .batch_execute(&format!(
+            "INSERT INTO {t} (v) VALUES (1), (2); SET sql_log_bin = 0; \
+             INSERT INTO {t} (v) VALUES (3); SET sql_log_bin = 1"
+        ))
+        .unwrap();
+    admin.sync();
+    let mut failures = Vec::new();
+    for role in ROLES {
+        let cluster = cluster_for(role);
+        for scope in [Def, Master, Replica, Auto] {
+            let mut conn = cluster.connect();
+            let expected = if scope.role(role) == Role::Master {
+                "3"
+            } else {
+                "2"
+            };
+            let set = Stmt::Exec(format!("SET @v = (SELECT COUNT(*) FROM {t})"));
+            if let Err(e) = scope.run(|| run_on(&mut conn, &set, &t)) {
+                failures.push(format!("role {role:?}, {scope:?} scope: SET failed: {e}"));
+                continue;
+            }
+            let mut seen = Vec::new();
+            for s in [Master, Replica, Replica, Replica] {
+                let v = s.run(|| {
+                    diesel::sql_query("SELECT CAST(@v AS CHAR) AS v")
+                        .get_result::<V>(&mut conn)
+                        .map(|r| r.v)
+                });
+                seen.push((s, conn.last_node().unwrap_or("?").to_string(), v));
+            }
+            if seen
+                .iter()
+                .any(|(_, _, v)| v.as_ref().ok().and_then(|v| v.as_deref()) != Some(expected))
+            {
+                failures.push(format!(
+                    "role {role:?}, {scope:?} scope: @v should be {expected} on every node \
+                     (the count on the {} node), read: {seen:?}",
+                    if expected == "3" { "master" } else { "replica" }
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 12 (role, scope) cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -504,6 +504,7 @@ fn violation(
         ))
     };
     for (i, step) in steps.iter().enumerate() {
+        let mut unbroken = None;
         {
             let mut a = pool.get().map_err(|e| format!("checkout: {e}"))?;
             let r = step.scope.run(|| step.stmt.run(&mut a));
@@ -516,12 +517,9 @@ fn violation(
                 },
                 if broken { ", broken" } else { "" }
             );
+            // Judged after the servers are asked, so the report says what leaked.
             if r.is_ok() && step.stmt.opens() && !broken {
-                trace.push(note);
-                return fail(
-                    &trace,
-                    format!("step {i} left state open but is_broken() is false"),
-                );
+                unbroken = Some(format!("step {i} left state open but is_broken() is false"));
             }
             if !broken {
                 match key(&mut a) {
@@ -555,14 +553,20 @@ fn violation(
             trace.push(note);
         }
         let left = oracle.lasting_leftovers();
-        if !left.is_empty() {
-            return fail(
-                &trace,
+        if !left.is_empty() || unbroken.is_some() {
+            let servers = if left.is_empty() {
+                "the servers show nothing left open yet".to_string()
+            } else {
                 format!(
                     "after step {i}, with every connection idle:\n    {}",
                     left.join("\n    ")
-                ),
-            );
+                )
+            };
+            let what = match unbroken {
+                Some(u) => format!("{u}; {servers}"),
+                None => servers,
+            };
+            return fail(&trace, what);
         }
         // Both connections out at once: each one's session, from every node.
         {
