@@ -348,9 +348,9 @@ impl Oracle {
     }
 
     /// Leftovers that stay: a session closed by the pool may take a moment to end on
-    /// the server, so only what is still there after 2 s counts.
+    /// the server, so only what is still there after 1 s counts.
     fn lasting_leftovers(&mut self) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + Duration::from_secs(1);
         loop {
             let found = self.leftovers();
             if found.is_empty() || Instant::now() > deadline {
@@ -566,20 +566,18 @@ fn violation(
             trace.push(note);
         }
         let left = oracle.lasting_leftovers();
-        if !left.is_empty() || unbroken.is_some() {
-            let servers = if left.is_empty() {
-                "the servers show nothing left open yet".to_string()
-            } else {
-                format!(
+        let with_unbroken = |servers: String| match &unbroken {
+            Some(u) => format!("{u}; {servers}"),
+            None => servers,
+        };
+        if !left.is_empty() {
+            return fail(
+                &trace,
+                with_unbroken(format!(
                     "after step {i}, with every connection idle:\n    {}",
                     left.join("\n    ")
-                )
-            };
-            let what = match unbroken {
-                Some(u) => format!("{u}; {servers}"),
-                None => servers,
-            };
-            return fail(&trace, what);
+                )),
+            );
         }
         // Both connections out at once: each one's session, from every node.
         {
@@ -598,14 +596,18 @@ fn violation(
             }
         }
         let left = oracle.lasting_leftovers();
-        if !left.is_empty() {
-            return fail(
-                &trace,
+        if !left.is_empty() || unbroken.is_some() {
+            let servers = if left.is_empty() {
+                "the servers show nothing left open, even after a read on each connection"
+                    .to_string()
+            } else {
                 format!(
-                    "after step {i} and a read on each connection, with every connection idle:\n    {}",
+                    "after step {i} and a read on each connection, with every connection \
+                     idle:\n    {}",
                     left.join("\n    ")
-                ),
-            );
+                )
+            };
+            return fail(&trace, with_unbroken(servers));
         }
     }
     Ok(())
