@@ -390,6 +390,28 @@ fn lock() -> MutexGuard<'static, ()> {
 /// Runs `script` in every default role, each on fresh tables named after `name`;
 /// panics with every role's divergence.
 fn check(name: &str, script: &[Step]) {
+    check_all(&[(name, script)]);
+}
+
+/// [`check`] for several scripts, reporting every one that diverges.
+fn check_all(scripts: &[(&str, &[Step])]) {
+    let failures: Vec<String> = scripts
+        .iter()
+        .filter_map(|(name, script)| {
+            let f = role_failures(name, script);
+            (!f.is_empty()).then(|| {
+                format!(
+                    "{name}: {} of 3 roles diverge from one MysqlConnection:\n{}",
+                    f.len(),
+                    f.join("\n\n")
+                )
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn role_failures(name: &str, script: &[Step]) -> Vec<String> {
     let mut admin = Admin::new();
     let mut failures = Vec::new();
     for role in ROLES {
@@ -409,12 +431,7 @@ fn check(name: &str, script: &[Step]) {
                 .batch_execute(&format!("DROP TABLE IF EXISTS {t}"));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{name}: {} of 3 roles diverge from one MysqlConnection:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    failures
 }
 
 // ------------------------------------------------------------------ fixed scripts
@@ -566,6 +583,24 @@ fn row_count_and_warnings_follow_the_previous_statement() {
             write(Def, "DELETE FROM {t} WHERE v = 3"),
             probe(Auto, Probe::RowCount),
         ],
+    );
+}
+
+/// The first statement sees what `establish` left (ROW_COUNT() 0 after its `SET`s), not
+/// statements the library sent for itself; found by the property test.
+#[test]
+fn row_count_of_a_fresh_connection() {
+    check("fresh_row_count", &[probe(Def, Probe::RowCount)]);
+    check(
+        "fresh_set_row_count",
+        &[
+            exec(Def, "SET @r = ROW_COUNT()"),
+            probe(Master, Probe::Vars),
+        ],
+    );
+    check(
+        "fresh_replica_row_count",
+        &[probe(Replica, Probe::RowCount)],
     );
 }
 
