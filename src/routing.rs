@@ -439,7 +439,10 @@ mod tests {
             ("SET @s = NEXTVAL(seq)", "MM!M"),
             ("SET @v = (SELECT COUNT(*) FROM t FOR UPDATE)", "MM!M"),
             ("SET @v = (SELECT x FROM t LOCK IN SHARE MODE)", "MM!M"),
-            ("CREATE TEMPORARY TABLE tmp AS SELECT * FROM t FOR UPDATE", "MM!M"),
+            (
+                "CREATE TEMPORARY TABLE tmp AS SELECT * FROM t FOR UPDATE",
+                "MM!M",
+            ),
             // transaction control
             ("BEGIN", "MMRM"),
             ("START TRANSACTION READ ONLY", "MMRM"),

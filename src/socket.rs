@@ -53,6 +53,18 @@ pub(crate) fn find(_local_port: u16, _peers: &[SocketAddr]) -> Option<Fd> {
     None
 }
 
+/// The TCP sockets of this process connected to one of `peers`, with their identities:
+/// taken before and after a connect, the difference is the new connection's socket.
+#[cfg(target_os = "linux")]
+pub(crate) fn connected_ids(peers: &[SocketAddr]) -> Vec<SocketId> {
+    connected_to(peers).filter_map(SocketId::of).collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn connected_ids(_peers: &[SocketAddr]) -> Vec<SocketId> {
+    Vec::new()
+}
+
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn bound_silent(_fd: Fd, _timeout: Duration) -> bool {
     false

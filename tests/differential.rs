@@ -81,13 +81,16 @@ enum Probe {
     NewestRow,
 }
 
-const PROBES: [Probe; 11] = [
+/// The probes of the property test. `@@warning_count` is left to the fixed scripts: it
+/// follows the previous statement's node, while one connection keeps its warnings through
+/// later statements that use no table; after such a statement on another node (a replica
+/// read of a constant, a `SET`) the two differ by design (a documented limit).
+const PROBES: [Probe; 10] = [
     Probe::LastInsertId,
     Probe::Identity,
     Probe::LastInsertIdVar,
     Probe::FoundRows,
     Probe::RowCount,
-    Probe::WarningCount,
     Probe::Vars,
     Probe::TimeZone,
     Probe::SqlMode,
@@ -839,7 +842,9 @@ fn vocabulary() -> impl Strategy<Value = Stmt> {
             "SELECT SQL_CALC_FOUND_ROWS CAST(seq AS CHAR) AS v FROM seq_1_to_{n} LIMIT 1"
         ))),
         r("SELECT CAST(1/0 AS CHAR) AS v"),
-        e("GET DIAGNOSTICS @wn = NUMBER"),
+        // `GET DIAGNOSTICS @wn = ..` is in the fixed scripts: the value is propagated,
+        // but the read back changes its node's `ROW_COUNT()`, which `GET DIAGNOSTICS`
+        // itself leaves alone (a documented limit).
         e("SET @n = COALESCE(@n, 0) + 1"),
         e("SET @n = COALESCE(@n, 0) + 1"),
         e("SET @id = LAST_INSERT_ID()"),
@@ -916,8 +921,10 @@ fn script() -> impl Strategy<Value = Vec<Step>> {
         6..=14,
     )
     .prop_map(|v| {
-        v.into_iter()
-            .flat_map(|(s, sc, p)| [s, probe(sc, p)])
+        // `FOUND_ROWS()` is undefined before a connection's first `SELECT` (MySQL's
+        // manual): every script begins with one, on the master for both sides.
+        std::iter::once(read(Scope::Master, "SELECT CAST(1 AS CHAR) AS v"))
+            .chain(v.into_iter().flat_map(|(s, sc, p)| [s, probe(sc, p)]))
             .collect()
     })
 }

@@ -268,15 +268,18 @@ fn is_introducer(w: &[u8]) -> bool {
         || w.eq_ignore_ascii_case(b"n")
 }
 
-/// The user variables a statement other than `SET` assigns: `@x := ..` anywhere and
-/// `SELECT .. INTO @a, @b`, as written, without repeats.
+/// The user variables a statement other than `SET` assigns: `@x := ..` anywhere,
+/// `SELECT .. INTO @a, @b` and `GET DIAGNOSTICS @a = ..`, as written, without repeats.
 pub(crate) fn assigned_user_variables(stmt: &str) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     let mut lx = Lexer::new(stmt.as_bytes());
+    // `GET DIAGNOSTICS @n = NUMBER, CONDITION 1 @m = MESSAGE_TEXT`: targets before `=`.
+    let diagnostics = lx.clone().next().is_some_and(|t| t.kw() == Kw::Get);
     let mut found = Vec::new();
     while let Some(t) = lx.next() {
         match t.tk {
             Tk::UserVar if lx.peek_tk() == Some(Tk::Assign) => found.push(t),
+            Tk::UserVar if diagnostics && lx.peek_tk() == Some(Tk::Eq) => found.push(t),
             Tk::Word if t.kw() == Kw::Into => {
                 while let Some(v) = lx.peek() {
                     if v.tk != Tk::UserVar {
@@ -433,6 +436,15 @@ mod tests {
             vec!["@a"]
         );
         assert!(assigned_user_variables("SELECT @a FROM t").is_empty());
+        assert!(assigned_user_variables("SELECT @a = 1").is_empty());
+        assert_eq!(
+            assigned_user_variables("GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT"),
+            vec!["@n", "@r"]
+        );
+        assert_eq!(
+            assigned_user_variables("GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT"),
+            vec!["@m"]
+        );
         assert!(assigned_user_variables("SELECT 1 INTO OUTFILE '/tmp/x'").is_empty());
     }
 }

@@ -143,6 +143,10 @@ pub(crate) struct Plan {
     /// With a single database: the router would have sent this read to a replica.
     wanted_replica: bool,
     session: bool,
+    /// Sent as text (`batch_execute`) rather than as a prepared statement: internal
+    /// statements that must leave the session as the user's would use the same protocol
+    /// (MariaDB's `ROW_COUNT()` after a `SET` differs between the two).
+    text: bool,
 }
 
 /// Renders a query's SQL the way `MysqlConnection` will send it.
@@ -309,6 +313,7 @@ impl ClusterConnection {
             replica_read: false,
             wanted_replica: false,
             session,
+            text: false,
         };
         if !shared.has_replicas() {
             // One database (development): everything runs on it, but the router still
@@ -319,28 +324,31 @@ impl ClusterConnection {
                 ..base
             });
         }
+        // A session statement is applied to every node held, so where it is evaluated
+        // only matters when its value reads data. Otherwise it runs where the previous
+        // statement ran (no other node to open, and that node's diagnostics area, which
+        // statements using no table leave alone, stays this connection's, as on one
+        // connection).
+        if effect == Effect::Session && matches!(route, Route::Master | Route::Replica) {
+            let reads_data = sql.is_some_and(|sql| !classify::table_refs(sql).is_empty());
+            let previous = self
+                .last_node
+                .filter(|&i| !reads_data && self.nodes[i].is_some() && !self.unfit[i]);
+            if let Some(node) = previous {
+                return Ok(Plan { node, ..base });
+            }
+        }
         Ok(match route {
             Route::Master => Plan {
                 node: self.master_node()?,
                 retryable: effect == Effect::Read,
                 ..base
             },
-            Route::Replica if effect == Effect::Session => {
-                // A session statement is applied to every node held: evaluate it on one
-                // already open when its value is a constant, rather than open another.
-                let constant = sql.is_some_and(session_sync::is_constant);
-                let open = self
-                    .last_node
-                    .filter(|&i| constant && self.nodes[i].is_some() && !self.unfit[i]);
-                match open {
-                    Some(node) => Plan { node, ..base },
-                    None => Plan {
-                        node: self.pick_read_node(&[]).0,
-                        replica_read: !constant,
-                        ..base
-                    },
-                }
-            }
+            Route::Replica if effect == Effect::Session => Plan {
+                node: self.pick_read_node(&[]).0,
+                replica_read: true,
+                ..base
+            },
             Route::Replica => Plan {
                 node: self.pick_read_node(&[]).0,
                 retryable: effect == Effect::Read,
@@ -387,7 +395,7 @@ impl ClusterConnection {
         self.track_success(plan.node, class, sql);
         if plan.session {
             if let Some(sql) = sql {
-                self.propagate_session(plan.node, class, sql)
+                self.propagate_session(plan.node, class, sql, plan.text)
                     .map_err(Error::into_diesel)?;
             }
         }
@@ -471,11 +479,13 @@ impl ClusterConnection {
         &mut self,
         class: Classification,
         sql: Option<&str>,
+        text: bool,
         debug_sql: &dyn Fn() -> String,
         mut exec: impl FnMut(&mut MysqlConnection) -> QueryResult<R>,
     ) -> QueryResult<R> {
         let mut tried: Vec<usize> = Vec::new();
         let mut plan = self.plan(class, sql).map_err(Error::into_diesel)?;
+        plan.text = text;
         loop {
             plan = self
                 .prepare_read(plan, &tried)
@@ -592,7 +602,7 @@ impl ClusterConnection {
 impl SimpleConnection for ClusterConnection {
     fn batch_execute(&mut self, query: &str) -> QueryResult<()> {
         let class = classify::classify(query);
-        self.run(class, Some(query), &|| query.to_string(), |c| {
+        self.run(class, Some(query), true, &|| query.to_string(), |c| {
             c.batch_execute(query)
         })
     }
@@ -640,6 +650,7 @@ impl Connection for ClusterConnection {
         self.run(
             class,
             sql.as_deref(),
+            false,
             &|| diesel::debug_query::<Mysql, _>(source).to_string(),
             |c| c.execute_returning_count(source),
         )
@@ -706,6 +717,7 @@ impl ClusterConnection {
                         | Kind::Commit
                         | Kind::Rollback
                         | Kind::Xa
+                        | Kind::GetDiagnostics
                 ));
         if needed {
             Ok(Some(render(source)?))

@@ -137,10 +137,19 @@ pub(crate) fn connect_node(
     if !reached {
         return Err(last);
     }
+    let before = crate::socket::connected_ids(&addrs);
     let mut conn = quiet(establish(address)?);
     // The client's socket is now open: find it, and bound how long it can wait on a
-    // silent peer.
-    let socket = local_port(&mut conn).and_then(|port| crate::socket::find(port, &addrs));
+    // silent peer. It is the one socket to the server that wasn't there before the
+    // connect; only when another thread connected to the same server meanwhile (two new
+    // ones) is the server asked which port is ours (a round trip, whose `SELECT` would
+    // also be the session's first statement).
+    let mut fresh = crate::socket::connected_ids(&addrs);
+    fresh.retain(|s| !before.contains(s));
+    let socket = match fresh.as_slice() {
+        [one] => Some(one.fd),
+        _ => local_port(&mut conn).and_then(|port| crate::socket::find(port, &addrs)),
+    };
     match socket {
         Some(fd) => {
             crate::socket::bound_silent(fd, network_timeout);
@@ -188,6 +197,10 @@ fn local_port(conn: &mut MysqlConnection) -> Option<u16> {
     )
     .get_result(conn)
     .ok()?;
+    // The session's last statement is now this `SELECT`: end with the statement
+    // `MysqlConnection::establish` ends with, so `ROW_COUNT()` and the warnings of the
+    // first user statement are those of a fresh `MysqlConnection`.
+    let _ = diesel::sql_query("SET character_set_results = 'utf8mb4'").execute(conn);
     row.host.rsplit_once(':')?.1.parse().ok()
 }
 

@@ -32,6 +32,7 @@ use crate::session::{self, Session};
 pub(crate) fn sets_session_state(class: Classification, effect: Effect) -> bool {
     effect == Effect::Session
         || matches!(class.kind, Kind::SetSession | Kind::Use)
+        || class.kind == Kind::GetDiagnostics
         || class.flags.contains(Flags::USER_VARIABLE_WRITE)
         || class.flags.contains(Flags::MULTI)
 }
@@ -85,7 +86,9 @@ fn items(sql: &str) -> Vec<Item> {
                     sql: stmt.to_string(),
                 }),
             }
-        } else if class.flags.contains(Flags::USER_VARIABLE_WRITE) {
+        } else if class.flags.contains(Flags::USER_VARIABLE_WRITE)
+            || class.kind == Kind::GetDiagnostics
+        {
             for var in set::assigned_user_variables(stmt) {
                 value_items(Target::User(var), &mut out);
             }
@@ -126,6 +129,7 @@ impl ClusterConnection {
         node: usize,
         class: Classification,
         sql: &str,
+        text: bool,
     ) -> Result<(), Error> {
         let items = items(sql);
         if items.is_empty() {
@@ -197,15 +201,22 @@ impl ClusterConnection {
             }
         }
         // A `SET` with computed values ends, on its own node too, with a plain `SET` of
-        // those values, so that node's `ROW_COUNT()` and warnings are a `SET`'s, as on
-        // one connection (the read back was a `SELECT`).
+        // those values, so that node's `ROW_COUNT()` is a `SET`'s, as on one connection
+        // (the read back was a `SELECT`). `GET DIAGNOSTICS` leaves `ROW_COUNT()` as it
+        // was, which no statement can restore: after one into user variables, its node
+        // reports the read back's -1 (a documented limit).
         let ends_with_set = !class.flags.contains(Flags::MULTI)
-            && matches!(class.kind, Kind::SetSession)
+            && class.kind == Kind::SetSession
             && !statements.is_empty()
             && !is_constant(sql);
         if ends_with_set {
             for (_, stmt) in &statements {
-                if let Err(e) = self.internal_batch(node, stmt) {
+                let result = if text {
+                    self.internal_batch(node, stmt)
+                } else {
+                    self.internal_prepared(node, stmt)
+                };
+                if let Err(e) = result {
                     log::warn!("re-applying `{stmt}` failed: {e}");
                 }
             }
@@ -258,6 +269,17 @@ impl ClusterConnection {
                 }
             }
         }
+    }
+
+    /// Runs `sql` on node `i` as a prepared statement, muted for the user's
+    /// instrumentation.
+    fn internal_prepared(&mut self, i: usize, sql: &str) -> diesel::QueryResult<()> {
+        self.internal_statements += 1;
+        let hub = self.hub.clone();
+        let conn = self.nodes[i]
+            .as_deref_mut()
+            .ok_or(diesel::result::Error::BrokenTransactionManager)?;
+        hub.muted(|| diesel::RunQueryDsl::execute(diesel::sql_query(sql), conn).map(|_| ()))
     }
 
     /// Reads the values of `exprs` on node `i` as SQL literals (one round trip).
@@ -321,6 +343,10 @@ mod tests {
             vec!["value @i -> @i"]
         );
         assert!(shapes("SELECT 1").is_empty());
+        assert_eq!(
+            shapes("GET DIAGNOSTICS @wn = NUMBER"),
+            vec!["value @wn -> @wn"]
+        );
         assert!(is_constant("SET @x = 1, time_zone = 'SYSTEM'"));
         assert!(!is_constant("SET @x = ?"));
         assert!(!is_constant("SET @x = 1; SELECT 1"));
