@@ -147,6 +147,19 @@ pub(crate) fn literal(value: Option<MysqlValue<'_>>) -> Result<String, String> {
     }
 }
 
+/// The database name in a [`literal`] of `DATABASE()` (`None` for `NULL`).
+pub(crate) fn database_from_literal(literal: &str) -> Option<String> {
+    let hex = literal.strip_prefix("_utf8mb4 X'")?.strip_suffix('\'')?;
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -231,6 +244,9 @@ mod tests {
         );
         assert_eq!(literal(v(&[0, 1], MysqlType::Blob)).unwrap(), "X'0001'");
         assert!(literal(v(&[0; 8], MysqlType::Date)).is_err());
+        let db = literal(v(b"app`x", MysqlType::String)).unwrap();
+        assert_eq!(database_from_literal(&db).as_deref(), Some("app`x"));
+        assert_eq!(database_from_literal("NULL"), None);
     }
 
     #[test]

@@ -499,10 +499,18 @@ impl ClusterConnection {
                     self.after_success(&plan, class, sql)?;
                     return Ok(value);
                 }
-                Err(e) => match self.after_failure(&mut plan, &mut tried, e) {
-                    Ok(()) => continue,
-                    Err(e) => return Err(e),
-                },
+                Err(e) => {
+                    if plan.session && class.flags.contains(Flags::MULTI) {
+                        if let Some(sql) = sql.filter(|_| !nodes::is_connection_error(&e)) {
+                            // The statements before the failing one took effect there.
+                            self.resync_session(plan.node, sql);
+                        }
+                    }
+                    match self.after_failure(&mut plan, &mut tried, e) {
+                        Ok(()) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
             }
         }
     }
@@ -707,6 +715,7 @@ impl ClusterConnection {
         let needed = sql.is_none()
             && (!self.pins.temp_tables.is_empty()
                 || class.flags.contains(Flags::USER_VARIABLE_WRITE)
+                || class.flags.contains(Flags::NAMED_LOCK)
                 || matches!(
                     class.kind,
                     Kind::SetSession
@@ -854,10 +863,11 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
         // Diesel's rule (an open transaction that is not a test transaction, or a
         // transaction manager in error) applied to the pinned node, and to every node
         // connection held; plus raw SQL state (`BEGIN`, `autocommit = 0`, `LOCK TABLES`,
-        // `XA`) and session state left differing between nodes, which a pool must not hand
-        // to the next user.
+        // `XA`), a named lock that may be held, and session state left differing between
+        // nodes, which a pool must not hand to the next user.
         self.pins.raw.is_open()
             || self.inconsistent.is_some()
+            || self.pins.named_locks
             || ClusterTransactionManager::is_broken_transaction_manager(self)
             || self
                 .nodes

@@ -40,6 +40,10 @@ pub(crate) struct PinState {
     pub(crate) found_rows: Option<usize>,
     /// Temporary tables and the node holding each.
     pub(crate) temp_tables: Vec<(String, usize)>,
+    /// A `GET_LOCK` ran since the last `RELEASE_ALL_LOCKS()`: a named lock may be held,
+    /// which a pool must not hand to the next user (whether it was granted, or released
+    /// one by one, the text can't tell).
+    pub(crate) named_locks: bool,
 }
 
 /// A temporary table the statement refers to lives on two nodes: no node can run it.
@@ -112,6 +116,14 @@ impl PinState {
         }
         if class.flags.contains(Flags::SETS_INSERT_ID) {
             self.insert_id = Some(node);
+        }
+        if class.flags.contains(Flags::NAMED_LOCK) {
+            let lower = sql.map(str::to_ascii_lowercase);
+            match lower.as_deref() {
+                Some(s) if s.contains("release_all_locks") => self.named_locks = false,
+                Some(s) if !s.contains("get_lock") => {}
+                _ => self.named_locks = true,
+            }
         }
         match class.kind {
             Kind::SetTransaction => self.next_transaction = Some(node),
@@ -296,6 +308,12 @@ mod tests {
         assert!(s.raw.is_open());
         run(&mut s, 0, "UNLOCK TABLES");
         assert!(!s.raw.is_open());
+        run(&mut s, 0, "SELECT GET_LOCK('a', 0)");
+        assert!(s.named_locks);
+        run(&mut s, 0, "SELECT RELEASE_LOCK('a')");
+        assert!(s.named_locks, "other locks may still be held");
+        run(&mut s, 0, "DO RELEASE_ALL_LOCKS()");
+        assert!(!s.named_locks);
     }
 
     #[test]

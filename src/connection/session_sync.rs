@@ -230,6 +230,86 @@ impl ClusterConnection {
         Ok(())
     }
 
+    /// After a batch that sets session state failed half-way on `node`: the statements
+    /// before the failing one took effect there, as on one connection. Every variable
+    /// and the database the batch may have set are read back from `node` and given to
+    /// every other node held (and recorded), so all nodes agree; if that fails, the
+    /// connection is marked inconsistent.
+    pub(crate) fn resync_session(&mut self, node: usize, sql: &str) {
+        let mut targets: Vec<(Vec<String>, String, String)> = Vec::new();
+        for (stmt, class) in classify::statements(sql) {
+            let found: Vec<Target<'_>> = match class.kind {
+                Kind::SetSession | Kind::Use | Kind::SetTransaction => set::assignments(stmt)
+                    .map(|a| a.iter().map(|a| a.target).collect())
+                    .unwrap_or_default(),
+                _ => set::assigned_user_variables(stmt)
+                    .into_iter()
+                    .map(Target::User)
+                    .collect(),
+            };
+            for target in found {
+                let mut items = Vec::new();
+                value_items(target, &mut items);
+                for item in items {
+                    if let Item::Value { keys, expr, assign } = item {
+                        targets.push((keys, expr, format!("SET {assign} = ")));
+                    }
+                }
+                if target == Target::Database {
+                    targets.push((target.keys(), "DATABASE()".into(), "USE ".into()));
+                }
+            }
+        }
+        if targets.is_empty() || self.nodes[node].is_none() {
+            return;
+        }
+        let exprs: Vec<&str> = targets.iter().map(|(_, e, _)| e.as_str()).collect();
+        let values = match self.read_back(node, &exprs) {
+            Ok(v) => v,
+            Err(e) => {
+                self.inconsistent = Some(format!(
+                    "a batch that set session state failed half-way, and reading back what \
+                     it set failed: {e}"
+                ));
+                return;
+            }
+        };
+        let mut statements = Vec::new();
+        for ((keys, _, prefix), value) in targets.into_iter().zip(values) {
+            let stmt = if prefix == "USE " {
+                match session::database_from_literal(&value) {
+                    Some(db) => format!("USE `{}`", db.replace('`', "``")),
+                    None => continue,
+                }
+            } else {
+                format!("{prefix}{value}")
+            };
+            statements.push((keys, stmt));
+        }
+        for i in 0..self.nodes.len() {
+            if i == node || self.nodes[i].is_none() {
+                continue;
+            }
+            for (_, stmt) in &statements {
+                if let Err(e) = self.internal_batch(i, stmt) {
+                    if nodes::is_connection_error(&e) {
+                        self.nodes[i] = None;
+                        break;
+                    }
+                    let label = &self.cluster.shared.nodes[i].label;
+                    self.inconsistent = Some(format!(
+                        "a batch that set session state failed half-way, and {label} \
+                         refused what it had set: {e}"
+                    ));
+                    return;
+                }
+            }
+        }
+        for (keys, stmt) in statements {
+            self.session.record(keys, stmt);
+        }
+    }
+
     /// Puts `nodes` back to the session state recorded before a statement that set
     /// `statements`' keys failed half-way: keys the record never set get their initial
     /// value, then the record is replayed.
