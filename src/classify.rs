@@ -44,6 +44,7 @@
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
 
+mod functions;
 pub(crate) mod set;
 mod tables;
 
@@ -288,8 +289,15 @@ impl Flags {
     /// splits into other statements or classifies with another kind or other flags. The
     /// kind and the other flags are those of the default reading.
     pub(crate) const UNCERTAIN: Flags = Flags(1 << 13);
+    /// Calls a function the server doesn't ship: a name followed by `(` (whitespace and
+    /// comments between count) that is neither a native function nor syntax (see
+    /// `classify/functions.rs`), unquoted or backticked, or any qualified call
+    /// (`db.f(`, `` `db`.`f`( ``). A stored function or a UDF: its body may write, take
+    /// a named lock or advance a sequence, and the text can't show which. (`CALL p(`
+    /// sets it too: a procedure is as opaque.)
+    pub(crate) const CALLS_UNKNOWN_FUNCTION: Flags = Flags(1 << 14);
 
-    const NAMES: [(Flags, &'static str); 14] = [
+    const NAMES: [(Flags, &'static str); 15] = [
         (Flags::READS_PREVIOUS_STATE, "READS_PREVIOUS_STATE"),
         (Flags::CALC_FOUND_ROWS, "CALC_FOUND_ROWS"),
         (Flags::NAMED_LOCK, "NAMED_LOCK"),
@@ -304,6 +312,7 @@ impl Flags {
         (Flags::READS_FOUND_ROWS, "READS_FOUND_ROWS"),
         (Flags::PLACEHOLDER, "PLACEHOLDER"),
         (Flags::UNCERTAIN, "UNCERTAIN"),
+        (Flags::CALLS_UNKNOWN_FUNCTION, "CALLS_UNKNOWN_FUNCTION"),
     ];
 
     /// Whether every flag of `other` is set in `self`.
@@ -891,6 +900,15 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
         depth: 0,
         locking: false,
         into: false,
+        name_start: 0,
+        name_end: usize::MAX,
+        name_quoted: false,
+        // `INSERT [IGNORE] t (a, ..)`: the table follows the head.
+        names_table_from: if matches!(kind, Kind::Insert | Kind::Replace) {
+            lx.pos
+        } else {
+            usize::MAX
+        },
     };
     let mut end = tail.scan(lx);
     while compound && !lx.at_end() {
@@ -924,6 +942,16 @@ struct Tail {
     depth: i64,
     locking: bool,
     into: bool,
+    /// The last name-like token (word or quoted identifier): where its text starts, where
+    /// the token ends (after a closing quote), and whether it was quoted. A `(` with only
+    /// whitespace between may make it a call.
+    name_start: usize,
+    name_end: usize,
+    name_quoted: bool,
+    /// Just after the last keyword that a table or index name may follow with a column
+    /// list (`INTO`, `TABLE`, `KEY`, ...; or the `INSERT`/`REPLACE` head): a name right
+    /// there followed by `(` is no call. `usize::MAX`: none.
+    names_table_from: usize,
 }
 
 impl Tail {
@@ -955,7 +983,10 @@ impl Tail {
                 if (MIN_FUNCTION_NAME..=MAX_FUNCTION_NAME).contains(&(j - i - 1)) {
                     self.backticked(i + 1, j, lx);
                 }
+                self.name_start = i + 1;
                 i = (j + 1).min(n);
+                self.name_end = i;
+                self.name_quoted = true;
             } else if b == b'?' {
                 self.flags |= Flags::PLACEHOLDER;
                 i += 1;
@@ -968,8 +999,14 @@ impl Tail {
                         self.keyword(kw, lx);
                     }
                 }
+                self.name_start = i;
+                self.name_end = j;
+                self.name_quoted = false;
                 i = j;
             } else if b == b'(' {
+                if span(s, self.name_end, S_WS) == i {
+                    self.call(lx);
+                }
                 self.depth += 1;
                 i += 1;
             } else if b == b')' {
@@ -984,13 +1021,32 @@ impl Tail {
                 let Some(t) = lx.next() else { return n };
                 match t.tk {
                     Tk::Semi => return t.start,
-                    Tk::LParen => self.depth += 1,
+                    Tk::LParen => {
+                        // Only comments (and whitespace) since the last name?
+                        if span(s, self.name_end, S_WS) == i {
+                            self.call(lx);
+                        }
+                        self.depth += 1;
+                    }
                     Tk::RParen => self.depth -= 1,
-                    Tk::Word => self.keyword(t.kw(), lx),
+                    Tk::Word => {
+                        self.keyword(t.kw(), lx);
+                        self.name_start = t.start;
+                        self.name_end = lx.pos;
+                        self.name_quoted = false;
+                    }
                     Tk::SysVar => self.flags |= sysvar_flags(t.text),
                     // A quoted name of a built-in function, called.
                     Tk::Ident if t.start > 0 && matches!(s[t.start - 1], b'`' | b'"') => {
                         self.quoted_name(t.text, lx);
+                        self.name_start = t.start;
+                        self.name_end = lx.pos;
+                        self.name_quoted = true;
+                    }
+                    Tk::Ident => {
+                        self.name_start = t.start;
+                        self.name_end = lx.pos;
+                        self.name_quoted = false;
                     }
                     Tk::UserVar if lx.peek_tk() == Some(Tk::Assign) => {
                         self.flags |= Flags::USER_VARIABLE_WRITE;
@@ -1019,6 +1075,69 @@ impl Tail {
         }
     }
 
+    /// Handles a `(` right after the last name (only whitespace or comments between;
+    /// `lx`'s input and reading are used, not its position): flags a call of a function
+    /// that is not native. Out of line: only names followed by `(` get here.
+    #[inline(never)]
+    fn call(&mut self, lx: &Lexer<'_>) {
+        // `WITH t (a, b) AS (..), u (c) AS (..)`: the CTEs' column lists (their bodies
+        // are deeper).
+        if self.cte && self.depth == 0 {
+            return;
+        }
+        let s = lx.s;
+        let start = self.name_start;
+        // Where the token starts (its opening quote) and where its text ends.
+        let (token_start, text_end) = if self.name_quoted {
+            (
+                start.saturating_sub(1),
+                self.name_end.saturating_sub(1).max(start),
+            )
+        } else {
+            (start, self.name_end)
+        };
+        if self.names_table(lx) {
+            return;
+        }
+        let qualified = token_start > 0 && s.get(token_start - 1) == Some(&b'.');
+        let text = s.get(start..text_end).unwrap_or_default();
+        if !qualified && functions::is_known_call(text, self.name_quoted) {
+            return;
+        }
+        self.flags |= Flags::CALLS_UNKNOWN_FUNCTION;
+    }
+
+    /// Whether the last name is (the last part of) the table or index name right after
+    /// [`Tail::names_table_from`]: `INSERT INTO [db.]t (..)`, `INSERT IGNORE t (..)`,
+    /// `CREATE TABLE t (..)`, `KEY k (..)`, `REFERENCES t (..)`.
+    fn names_table(&self, lx: &Lexer<'_>) -> bool {
+        if self.names_table_from == usize::MAX {
+            return false;
+        }
+        let mut la = lx.clone();
+        la.pos = self.names_table_from;
+        la.after_dot = false;
+        let mut t = loop {
+            match la.next() {
+                Some(t) if t.tk == Tk::Word && is_insert_modifier(t.text) => {}
+                Some(t) if matches!(t.tk, Tk::Word | Tk::Ident) => break t,
+                _ => return false,
+            }
+        };
+        loop {
+            if t.start == self.name_start {
+                return true;
+            }
+            if t.start > self.name_start || !la.eat_tk(Tk::Dot) {
+                return false;
+            }
+            match la.next() {
+                Some(n) if matches!(n.tk, Tk::Word | Tk::Ident) => t = n,
+                _ => return false,
+            }
+        }
+    }
+
     /// Handles a quoted identifier (its content `text`) of the tail: the name of a
     /// built-in function that sets a flag counts when called, as the bare word would.
     /// `lx` is just after it (for lookahead only). Out of line: rare, and kept out of
@@ -1033,6 +1152,12 @@ impl Tail {
 
     /// Handles a keyword of the tail; `lx` is just after it (for lookahead only).
     fn keyword(&mut self, kw: Kw, lx: &Lexer<'_>) {
+        if matches!(
+            kw,
+            Kw::Table | Kw::Key | Kw::Index | Kw::Unique | Kw::References | Kw::Exists
+        ) {
+            self.names_table_from = lx.pos;
+        }
         match kw {
             Kw::For => {
                 if matches!(lx.peek_kw(), Kw::Update | Kw::Share) {
@@ -1046,6 +1171,7 @@ impl Tail {
                 }
             }
             Kw::Into => {
+                self.names_table_from = lx.pos;
                 self.into = true;
                 if lx.peek_tk() == Some(Tk::UserVar) {
                     self.flags |= Flags::USER_VARIABLE_WRITE;
@@ -1093,6 +1219,19 @@ impl Tail {
             _ => {}
         }
     }
+}
+
+/// `INSERT`/`REPLACE` options before the table: `LOW_PRIORITY`, `DELAYED`,
+/// `HIGH_PRIORITY`, `IGNORE`.
+fn is_insert_modifier(word: &[u8]) -> bool {
+    [
+        &b"LOW_PRIORITY"[..],
+        b"DELAYED",
+        b"HIGH_PRIORITY",
+        b"IGNORE",
+    ]
+    .iter()
+    .any(|w| word.eq_ignore_ascii_case(w))
 }
 
 /// Whether a statement's first word opens a compound statement (besides `BEGIN`, `IF`
@@ -2005,6 +2144,10 @@ keywords! {
     Next = b"NEXT",
     Previous = b"PREVIOUS",
     Value = b"VALUE",
+    Key = b"KEY",
+    Index = b"INDEX",
+    Unique = b"UNIQUE",
+    References = b"REFERENCES",
 }
 
 /// The shortest name of a flagged built-in function, `SETVAL`.
@@ -2170,6 +2313,7 @@ mod tests {
     const RFR: Flags = Flags::READS_FOUND_ROWS;
     const PH: Flags = Flags::PLACEHOLDER;
     const UNC: Flags = Flags::UNCERTAIN;
+    const CUF: Flags = Flags::CALLS_UNKNOWN_FUNCTION;
 
     #[test]
     fn classification_table() {
@@ -2395,7 +2539,7 @@ mod tests {
             ("LOCK TABLE t WRITE", LockTables, NONE),
             ("UNLOCK TABLES", UnlockTables, NONE),
             ("LOCK INSTANCE FOR BACKUP", Other, NONE),
-            ("CALL proc(1)", Call, NONE),
+            ("CALL proc(1)", Call, CUF),
             ("USE mydb", Use, NONE),
             ("use `my db`;", Use, NONE),
             // DDL and temporary tables
@@ -2412,8 +2556,10 @@ mod tests {
             ("ALTER TABLE t ADD COLUMN x INT", Ddl, NONE),
             ("TRUNCATE TABLE t", Ddl, NONE),
             ("RENAME TABLE a TO b", Ddl, NONE),
-            ("CREATE INDEX i ON t (a)", Ddl, NONE),
-            ("CREATE UNIQUE INDEX i ON t (a)", Ddl, NONE),
+            // `ON t (`: no context rule (in a read, `ON f(1)` is a call); DDL runs on the
+            // master anyway.
+            ("CREATE INDEX i ON t (a)", Ddl, CUF),
+            ("CREATE UNIQUE INDEX i ON t (a)", Ddl, CUF),
             ("GRANT SELECT ON db.* TO u", Ddl, NONE),
             ("REVOKE SELECT ON db.* FROM u", Ddl, NONE),
             ("ANALYZE TABLE t", Ddl, NONE),
@@ -2525,8 +2671,9 @@ mod tests {
             ("SELECT `get_lock`('l', 0)", Select, NL),
             ("SELECT `GET_LOCK` ('l', 0)", Select, NL),
             ("SELECT `get_lock` /* c */ ('l', 0)", Select, NL),
-            ("SELECT `NEXTVAL`(s)", Select, WF),
-            ("SELECT `setval`(s, 1), `lastval`(s)", Select, WF),
+            // Backticked, these call a stored function `nextval` (the server says so).
+            ("SELECT `NEXTVAL`(s)", Select, WF | CUF),
+            ("SELECT `setval`(s, 1), `lastval`(s)", Select, WF | CUF),
             ("SELECT `last_insert_id`()", Select, RII),
             ("SELECT `last_insert_id`(5)", Select, SII),
             ("SELECT `found_rows`()", Select, RFR),

@@ -46,11 +46,12 @@ pub(crate) enum Effect {
 }
 
 /// Flags that make any statement a side effect, whatever its kind.
-const SIDE_EFFECT_FLAGS: [Flags; 4] = [
+const SIDE_EFFECT_FLAGS: [Flags; 5] = [
     Flags::NAMED_LOCK,
     Flags::WRITE_FUNCTION,
     Flags::UNCERTAIN,
     Flags::SETS_INSERT_ID,
+    Flags::CALLS_UNKNOWN_FUNCTION,
 ];
 
 /// The effect of a classified statement (or batch). `persistent_transaction_setting`:
