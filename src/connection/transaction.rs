@@ -78,8 +78,7 @@ impl ClusterConnection {
         error: DieselError,
         characteristics: bool,
     ) -> QueryResult<()> {
-        let held_state = characteristics
-            || self.pins.holds_session_state_on(idx);
+        let held_state = characteristics || self.pins.holds_session_state_on(idx);
         // No transaction is open on the dead connection (its depth is still 0): unpin, so
         // that `recover_node` may replace it.
         self.tx.pinned = None;
