@@ -39,16 +39,21 @@ pub(super) fn is_known_call(name: &[u8], quoted: bool) -> bool {
     if n == 0 || n > MAX_NAME {
         return false;
     }
-    let want = if quoted { QUOTED } else { BARE };
-    let mut h = slot(hash(name));
+    let key = pack_fast(name);
+    let mut h = slot(key);
     loop {
-        let at = TABLE[h];
+        let (k, at) = TABLE[h];
         if at == 0 {
             return false;
         }
-        let (text, bits) = entry(usize::from(at - 1));
-        if text.len() == n && text.eq_ignore_ascii_case(name) {
-            return bits & want != 0;
+        if k == key {
+            let (text, bits) = entry(usize::from(at - 1));
+            // The folded first 16 bytes are exact for an unquoted word (no identifier
+            // byte but a letter folds onto a table byte); the rest, and quoted text
+            // (which may hold any byte), are compared in full.
+            if text.len() == n && (n <= 16 && !quoted || text.eq_ignore_ascii_case(name)) {
+                return bits & if quoted { QUOTED } else { BARE } != 0;
+            }
         }
         h = (h + 1) % SLOTS;
     }
@@ -69,22 +74,64 @@ const MAX_NAME: usize = 29;
 /// Slots of the hash table: a power of two, over twice the name count (probes stay short).
 const SLOTS: usize = 2048;
 
-/// FNV-1a over the bytes with bit 5 cleared (folds `a-z` onto `A-Z`; the compare after
-/// it is exact, ASCII case-insensitive).
-const fn hash(s: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
+/// The first 16 bytes, little-endian, zero-padded, with bit 5 of each cleared (folds
+/// `a-z` onto `A-Z`).
+#[inline]
+const fn pack(s: &[u8]) -> u128 {
+    let mut k = 0u128;
     let mut i = 0;
-    while i < s.len() {
-        h ^= (s[i] & !0x20) as u32;
-        h = h.wrapping_mul(0x0100_0193);
+    while i < s.len() && i < 16 {
+        k |= ((s[i] & !0x20) as u128) << (8 * i);
         i += 1;
     }
-    h
+    k
 }
 
+/// [`pack`] with overlapping little-endian loads straight from the input (a byte loop
+/// costs several times more); `name` is 1..=[`MAX_NAME`] bytes long.
 #[inline]
-const fn slot(h: u32) -> usize {
-    (h.wrapping_mul(0x9E37_79B1) >> 21) as usize % SLOTS
+fn pack_fast(name: &[u8]) -> u128 {
+    let n = name.len();
+    let l64 = |at: usize| {
+        name.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let (lo, hi) = if n >= 8 {
+        let hi = if n >= 16 {
+            l64(8)
+        } else if n > 8 {
+            l64(n - 8) >> (8 * (16 - n))
+        } else {
+            0
+        };
+        (l64(0), hi)
+    } else if n >= 4 {
+        let l32 = |at: usize| {
+            name.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_le_bytes)
+        };
+        (
+            u64::from(l32(0)) | (u64::from(l32(n - 4)) << (8 * (n - 4))),
+            0,
+        )
+    } else {
+        let mut k = 0u64;
+        for (i, &b) in name.iter().enumerate() {
+            k |= u64::from(b) << (8 * i);
+        }
+        (k, 0)
+    };
+    const FOLD: u128 = !0x2020_2020_2020_2020_2020_2020_2020_2020;
+    ((u128::from(hi) << 64) | u128::from(lo)) & FOLD
+}
+
+/// A packed name's slot: a multiplicative hash's top 11 bits.
+#[inline]
+const fn slot(key: u128) -> usize {
+    let x = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 53) as usize % SLOTS
 }
 
 /// The `i`-th name of the three lists and its bits.
@@ -99,22 +146,24 @@ const fn entry(i: usize) -> (&'static [u8], u8) {
     (name.as_bytes(), if quoted { BARE | QUOTED } else { BARE })
 }
 
-/// Open addressing with linear probing: each slot holds an entry's index + 1 (0: empty).
-/// Built at compile time; a duplicate name or an over-long one fails the build.
-static TABLE: [u16; SLOTS] = {
-    let mut t = [0u16; SLOTS];
+/// Open addressing with linear probing: each slot holds a name's packed key and its
+/// entry's index + 1 (0: empty). Built at compile time; a duplicate name or an
+/// over-long one fails the build.
+static TABLE: [(u128, u16); SLOTS] = {
+    let mut t = [(0u128, 0u16); SLOTS];
     assert!(NAME_COUNT * 2 < SLOTS && NAME_COUNT < u16::MAX as usize);
     let mut i = 0;
     while i < NAME_COUNT {
         let (name, _) = entry(i);
         assert!(!name.is_empty() && name.len() <= MAX_NAME);
-        let mut h = slot(hash(name));
-        while t[h] != 0 {
-            let (other, _) = entry(t[h] as usize - 1);
+        let key = pack(name);
+        let mut h = slot(key);
+        while t[h].1 != 0 {
+            let (other, _) = entry(t[h].1 as usize - 1);
             assert!(!same(other, name), "a name is listed twice");
             h = (h + 1) % SLOTS;
         }
-        t[h] = (i + 1) as u16;
+        t[h] = (key, (i + 1) as u16);
         i += 1;
     }
     t
@@ -944,3 +993,31 @@ pub(super) const SYNTAX_KEYWORDS: &[(&str, bool)] = &[
     ("YEAR_MONTH", false),
     ("ZEROFILL", false),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_packing_matches_packing() {
+        let words: &[&[u8]] = &[
+            b"a",
+            b"in",
+            b"row",
+            b"lower",
+            b"Json_Extract",
+            b"abcdefghijklmnop",
+            b"abcdefghijklmnopq",
+            b"MASTER_SSL_VERIFY_SERVER_CERT",
+        ];
+        for i in 0..NAME_COUNT {
+            let (name, _) = entry(i);
+            assert_eq!(pack_fast(name), pack(name));
+            assert!(is_known_call(name, false));
+            assert!(is_known_call(&name.to_ascii_lowercase(), false));
+        }
+        for w in words {
+            assert_eq!(pack_fast(w), pack(w));
+        }
+    }
+}
