@@ -28,8 +28,16 @@
 //! - versioned comments up to version 100000 (five-digit MySQL ones included) count as
 //!   SQL: every supported server runs them;
 //! - a `;` inside an executable comment still splits statements;
-//! - a stored function called from a `SELECT` may write: text can't tell, as in every
-//!   SQL-text router;
+//! - a call of a function the server doesn't ship (a stored function or a UDF: any
+//!   name followed by `(` outside the native and syntax tables of
+//!   `classify/functions.rs`, generated from MariaDB 10.11.19, and any qualified
+//!   `db.f(`) sets [`Flags::CALLS_UNKNOWN_FUNCTION`]: its body can't be seen. A native
+//!   name counts as native even with whitespace before its `(` (`COUNT (*)` calls a
+//!   stored `count` without `IGNORE_SPACE`), and a fixed-arity one at any argument
+//!   count; `JSON_TABLE`, `COLUMNS` and `AGAINST` count as syntax (a stored function of
+//!   that name goes unseen). A name right after `INTO`, `TABLE`, `KEY`, `INDEX`,
+//!   `UNIQUE`, `REFERENCES`, `EXISTS` or an `INSERT`/`REPLACE` head, and a CTE's name,
+//!   is a table's with its column list; in DDL an index's `ON t (a)` counts as a call;
 //! - a compound statement (`BEGIN NOT ATOMIC`, `IF`, `CASE`, `LOOP`, `WHILE`, `REPEAT`,
 //!   `FOR`, `DECLARE`, `label: ...`) is [`Kind::Other`] and takes the rest of the text
 //!   as its body: a statement after its `END;` is not classified on its own (its flags
@@ -44,6 +52,7 @@
 use std::fmt;
 use std::ops::{BitOr, BitOrAssign};
 
+mod functions;
 pub(crate) mod set;
 mod tables;
 
@@ -292,8 +301,15 @@ impl Flags {
     /// that isn't a query, as in `SET @v = (SELECT .. FOR UPDATE)` (a query with one is
     /// a [`Kind::LockingRead`]).
     pub(crate) const LOCKING: Flags = Flags(1 << 15);
+    /// Calls a function the server doesn't ship: a name followed by `(` (whitespace and
+    /// comments between count) that is neither a native function nor syntax (see
+    /// `classify/functions.rs`), unquoted or backticked, or any qualified call
+    /// (`db.f(`, `` `db`.`f`( ``). A stored function or a UDF: its body may write, take
+    /// a named lock or advance a sequence, and the text can't show which. (`CALL p(`
+    /// sets it too: a procedure is as opaque.)
+    pub(crate) const CALLS_UNKNOWN_FUNCTION: Flags = Flags(1 << 14);
 
-    const NAMES: [(Flags, &'static str); 15] = [
+    const NAMES: [(Flags, &'static str); 16] = [
         (Flags::LOCKING, "LOCKING"),
         (Flags::READS_PREVIOUS_STATE, "READS_PREVIOUS_STATE"),
         (Flags::CALC_FOUND_ROWS, "CALC_FOUND_ROWS"),
@@ -309,6 +325,7 @@ impl Flags {
         (Flags::READS_FOUND_ROWS, "READS_FOUND_ROWS"),
         (Flags::PLACEHOLDER, "PLACEHOLDER"),
         (Flags::UNCERTAIN, "UNCERTAIN"),
+        (Flags::CALLS_UNKNOWN_FUNCTION, "CALLS_UNKNOWN_FUNCTION"),
     ];
 
     /// Whether every flag of `other` is set in `self`.
@@ -896,6 +913,15 @@ fn classify_one(lx: &mut Lexer<'_>) -> (Classification, usize) {
         depth: 0,
         locking: false,
         into: false,
+        name_start: 0,
+        name_end: usize::MAX,
+        name_quoted: false,
+        // `INSERT [IGNORE] t (a, ..)`: the table follows the head.
+        names_table_from: if matches!(kind, Kind::Insert | Kind::Replace) {
+            lx.pos
+        } else {
+            usize::MAX
+        },
     };
     let mut end = tail.scan(lx);
     while compound && !lx.at_end() {
@@ -936,6 +962,16 @@ struct Tail {
     depth: i64,
     locking: bool,
     into: bool,
+    /// The last name-like token (word or quoted identifier): where its text starts, where
+    /// the token ends (after a closing quote), and whether it was quoted. A `(` with only
+    /// whitespace between may make it a call.
+    name_start: usize,
+    name_end: usize,
+    name_quoted: bool,
+    /// Just after the last keyword that a table or index name may follow with a column
+    /// list (`INTO`, `TABLE`, `KEY`, ...; or the `INSERT`/`REPLACE` head): a name right
+    /// there followed by `(` is no call. `usize::MAX`: none.
+    names_table_from: usize,
 }
 
 impl Tail {
@@ -967,7 +1003,10 @@ impl Tail {
                 if (MIN_FUNCTION_NAME..=MAX_FUNCTION_NAME).contains(&(j - i - 1)) {
                     self.backticked(i + 1, j, lx);
                 }
+                self.name_start = i + 1;
                 i = (j + 1).min(n);
+                self.name_end = i;
+                self.name_quoted = true;
             } else if b == b'?' {
                 self.flags |= Flags::PLACEHOLDER;
                 i += 1;
@@ -980,8 +1019,14 @@ impl Tail {
                         self.keyword(kw, lx);
                     }
                 }
+                self.name_start = i;
+                self.name_end = j;
+                self.name_quoted = false;
                 i = j;
             } else if b == b'(' {
+                if span(s, self.name_end, S_WS) == i {
+                    self.call(lx);
+                }
                 self.depth += 1;
                 i += 1;
             } else if b == b')' {
@@ -996,13 +1041,32 @@ impl Tail {
                 let Some(t) = lx.next() else { return n };
                 match t.tk {
                     Tk::Semi => return t.start,
-                    Tk::LParen => self.depth += 1,
+                    Tk::LParen => {
+                        // Only comments (and whitespace) since the last name?
+                        if span(s, self.name_end, S_WS) == i {
+                            self.call(lx);
+                        }
+                        self.depth += 1;
+                    }
                     Tk::RParen => self.depth -= 1,
-                    Tk::Word => self.keyword(t.kw(), lx),
+                    Tk::Word => {
+                        self.keyword(t.kw(), lx);
+                        self.name_start = t.start;
+                        self.name_end = lx.pos;
+                        self.name_quoted = false;
+                    }
                     Tk::SysVar => self.flags |= sysvar_flags(t.text),
                     // A quoted name of a built-in function, called.
                     Tk::Ident if t.start > 0 && matches!(s[t.start - 1], b'`' | b'"') => {
                         self.quoted_name(t.text, lx);
+                        self.name_start = t.start;
+                        self.name_end = lx.pos;
+                        self.name_quoted = true;
+                    }
+                    Tk::Ident => {
+                        self.name_start = t.start;
+                        self.name_end = lx.pos;
+                        self.name_quoted = false;
                     }
                     Tk::UserVar if lx.peek_tk() == Some(Tk::Assign) => {
                         self.flags |= Flags::USER_VARIABLE_WRITE;
@@ -1031,6 +1095,69 @@ impl Tail {
         }
     }
 
+    /// Handles a `(` right after the last name (only whitespace or comments between;
+    /// `lx`'s input and reading are used, not its position): flags a call of a function
+    /// that is not native. Out of line: only names followed by `(` get here.
+    #[inline(never)]
+    fn call(&mut self, lx: &Lexer<'_>) {
+        // `WITH t (a, b) AS (..), u (c) AS (..)`: the CTEs' column lists (their bodies
+        // are deeper).
+        if self.cte && self.depth == 0 {
+            return;
+        }
+        let s = lx.s;
+        let start = self.name_start;
+        // Where the token starts (its opening quote) and where its text ends.
+        let (token_start, text_end) = if self.name_quoted {
+            (
+                start.saturating_sub(1),
+                self.name_end.saturating_sub(1).max(start),
+            )
+        } else {
+            (start, self.name_end)
+        };
+        if self.names_table(lx) {
+            return;
+        }
+        let qualified = token_start > 0 && s.get(token_start - 1) == Some(&b'.');
+        let text = s.get(start..text_end).unwrap_or_default();
+        if !qualified && functions::is_known_call(text, self.name_quoted) {
+            return;
+        }
+        self.flags |= Flags::CALLS_UNKNOWN_FUNCTION;
+    }
+
+    /// Whether the last name is (the last part of) the table or index name right after
+    /// [`Tail::names_table_from`]: `INSERT INTO [db.]t (..)`, `INSERT IGNORE t (..)`,
+    /// `CREATE TABLE t (..)`, `KEY k (..)`, `REFERENCES t (..)`.
+    fn names_table(&self, lx: &Lexer<'_>) -> bool {
+        if self.names_table_from == usize::MAX {
+            return false;
+        }
+        let mut la = lx.clone();
+        la.pos = self.names_table_from;
+        la.after_dot = false;
+        let mut t = loop {
+            match la.next() {
+                Some(t) if t.tk == Tk::Word && is_insert_modifier(t.text) => {}
+                Some(t) if matches!(t.tk, Tk::Word | Tk::Ident) => break t,
+                _ => return false,
+            }
+        };
+        loop {
+            if t.start == self.name_start {
+                return true;
+            }
+            if t.start > self.name_start || !la.eat_tk(Tk::Dot) {
+                return false;
+            }
+            match la.next() {
+                Some(n) if matches!(n.tk, Tk::Word | Tk::Ident) => t = n,
+                _ => return false,
+            }
+        }
+    }
+
     /// Handles a quoted identifier (its content `text`) of the tail: the name of a
     /// built-in function that sets a flag counts when called, as the bare word would.
     /// `lx` is just after it (for lookahead only). Out of line: rare, and kept out of
@@ -1045,6 +1172,12 @@ impl Tail {
 
     /// Handles a keyword of the tail; `lx` is just after it (for lookahead only).
     fn keyword(&mut self, kw: Kw, lx: &Lexer<'_>) {
+        if matches!(
+            kw,
+            Kw::Table | Kw::Key | Kw::Index | Kw::Unique | Kw::References | Kw::Exists
+        ) {
+            self.names_table_from = lx.pos;
+        }
         match kw {
             Kw::For => {
                 if matches!(lx.peek_kw(), Kw::Update | Kw::Share) {
@@ -1058,6 +1191,7 @@ impl Tail {
                 }
             }
             Kw::Into => {
+                self.names_table_from = lx.pos;
                 self.into = true;
                 if lx.peek_tk() == Some(Tk::UserVar) {
                     self.flags |= Flags::USER_VARIABLE_WRITE;
@@ -1105,6 +1239,19 @@ impl Tail {
             _ => {}
         }
     }
+}
+
+/// `INSERT`/`REPLACE` options before the table: `LOW_PRIORITY`, `DELAYED`,
+/// `HIGH_PRIORITY`, `IGNORE`.
+fn is_insert_modifier(word: &[u8]) -> bool {
+    [
+        &b"LOW_PRIORITY"[..],
+        b"DELAYED",
+        b"HIGH_PRIORITY",
+        b"IGNORE",
+    ]
+    .iter()
+    .any(|w| word.eq_ignore_ascii_case(w))
 }
 
 /// Whether a statement's first word opens a compound statement (besides `BEGIN`, `IF`
@@ -2017,6 +2164,10 @@ keywords! {
     Next = b"NEXT",
     Previous = b"PREVIOUS",
     Value = b"VALUE",
+    Key = b"KEY",
+    Index = b"INDEX",
+    Unique = b"UNIQUE",
+    References = b"REFERENCES",
 }
 
 /// The shortest name of a flagged built-in function, `SETVAL`.
@@ -2182,6 +2333,7 @@ mod tests {
     const RFR: Flags = Flags::READS_FOUND_ROWS;
     const PH: Flags = Flags::PLACEHOLDER;
     const UNC: Flags = Flags::UNCERTAIN;
+    const CUF: Flags = Flags::CALLS_UNKNOWN_FUNCTION;
 
     #[test]
     fn classification_table() {
@@ -2411,7 +2563,7 @@ mod tests {
             ("LOCK TABLE t WRITE", LockTables, NONE),
             ("UNLOCK TABLES", UnlockTables, NONE),
             ("LOCK INSTANCE FOR BACKUP", Other, NONE),
-            ("CALL proc(1)", Call, NONE),
+            ("CALL proc(1)", Call, CUF),
             ("USE mydb", Use, NONE),
             ("use `my db`;", Use, NONE),
             // DDL and temporary tables
@@ -2428,8 +2580,10 @@ mod tests {
             ("ALTER TABLE t ADD COLUMN x INT", Ddl, NONE),
             ("TRUNCATE TABLE t", Ddl, NONE),
             ("RENAME TABLE a TO b", Ddl, NONE),
-            ("CREATE INDEX i ON t (a)", Ddl, NONE),
-            ("CREATE UNIQUE INDEX i ON t (a)", Ddl, NONE),
+            // `ON t (`: no context rule (in a read, `ON f(1)` is a call); DDL runs on the
+            // master anyway.
+            ("CREATE INDEX i ON t (a)", Ddl, CUF),
+            ("CREATE UNIQUE INDEX i ON t (a)", Ddl, CUF),
             ("GRANT SELECT ON db.* TO u", Ddl, NONE),
             ("REVOKE SELECT ON db.* FROM u", Ddl, NONE),
             ("ANALYZE TABLE t", Ddl, NONE),
@@ -2541,8 +2695,9 @@ mod tests {
             ("SELECT `get_lock`('l', 0)", Select, NL),
             ("SELECT `GET_LOCK` ('l', 0)", Select, NL),
             ("SELECT `get_lock` /* c */ ('l', 0)", Select, NL),
-            ("SELECT `NEXTVAL`(s)", Select, WF),
-            ("SELECT `setval`(s, 1), `lastval`(s)", Select, WF),
+            // Backticked, these call a stored function `nextval` (the server says so).
+            ("SELECT `NEXTVAL`(s)", Select, WF | CUF),
+            ("SELECT `setval`(s, 1), `lastval`(s)", Select, WF | CUF),
             ("SELECT `last_insert_id`()", Select, RII),
             ("SELECT `last_insert_id`(5)", Select, SII),
             ("SELECT `found_rows`()", Select, RFR),
@@ -2870,6 +3025,139 @@ mod tests {
         assert_eq!(Insert.name(), "INSERT");
         assert_eq!(Ddl.name(), "CREATE/ALTER/DROP (DDL)");
         assert_eq!(LockTables.name(), "LOCK TABLES");
+    }
+
+    #[test]
+    fn unknown_function_calls() {
+        // (sql, calls a function the server doesn't ship)
+        let cases: &[(&str, bool)] = &[
+            // native calls, as Diesel and people write them
+            ("SELECT COUNT(*) FROM `users`", false),
+            ("SELECT COUNT(DISTINCT `users`.`id`) FROM `users`", false),
+            ("SELECT SUM(a), AVG(a), MIN(a), MAX(a) FROM t", false),
+            ("SELECT COALESCE(a, 0), IFNULL(b, 1), NULLIF(c, 2) FROM t", false),
+            ("SELECT `users`.`id` FROM `users` WHERE (LOWER(`users`.`name`) = LOWER(?))", false),
+            ("SELECT UPPER(a), CONCAT(a, b), CONCAT_WS(',', a) FROM t", false),
+            ("SELECT NOW(), DATE(NOW()), CURRENT_TIMESTAMP(6), UTC_TIMESTAMP()", false),
+            ("SELECT CAST(a AS DECIMAL(10,2)), CAST(b AS CHAR(10)), CONVERT(c, SIGNED)", false),
+            ("SELECT CONVERT(a USING utf8mb4) FROM t", false),
+            ("SELECT JSON_EXTRACT(doc, '$.a'), JSON_OBJECT('a', 1), JSON_ARRAYAGG(x) FROM t", false),
+            ("SELECT ROW_NUMBER() OVER (PARTITION BY a ORDER BY b), RANK() OVER w FROM t WINDOW w AS (ORDER BY a)", false),
+            ("SELECT IF(a, 1, 2), LEFT(s, 2), CHAR(65), ST_AsText(POINT(1, 2)) FROM t", false),
+            ("SELECT lower (a), count /* c */ (*) FROM t", false),
+            ("SELECT `lower`(a), `json_extract`(d, '$') FROM t", false),
+            // syntax that looks like a call
+            ("SELECT * FROM t WHERE a IN (1, 2) AND EXISTS (SELECT 1) AND b = ANY (SELECT 1)", false),
+            ("SELECT * FROM t WHERE a > ALL (SELECT 1) OR a = SOME (SELECT 2)", false),
+            ("SELECT * FROM t1 JOIN t2 USING (id) JOIN t3 ON (t3.a = t1.a)", false),
+            ("SELECT * FROM t USE INDEX (i) FORCE INDEX FOR JOIN (j) IGNORE KEY (k)", false),
+            ("SELECT * FROM t WHERE MATCH (a, b) AGAINST ('x' IN BOOLEAN MODE)", false),
+            ("SELECT NOW() - INTERVAL (1) DAY, INTERVAL(5, 1, 10)", false),
+            ("SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (x INT PATH '$')) AS jt", false),
+            ("WITH t (a, b) AS (SELECT 1, 2), u (c) AS (SELECT 3) SELECT * FROM t, u", false),
+            ("WITH RECURSIVE cte (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM cte) SELECT * FROM cte", false),
+            ("VALUES (1), (2)", false),
+            ("SELECT ROW(1, 2) = ROW(1, 2)", false),
+            ("SELECT a FROM t LIMIT 1", false),
+            ("SELECT DISTINCT(a) FROM t WHERE NOT(a) AND (a) OR(b)", false),
+            ("INSERT INTO `users` (`name`) VALUES (?) ON DUPLICATE KEY UPDATE `name` = VALUES(`name`)", false),
+            ("INSERT INTO db.t (a) VALUES (1)", false),
+            ("INSERT INTO `db`.`t`(a) VALUES (1)", false),
+            ("INSERT IGNORE t (a) VALUES (1)", false),
+            ("REPLACE LOW_PRIORITY INTO t (a) VALUES (1)", false),
+            ("CREATE TEMPORARY TABLE IF NOT EXISTS tmp (a INT(11), b VARCHAR(10), KEY k (a), UNIQUE u (b))", false),
+            ("CREATE TEMPORARY TABLE tmp (a DECIMAL(10, 2) NOT NULL DEFAULT 0, PRIMARY KEY (a))", false),
+            ("LOAD DATA INFILE 'f' INTO TABLE t (a, b)", false),
+            ("SELECT my_col FROM t", false),
+            ("SELECT t.my_fn FROM t", false),
+            ("SELECT 'my_fn(1)', \"f(2)\" -- g(3)\n", false),
+            // stored functions: plain, backticked, qualified
+            ("SELECT my_fn(1)", true),
+            ("select My_Fn()", true),
+            ("SELECT id FROM t WHERE f(x) > 0", true),
+            ("SELECT `my_fn`(1)", true),
+            ("SELECT `db`.`fn`(1)", true),
+            ("SELECT db.fn(1)", true),
+            ("SELECT db.lower(1)", true),
+            ("SELECT `count`(*) FROM t", true),
+            ("SELECT `if`(1, 2, 3)", true),
+            ("SELECT data(1), status(2)", true),
+            // comments and whitespace between the name and `(`
+            ("SELECT my_fn (1)", true),
+            ("SELECT my_fn /* c */ (1)", true),
+            ("SELECT my_fn -- c\n (1)", true),
+            ("SELECT `my_fn` # c\n (1)", true),
+            ("SELECT my_fn/*!*/(1)", true),
+            // inside subqueries, CTEs, SET, other statements
+            ("SELECT * FROM t WHERE a IN (SELECT f(b) FROM u)", true),
+            ("SELECT * FROM (SELECT g(1) AS x) AS d", true),
+            ("WITH x AS (SELECT f(1)) SELECT * FROM x", true),
+            ("WITH x (a) AS (SELECT 1) SELECT f(a) FROM x", true),
+            ("SET @v = my_fn(3)", true),
+            ("SET @a = 1, @b = (SELECT f(2))", true),
+            ("SET STATEMENT max_statement_time=1 FOR SELECT f(1)", true),
+            ("SELECT * FROM t1 JOIN t2 ON f(t1.a) = t2.b", true),
+            ("INSERT INTO t (a) SELECT f(b) FROM u", true),
+            ("INSERT INTO t (a) VALUES (f(1))", true),
+            ("UPDATE t SET a = f(a)", true),
+            ("CREATE TEMPORARY TABLE tmp AS SELECT f(1) AS a", true),
+            ("DO my_fn(1)", true),
+            ("CALL proc()", true),
+            ("EXPLAIN SELECT f(1)", true),
+            ("SELECT 1; SELECT f(1)", true),
+            ("SELECT a FROM t INTO @x WHERE f(1)", true),
+        ];
+        let mut failures = Vec::new();
+        for &(sql, want) in cases {
+            let got = classify(sql).flags.contains(Flags::CALLS_UNKNOWN_FUNCTION);
+            if got != want {
+                failures.push(format!("{sql:?}: got {got}, want {want}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        assert!(cases.len() >= 40);
+    }
+
+    #[test]
+    fn function_names_table() {
+        use functions::is_known_call;
+        assert_eq!(functions::NAME_COUNT, 800);
+        for name in [
+            "COUNT",
+            "count",
+            "Lower",
+            "JSON_EXTRACT",
+            "ROW_NUMBER",
+            "ST_ASTEXT",
+            "IN",
+            "OVER",
+            "VARCHAR",
+            "MASTER_SSL_VERIFY_SERVER_CERT",
+        ] {
+            assert!(is_known_call(name.as_bytes(), false), "{name}");
+        }
+        for name in ["LOWER", "json_extract", "ST_X", "GET_LOCK"] {
+            assert!(is_known_call(name.as_bytes(), true), "`{name}`");
+        }
+        for name in ["COUNT", "IF", "IN", "NEXTVAL"] {
+            assert!(!is_known_call(name.as_bytes(), true), "`{name}`");
+        }
+        for name in [
+            "",
+            "my_fn",
+            "DATA",
+            "LOWE",
+            "LOWERR",
+            "MASTER_SSL_VERIFY_SERVER_CERTX",
+            "ÿ",
+        ] {
+            assert!(!is_known_call(name.as_bytes(), false), "{name}");
+        }
     }
 
     #[test]

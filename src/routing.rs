@@ -46,12 +46,13 @@ pub(crate) enum Effect {
 }
 
 /// Flags that make any statement a side effect, whatever its kind.
-const SIDE_EFFECT_FLAGS: [Flags; 5] = [
+const SIDE_EFFECT_FLAGS: [Flags; 6] = [
     Flags::LOCKING,
     Flags::NAMED_LOCK,
     Flags::WRITE_FUNCTION,
     Flags::UNCERTAIN,
     Flags::SETS_INSERT_ID,
+    Flags::CALLS_UNKNOWN_FUNCTION,
 ];
 
 /// The effect of a classified statement (or batch). `persistent_transaction_setting`:
@@ -376,6 +377,11 @@ mod tests {
             ("select * from users lock in share mode", "MM!M"),
             ("SELECT 1 UNION SELECT 2 FOR UPDATE", "MM!M"),
             ("SELECT GET_LOCK('job', 1)", "MM!M"),
+            // a stored function's body can't be seen
+            ("SELECT my_fn(1)", "MM!M"),
+            ("SELECT id FROM t WHERE app.f(x) > 0", "MM!M"),
+            ("SET @v = my_fn(3)", "MM!M"),
+            ("SELECT COUNT(*), LOWER(name) FROM t WHERE id IN (1, 2)", "MRRR"),
             ("SELECT `get_lock`('job', 1)", "MM!M"),
             ("SELECT IS_FREE_LOCK('x')", "MM!M"),
             ("SELECT RELEASE_ALL_LOCKS()", "MM!M"),
