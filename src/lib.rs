@@ -63,7 +63,9 @@
 //! in the master and auto roles, and is refused in replica scope before any server sees
 //! it ([`Error::WriteInReplicaRole`], or sent to the master with
 //! [`WriteRouting::Master`]). Whatever the classifier can't vouch for counts as such a
-//! statement: unknown statements, compound statements (`BEGIN NOT ATOMIC`), and text that
+//! statement: unknown statements, compound statements (`BEGIN NOT ATOMIC`), calls to
+//! functions the server doesn't ship (stored functions and UDFs, whose bodies can't be
+//! seen; the list of native ones comes from the server itself), and text that
 //! reads differently under another `sql_mode` (`NO_BACKSLASH_ESCAPES`, `ANSI_QUOTES`) or
 //! server version (versioned comments). When a pin would send such a statement to a
 //! replica (a write after reading a replica's `ROW_COUNT()`, a write reading a temporary
@@ -370,6 +372,12 @@
 //!
 //! # Limits
 //!
+//! * Per-connection state the router can't place as one connection would is refused
+//!   rather than guessed (see [Routing](#routing)); the README's *Limits* list says
+//!   each case and what happens instead. Warnings (`@@warning_count`, `SHOW WARNINGS`)
+//!   are those of the previous statement's node: one connection keeps them through later
+//!   statements that use no table, which on another node are not seen. A connection
+//!   that ran `GET_LOCK` reports broken until `RELEASE_ALL_LOCKS()`.
 //! * Diesel's MySQL client has no read timeout. Connecting is bounded by
 //!   [`Builder::connect_timeout`] (a TCP probe runs first), and a statement on an open
 //!   connection whose peer went silent at the network level (partition, host gone) fails
