@@ -381,7 +381,10 @@ mod tests {
             ("SELECT my_fn(1)", "MM!M"),
             ("SELECT id FROM t WHERE app.f(x) > 0", "MM!M"),
             ("SET @v = my_fn(3)", "MM!M"),
-            ("SELECT COUNT(*), LOWER(name) FROM t WHERE id IN (1, 2)", "MRRR"),
+            (
+                "SELECT COUNT(*), LOWER(name) FROM t WHERE id IN (1, 2)",
+                "MRRR",
+            ),
             ("SELECT `get_lock`('job', 1)", "MM!M"),
             ("SELECT IS_FREE_LOCK('x')", "MM!M"),
             ("SELECT RELEASE_ALL_LOCKS()", "MM!M"),

@@ -15,7 +15,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::R2D2Connection;
 use diesel::sql_types::{Integer, Nullable, Text};
-use diesel_cluster::{with_master, with_replica, with_role, Cluster, ClusterConnection, Role};
+use diesel_cluster::{Cluster, ClusterConnection, Role};
 use proptest::prelude::*;
 
 const CLUSTER: &str = "diffsess";
@@ -33,35 +33,8 @@ struct V {
 
 // ------------------------------------------------------------------ scripts
 
-/// Where a step runs on the cluster side (the plain connection has one node).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scope {
-    /// No scope: the cluster's default role.
-    Default,
-    Master,
-    Replica,
-    Auto,
-}
-
-impl Scope {
-    fn run<R>(self, f: impl FnOnce() -> R) -> R {
-        match self {
-            Scope::Default => f(),
-            Scope::Master => with_master(f),
-            Scope::Replica => with_replica(f),
-            Scope::Auto => with_role(Role::Auto, f),
-        }
-    }
-
-    fn role(self, default: Role) -> Role {
-        match self {
-            Scope::Default => default,
-            Scope::Master => Role::Master,
-            Scope::Replica => Role::Replica,
-            Scope::Auto => Role::Auto,
-        }
-    }
-}
+// Where a step runs on the cluster side (the plain connection has one node).
+use common::db::Scope;
 
 /// A statement whose answer is compared between the two sides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,7 +27,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{Pool, PooledConnection, R2D2Connection};
 use diesel::sql_types::{Integer, Nullable, Text};
-use diesel_cluster::{with_master, with_replica, with_role, Cluster, ClusterConnection, Role};
+use diesel_cluster::{with_master, Cluster, ClusterConnection, Role};
 use proptest::prelude::*;
 
 const CLUSTER: &str = "diffsess";
@@ -53,24 +53,7 @@ fn lock() -> MutexGuard<'static, ()> {
 
 // ------------------------------------------------------------------ statements
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Scope {
-    Default,
-    Master,
-    Replica,
-    Auto,
-}
-
-impl Scope {
-    fn run<R>(self, f: impl FnOnce() -> R) -> R {
-        match self {
-            Scope::Default => f(),
-            Scope::Master => with_master(f),
-            Scope::Replica => with_replica(f),
-            Scope::Auto => with_role(Role::Auto, f),
-        }
-    }
-}
+use common::db::Scope;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Stmt {

@@ -91,3 +91,38 @@ pub fn unique(prefix: &str) -> String {
         .as_nanos();
     format!("{prefix}-{nanos}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
+
+/// A role scope a test step runs in: none (the connection's default role) or one of the
+/// three roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// No scope: the cluster's default role.
+    Default,
+    Master,
+    Replica,
+    Auto,
+}
+
+impl Scope {
+    /// Runs `f` in this scope.
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        match self {
+            Scope::Default => f(),
+            Scope::Master => diesel_cluster::with_master(f),
+            Scope::Replica => diesel_cluster::with_replica(f),
+            Scope::Auto => diesel_cluster::with_role(diesel_cluster::Role::Auto, f),
+        }
+    }
+
+    /// The role statements in this scope have, on a connection whose default is
+    /// `default`.
+    pub fn role(self, default: diesel_cluster::Role) -> diesel_cluster::Role {
+        use diesel_cluster::Role;
+        match self {
+            Scope::Default => default,
+            Scope::Master => Role::Master,
+            Scope::Replica => Role::Replica,
+            Scope::Auto => Role::Auto,
+        }
+    }
+}
