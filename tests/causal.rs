@@ -6,6 +6,8 @@
 //! fails: see [`Restore`]). They use their own cluster, `causal`.
 mod common;
 
+use common::db::{read_counter as read, write_counter as write};
+
 use std::collections::HashSet;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -57,38 +59,7 @@ fn builder() -> Builder {
 
 /// A `users` row whose `email` holds a counter (starting at 0), present on every replica.
 fn counter_row() -> i64 {
-    let c = tc();
-    let mut conn = ClusterConnection::establish(&c.master_url).unwrap();
-    let name = unique("causal");
-    diesel::insert_into(users::table)
-        .values((users::name.eq(&name), users::email.eq("0")))
-        .execute(&mut conn)
-        .unwrap();
-    let id = users::table
-        .filter(users::name.eq(&name))
-        .select(users::id)
-        .first(&mut conn)
-        .unwrap();
-    c.sync();
-    id
-}
-
-fn write(conn: &mut ClusterConnection, id: i64, value: i64) {
-    let n = diesel::update(users::table.find(id))
-        .set(users::email.eq(value.to_string()))
-        .execute(conn)
-        .unwrap();
-    assert_eq!(n, 1);
-}
-
-/// The counter as the node chosen for this read sees it.
-fn read(conn: &mut ClusterConnection, id: i64) -> i64 {
-    let email: String = users::table
-        .find(id)
-        .select(users::email)
-        .first(conn)
-        .unwrap();
-    email.parse().unwrap()
+    common::db::counter_row(tc(), "causal")
 }
 
 /// The counter as seen directly on a node, bypassing the library.

@@ -8,15 +8,16 @@
 //! cluster when it ends (also when it fails).
 mod common;
 
+use common::db::{read_counter as read, write_counter as write};
+
 use std::time::Duration;
 
-use diesel::prelude::*;
 use diesel_cluster::{
     with_consistency, with_token, Builder, Cluster, ClusterConnection, Consistency,
     ConsistencyToken, Health, Role,
 };
 
-use common::db::{unique, users, wait_until};
+use common::db::wait_until;
 use common::{Restore, TestCluster};
 
 const REPLICAS: [&str; 2] = ["replica1", "replica2"];
@@ -69,37 +70,7 @@ fn delta(before: [(u64, u64); 2], after: [(u64, u64); 2]) -> [(u64, u64); 2] {
 
 /// A `users` row whose `email` holds a counter (starting at 0), present on every replica.
 fn counter_row() -> i64 {
-    let c = tc();
-    let mut conn = ClusterConnection::establish(&c.master_url).unwrap();
-    let name = unique("tokens");
-    diesel::insert_into(users::table)
-        .values((users::name.eq(&name), users::email.eq("0")))
-        .execute(&mut conn)
-        .unwrap();
-    let id = users::table
-        .filter(users::name.eq(&name))
-        .select(users::id)
-        .first(&mut conn)
-        .unwrap();
-    c.sync();
-    id
-}
-
-fn write(conn: &mut ClusterConnection, id: i64, value: i64) {
-    let n = diesel::update(users::table.find(id))
-        .set(users::email.eq(value.to_string()))
-        .execute(conn)
-        .unwrap();
-    assert_eq!(n, 1);
-}
-
-fn read(conn: &mut ClusterConnection, id: i64) -> i64 {
-    let email: String = users::table
-        .find(id)
-        .select(users::email)
-        .first(conn)
-        .unwrap();
-    email.parse().unwrap()
+    common::db::counter_row(tc(), "tokens")
 }
 
 fn last_node(conn: &ClusterConnection) -> String {

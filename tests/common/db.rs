@@ -126,3 +126,40 @@ impl Scope {
         }
     }
 }
+
+/// A `users` row whose `email` holds a counter (starting at 0), present on every replica
+/// of `c`; `prefix` names the test.
+pub fn counter_row(c: &TestCluster, prefix: &str) -> i64 {
+    let mut conn = ClusterConnection::establish(&c.master_url).unwrap();
+    let name = unique(prefix);
+    diesel::insert_into(users::table)
+        .values((users::name.eq(&name), users::email.eq("0")))
+        .execute(&mut conn)
+        .unwrap();
+    let id = users::table
+        .filter(users::name.eq(&name))
+        .select(users::id)
+        .first(&mut conn)
+        .unwrap();
+    c.sync();
+    id
+}
+
+/// Sets the counter of [`counter_row`] `id` to `value`.
+pub fn write_counter(conn: &mut ClusterConnection, id: i64, value: i64) {
+    let n = diesel::update(users::table.find(id))
+        .set(users::email.eq(value.to_string()))
+        .execute(conn)
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// The counter of [`counter_row`] `id` as the node chosen for this read sees it.
+pub fn read_counter(conn: &mut ClusterConnection, id: i64) -> i64 {
+    let email: String = users::table
+        .find(id)
+        .select(users::email)
+        .first(conn)
+        .unwrap();
+    email.parse().unwrap()
+}
