@@ -3,7 +3,6 @@
 //! password. Uses the `chaos` cluster (it kills a replica).
 mod common;
 
-use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,25 +12,6 @@ use diesel::sql_types::Integer;
 use diesel_cluster::{
     with_consistency, with_master, with_replica, Cluster, ClusterConnection, Consistency,
 };
-
-/// Every record logged in this process, formatted as `LEVEL target: message`.
-static LINES: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-        LINES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((record.level(), line));
-    }
-    fn flush(&self) {}
-}
 
 /// A wrong password for replica2: the monitor and the connection fail to log in with it.
 const WRONG_PASSWORD: &str = "Wr0ng-Secret-pw";
@@ -73,8 +53,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 #[test]
 fn log_lines_name_nodes_and_never_hold_a_password() {
     let _g = common::fault_lock();
-    log::set_logger(&Capture).expect("the only logger of this test binary");
-    log::set_max_level(log::LevelFilter::Trace);
+    common::capture::install();
     let c = common::cluster("chaos");
 
     // A database only the master has (not replicated), so `USE` of it fails on replicas.
@@ -176,7 +155,7 @@ fn log_lines_name_nodes_and_never_hold_a_password() {
         "SET sql_log_bin = 0; DROP DATABASE IF EXISTS logs_master_only",
     );
 
-    let lines = LINES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let lines = common::capture::lines();
     let ours: Vec<&(log::Level, String)> = lines
         .iter()
         .filter(|(_, l)| l.contains("diesel_cluster"))

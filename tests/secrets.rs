@@ -15,42 +15,18 @@ use diesel_cluster::{with_replica, Cluster, ClusterConnection, Health};
 
 use common::db::{try_port, wait_until};
 
-/// Every record logged in this process, `LEVEL target: message`.
-static LINES: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let line = format!("{} {}: {}", record.level(), record.target(), record.args());
-        LINES
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((record.level(), line));
-    }
-    fn flush(&self) {}
-}
-
 /// Installs the capture (once per process) and serialises the tests of this binary, so
 /// each sees only its own log lines.
 fn capture() -> MutexGuard<'static, ()> {
     static ONCE: Once = Once::new();
     static SERIAL: Mutex<()> = Mutex::new(());
-    ONCE.call_once(|| {
-        log::set_logger(&Capture).expect("the only logger of this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-    });
+    ONCE.call_once(common::capture::install);
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    LINES.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    common::capture::clear();
     guard
 }
 
-fn lines() -> Vec<(log::Level, String)> {
-    LINES.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
+use common::capture::lines;
 
 fn cluster() -> &'static common::TestCluster {
     common::cluster("secrets")

@@ -4,6 +4,7 @@
 //! Std only, so it builds whatever state the library is in.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod db;
 
 use std::collections::HashMap;
