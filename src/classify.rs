@@ -604,19 +604,6 @@ pub(crate) fn target_name(sql: &str) -> Option<&str> {
     stmt.get(name.start..name.start + name.text.len())
 }
 
-#[cfg(test)]
-/// Whether `sql` mentions `name` as an identifier token: bare (also after a `db.`
-/// qualifier) or backticked, ASCII case-insensitively, outside string literals and
-/// comments (executable comments count). User variables and strings never match.
-pub(crate) fn mentions_identifier(sql: &str, name: &str) -> bool {
-    let name = name.as_bytes();
-    if name.is_empty() {
-        return false;
-    }
-    Lexer::new(sql.as_bytes())
-        .any(|t| matches!(t.tk, Tk::Word | Tk::Ident) && ident_eq(t.text, name))
-}
-
 /// Compares a backticked identifier's raw content (where "``" stands for "`") with a
 /// name, ASCII case-insensitively.
 fn ident_eq(raw: &[u8], name: &[u8]) -> bool {
@@ -2941,36 +2928,6 @@ mod tests {
     }
 
     #[test]
-    fn identifier_mentions() {
-        let cases: &[(&str, &str, bool)] = &[
-            ("SELECT * FROM tmp", "tmp", true),
-            ("SELECT * FROM `TMP`", "tmp", true),
-            ("select * from Tmp", "TMP", true),
-            ("SELECT * FROM db.tmp t", "tmp", true),
-            ("SELECT * FROM `db`.`tmp`", "tmp", true),
-            ("SELECT tmp.id FROM x", "tmp", true),
-            ("SELECT * FROM `t``x`", "t`x", true),
-            ("INSERT INTO x SELECT 1; SELECT * FROM tmp", "tmp", true),
-            ("/*!50000 SELECT * FROM tmp */", "tmp", true),
-            ("SELECT 'tmp' FROM t", "tmp", false),
-            ("SELECT \"tmp\" FROM t", "tmp", false),
-            ("SELECT 1 /* tmp */", "tmp", false),
-            ("-- tmp\nSELECT 1", "tmp", false),
-            ("# tmp\nSELECT 1", "tmp", false),
-            ("SELECT * FROM tmp2", "tmp", false),
-            ("SELECT * FROM tm", "tmp", false),
-            ("SELECT @tmp", "tmp", false),
-            ("SELECT @@tmp", "tmp", false),
-            ("", "tmp", false),
-            ("SELECT * FROM tmp", "", false),
-            ("SELECT * FROM `tmp", "tmp", true),
-        ];
-        for (sql, name, want) in cases {
-            assert_eq!(mentions_identifier(sql, name), *want, "{sql:?} / {name:?}");
-        }
-    }
-
-    #[test]
     fn write_kinds_and_names() {
         use Kind::*;
         let all = [
@@ -3224,9 +3181,6 @@ mod tests {
             let (base, p) = (sql.as_ptr() as usize, name.as_ptr() as usize);
             assert!(p >= base && p + name.len() <= base + sql.len());
         }
-        let _ = mentions_identifier(sql, "tmp");
-        let _ = mentions_identifier(sql, "t`x");
-        let _ = mentions_identifier(sql, sql);
         let inside = |name: &str| {
             let (base, p) = (sql.as_ptr() as usize, name.as_ptr() as usize);
             p >= base && p + name.len() <= base + sql.len()
