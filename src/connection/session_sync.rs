@@ -135,11 +135,25 @@ impl ClusterConnection {
                 Item::Text { .. } => None,
             })
             .collect();
+        // The read back is a `SELECT`: on the node `FOUND_ROWS()` reads from, it reads
+        // that value too and puts it back afterwards.
+        let keep_found_rows = !exprs.is_empty() && self.pins.found_rows == Some(node);
+        let mut exprs = exprs;
+        if keep_found_rows {
+            exprs.push("FOUND_ROWS()");
+        }
         let values = if exprs.is_empty() {
             Vec::new()
         } else {
             match self.read_back(node, &exprs) {
-                Ok(v) => v,
+                Ok(mut v) => {
+                    if keep_found_rows {
+                        if let Some(found) = v.pop() {
+                            self.restore_found_rows(node, &found);
+                        }
+                    }
+                    v
+                }
                 Err(reason) => {
                     let label = self.cluster.shared.nodes[node].label.clone();
                     let reason = format!("could not read back the values it set: {reason}");
@@ -338,6 +352,20 @@ impl ClusterConnection {
                     ));
                 }
             }
+        }
+    }
+
+    /// Makes `FOUND_ROWS()` on node `i` report `found` (a literal read back) again, with
+    /// a `SELECT SQL_CALC_FOUND_ROWS .. LIMIT 0` over MariaDB's sequence engine that
+    /// returns no row. Best effort: logged when it fails.
+    fn restore_found_rows(&mut self, i: usize, found: &str) {
+        let sql = match found.parse::<u64>() {
+            Ok(0) => "SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0".to_string(),
+            Ok(n) => format!("SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_{n} LIMIT 0"),
+            Err(_) => return,
+        };
+        if let Err(e) = self.internal_batch(i, &sql) {
+            log::debug!("could not restore FOUND_ROWS() after a read back: {e}");
         }
     }
 
