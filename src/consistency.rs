@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::error::Error;
-use crate::role::{push, with_top, ScopeGuard};
+use crate::scope::{push, with_top, ScopeGuard};
 
 /// How fresh a replica read must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -413,7 +413,6 @@
 
 #![warn(missing_docs)]
 
-mod balance;
 mod classify;
 mod cluster;
 mod connection;
@@ -423,22 +422,20 @@ mod failover;
 mod instrument;
 mod metrics;
 mod monitor;
-mod node;
 mod pool;
 #[cfg(test)]
 mod proptests;
 mod querylog;
-mod role;
 mod routing;
+mod scope;
 mod session;
-mod socket;
 mod status;
+mod topology;
+mod transport;
 mod url;
-mod watchdog;
 #[cfg(feature = "axum")]
 pub mod web;
 
-pub use crate::balance::BalancePolicy;
 pub use crate::cluster::{Builder, Cluster, WriteRouting};
 pub use crate::connection::{
     ClusterConnection, ClusterTransactionManager, ClusterTransactionState,
@@ -448,14 +445,15 @@ pub use crate::consistency::{
     ConsistencyToken,
 };
 pub use crate::error::Error;
-pub use crate::node::{Health, NodeStatus};
 pub use crate::pool::ClusterManager;
 pub use crate::querylog::{NodeKind, QueryLogEntry};
-pub use crate::role::{
+pub use crate::scope::{
     current_role, use_master, use_replica, use_role, with_master, with_replica, with_role, Role,
     Scope, ScopeGuard,
 };
 pub use crate::status::ClusterStatus;
+pub use crate::topology::balance::BalancePolicy;
+pub use crate::topology::node::{Health, NodeStatus};
 
 /// Internals the benchmarks in `benches/` time on their own. Not part of the API: no
 /// stability promise, may change in any release.

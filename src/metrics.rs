@@ -1,5 +1,5 @@
 //! Metrics through the [`metrics`](https://docs.rs/metrics) facade (cargo feature
-//! `metrics`): every event that bumps one of a node's counters in [`crate::node`] also
+//! `metrics`): every event that bumps one of a node's counters in [`crate::topology::node`] also
 //! goes to the installed recorder, so the counters of [`crate::NodeStatus`] and the
 //! exported metrics can't disagree. Without the feature, [`NodeMetrics`] is empty and its
 //! methods are empty inline functions: nothing is compiled in.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::role::Role;
+use crate::scope::Role;
 
 /// A kind of node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::node::{Health, NodeStatus};
+use crate::topology::node::{Health, NodeStatus};
 
 /// Every node's state and counters at one moment, master first; `Display` prints a table.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -210,7 +210,7 @@ impl ClusterConnection {
     /// What a replica read under `consistency` must wait for: the current scope's token
     /// and, for a causal read, this connection's own writes.
     fn required_position(&mut self, consistency: Consistency) -> Required {
-        let scope_token = crate::role::with_top(|f| f.and_then(|f| f.token.clone()));
+        let scope_token = crate::scope::with_top(|f| f.and_then(|f| f.token.clone()));
         let own = if consistency == Consistency::Causal {
             match self.own_token() {
                 Ok(t) => t,

@@ -6,7 +6,7 @@
 
 mod causal;
 pub(crate) mod nodes;
-mod pins;
+
 mod session_sync;
 mod transaction;
 
@@ -33,8 +33,8 @@ use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
 use crate::instrument::{Forwarder, Hub};
 use crate::querylog::{NodeKind, QueryLog, QueryLogEntry};
-use crate::role::{self, Role};
-use crate::routing::{self, Effect, Pin, Refusal, Route};
+use crate::routing::{self, pins, Effect, Pin, Refusal, Route};
+use crate::scope::{self, Role};
 use crate::session::Session;
 
 /// `TypeId`s are already hashes; hashing them again is wasted time on the hot path.
@@ -232,7 +232,7 @@ impl ClusterConnection {
     }
 
     fn effective_role(&self) -> Role {
-        role::current_role().unwrap_or(self.cluster.shared.config.default_role)
+        scope::current_role().unwrap_or(self.cluster.shared.config.default_role)
     }
 
     fn effective_consistency(&self) -> Consistency {
@@ -686,7 +686,7 @@ impl Connection for ClusterConnection {
     fn begin_test_transaction(&mut self) -> QueryResult<()> {
         // Test transactions belong on the master: tests write, and DDL inside them commits
         // implicitly, after which only the master has the data.
-        let _master = role::use_master();
+        let _master = scope::use_master();
         match ClusterTransactionManager::transaction_manager_status_mut(self) {
             diesel::connection::TransactionManagerStatus::Valid(status) => {
                 if status.transaction_depth().is_some() {
@@ -880,7 +880,7 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
 impl diesel::migration::MigrationConnection for ClusterConnection {
     /// Migrations run on the master.
     fn setup(&mut self) -> QueryResult<usize> {
-        role::with_master(|| {
+        scope::with_master(|| {
             diesel::RunQueryDsl::execute(
                 diesel::sql_query(diesel::migration::CREATE_MIGRATIONS_TABLE),
                 self,
@@ -924,7 +924,7 @@ where
     fn update_and_fetch(&mut self, changeset: Changes) -> QueryResult<Output> {
         use diesel::query_dsl::methods::FindDsl;
         use diesel::RunQueryDsl;
-        role::with_master(|| {
+        scope::with_master(|| {
             diesel::update(changeset).set(changeset).execute(self)?;
             Changes::table().find(changeset.id()).get_result(self)
         })

@@ -16,9 +16,9 @@ use diesel::RunQueryDsl;
 use super::ClusterConnection;
 use crate::error::Error;
 use crate::instrument::Forwarder;
-use crate::socket::SocketId;
+use crate::transport::socket::SocketId;
+use crate::transport::watchdog::{Registration, Sockets};
 use crate::url::NodeAddress;
-use crate::watchdog::{Registration, Sockets};
 
 /// Messages of the MySQL/MariaDB client library errors that mean "this node is
 /// unavailable": 2002/2003 (can't connect), 2006 (gone away), 2013 (lost connection),
@@ -96,8 +96,8 @@ pub(crate) struct Connected {
 /// the same bound for the server's greeting, the first packet every live server sends.
 /// It costs one loopback handshake (~100 us) and only runs when a node connection opens.
 ///
-/// Then the client's own socket is found (see [`crate::socket`]) and given the
-/// `network_timeout` bound; the caller registers it (see [`crate::watchdog`]).
+/// Then the client's own socket is found (see [`crate::transport::socket`]) and given the
+/// `network_timeout` bound; the caller registers it (see [`crate::transport::watchdog`]).
 pub(crate) fn connect_node(
     address: &NodeAddress,
     timeout: Duration,
@@ -137,25 +137,25 @@ pub(crate) fn connect_node(
     if !reached {
         return Err(last);
     }
-    let before = crate::socket::connected_ids(&addrs);
+    let before = crate::transport::socket::connected_ids(&addrs);
     let mut conn = quiet(establish(address)?);
     // The client's socket is now open: find it, and bound how long it can wait on a
     // silent peer. It is the one socket to the server that wasn't there before the
     // connect; only when another thread connected to the same server meanwhile (two new
     // ones) is the server asked which port is ours (a round trip, whose `SELECT` would
     // also be the session's first statement).
-    let mut fresh = crate::socket::connected_ids(&addrs);
+    let mut fresh = crate::transport::socket::connected_ids(&addrs);
     fresh.retain(|s| !before.contains(s));
     let socket = match fresh.as_slice() {
         [one] => Some(one.fd),
-        _ => local_port(&mut conn).and_then(|port| crate::socket::find(port, &addrs)),
+        _ => local_port(&mut conn).and_then(|port| crate::transport::socket::find(port, &addrs)),
     };
     match socket {
         Some(fd) => {
-            crate::socket::bound_silent(fd, network_timeout);
+            crate::transport::socket::bound_silent(fd, network_timeout);
         }
         None => {
-            crate::socket::bound_silent_peers(&addrs, network_timeout);
+            crate::transport::socket::bound_silent_peers(&addrs, network_timeout);
         }
     }
     Ok(Connected {
@@ -205,7 +205,7 @@ fn local_port(conn: &mut MysqlConnection) -> Option<u16> {
 }
 
 /// A node connection with a guard on its socket that must end before the connection
-/// closes the descriptor (see [`crate::watchdog`]): a [`Registration`] in the node's
+/// closes the descriptor (see [`crate::transport::watchdog`]): a [`Registration`] in the node's
 /// socket set for a `ClusterConnection`'s connections ([`NodeConn`]), the deadline of
 /// the check in progress for the monitor's.
 pub(crate) struct Guarded<G> {

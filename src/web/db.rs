@@ -13,7 +13,7 @@ use super::layer::{Config, PinMode, RequestState};
 use super::pin::Pin;
 use crate::connection::ClusterConnection;
 use crate::consistency::Consistency;
-use crate::role::{Role, Scope};
+use crate::scope::{Role, Scope};
 
 /// The request's database access, extracted in a handler of a router wrapped by
 /// [`ReplicationLayer`](super::ReplicationLayer).

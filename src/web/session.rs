@@ -11,7 +11,7 @@ use tower_sessions_core::session_store::{self, ExpiredDeletion, SessionStore};
 
 use crate::connection::ClusterConnection;
 use crate::pool::ClusterManager;
-use crate::role::with_master;
+use crate::scope::with_master;
 
 diesel::table! {
     sessions (id) {

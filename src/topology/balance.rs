@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use crate::node::Node;
+use crate::topology::node::Node;
 
 /// How reads are spread over usable replicas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

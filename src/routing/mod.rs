@@ -22,9 +22,11 @@
 //! The rule is applied last, after the pins, so no pin can bypass it; the table test
 //! below goes through every pin, role and statement class.
 
+pub(crate) mod pins;
+
 use crate::classify::{Classification, Flags, Kind};
 use crate::cluster::WriteRouting;
-use crate::role::Role;
+use crate::scope::Role;
 
 /// What running a statement does, as far as routing cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

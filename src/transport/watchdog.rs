@@ -3,7 +3,7 @@
 //! A server *process* that hangs while its host is up (stopped, stuck on a dead disk,
 //! swapped out) keeps its TCP connections alive: its kernel acknowledges what is sent and
 //! answers keepalive probes, so neither `TCP_USER_TIMEOUT` nor keepalive (see
-//! [`crate::socket`]) ends a statement waiting on it, and Diesel's MySQL client has no
+//! [`crate::transport::socket`]) ends a statement waiting on it, and Diesel's MySQL client has no
 //! read timeout. Two pieces bound that wait:
 //!
 //! * a [`Timer`], owned by the monitor: each round's checks of a node run under a
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::socket::{Severed, SocketId};
+use crate::transport::socket::{Severed, SocketId};
 
 /// The sockets of the open application connections to one node.
 #[derive(Debug, Default)]

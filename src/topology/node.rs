@@ -52,8 +52,8 @@ pub(crate) struct Node {
     /// The node's metric keys (empty without the `metrics` feature).
     pub(crate) metrics: crate::metrics::NodeMetrics,
     /// The sockets of the application's open connections to this node, which the
-    /// monitor shuts down when the node hangs (see [`crate::watchdog`]).
-    pub(crate) sockets: std::sync::Arc<crate::watchdog::Sockets>,
+    /// monitor shuts down when the node hangs (see [`crate::transport::watchdog`]).
+    pub(crate) sockets: std::sync::Arc<crate::transport::watchdog::Sockets>,
     /// The furthest replication position seen on this node while it was the master (per
     /// domain; read by the monitor, and by connections reading their writes' position).
     /// A node that lacks it is never adopted as the next master by rediscovery.

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::balance::{BalancePolicy, Balancer};
 use crate::consistency::Consistency;
 use crate::error::Error;
-use crate::node::{Node, NodeStatus};
-use crate::role::Role;
+use crate::scope::Role;
+use crate::topology::balance::{BalancePolicy, Balancer};
+use crate::topology::node::{Node, NodeStatus};
 use crate::url::{self, NodeAddress, Secret};
 
 /// What to do with a statement that changes data in [`Role::Replica`] scope.

@@ -16,7 +16,7 @@
 //! The aborted statement fails with a connection-level error, so the node is ejected and
 //! a read is retried elsewhere. A long-running query is not affected: its peer's kernel
 //! keeps acknowledging. A server *process* that hangs while its host stays up is not
-//! detected this way (its kernel still answers); [`crate::watchdog`] handles that case
+//! detected this way (its kernel still answers); [`crate::transport::watchdog`] handles that case
 //! with [`sever`], which shuts a socket down so that a client blocked on it wakes up
 //! with "lost connection".
 //!

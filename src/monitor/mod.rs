@@ -21,7 +21,7 @@ use crate::connection::nodes::{
     connect_node, is_connection_error, is_refusal_message, Connected, Guarded,
 };
 use crate::error::Error;
-use crate::watchdog::{Armed, Timer};
+use crate::transport::watchdog::{Armed, Timer};
 
 /// Opens when the monitor's first round is over, so that a `Bounded` read made right
 /// after the cluster was built waits for the replicas' lag instead of guessing it. Reads
@@ -318,7 +318,7 @@ impl Probe {
     /// connection). A node that overran is hung: its process does not answer though its
     /// host does (a partition fails the ping by itself). It is ejected, and every
     /// application connection to it is cut, so statements waiting on it fail over
-    /// instead of waiting forever (see [`crate::watchdog`]).
+    /// instead of waiting forever (see [`crate::transport::watchdog`]).
     fn guarded<R>(&mut self, shared: &Shared, i: usize, f: impl FnOnce(&mut Self) -> R) -> R {
         let timeout = shared.config.network_timeout;
         self.check = Some(Check {
