@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 
-use super::{nodes, ClusterConnection, Plan};
+use super::{ClusterConnection, Plan};
 use crate::consistency::{Consistency, ConsistencyToken, Standing};
 use crate::error::Error;
+use crate::transport;
 
 /// A token that timed out on a replica is not waited for again for this many causal
 /// timeouts (unless a replica is seen to have it before): it costs at most one wait in
@@ -164,7 +165,7 @@ impl ClusterConnection {
                 // a fresh one gives the binlog position, which covers the write.
                 Err(e)
                     if !reconnected
-                        && nodes::is_connection_error(&e)
+                        && transport::is_connection_error(&e)
                         && self.recover_node(node) =>
                 {
                     reconnected = true;
@@ -339,7 +340,7 @@ impl ClusterConnection {
                     self.count_fallback(node);
                     return master;
                 }
-                Err(e) if nodes::is_connection_error(&e) && !failed.contains(&node) => {
+                Err(e) if transport::is_connection_error(&e) && !failed.contains(&node) => {
                     // As after a failed read: reconnect once, else the node is ejected
                     // and another replica (then the master) gets the read.
                     log::info!("waiting for {required} on {label} failed ({e})");
@@ -354,7 +355,7 @@ impl ClusterConnection {
                     log::info!(
                         "waiting for {required} on {label} failed ({e}); reading from the master"
                     );
-                    if nodes::is_connection_error(&e) {
+                    if transport::is_connection_error(&e) {
                         self.recover_node(node);
                     }
                     self.count_fallback(node);
@@ -442,7 +443,7 @@ impl ClusterConnection {
             Err(e) => {
                 log::debug!("could not read the master's position: {e}");
                 // A dead session is reopened by the read that follows, on the master.
-                if nodes::is_connection_error(&e) && self.tx.pinned != Some(master) {
+                if transport::is_connection_error(&e) && self.tx.pinned != Some(master) {
                     self.nodes[master] = None;
                 }
                 None

@@ -5,7 +5,7 @@
 //! `MysqlConnection` to the chosen node. Node connections open lazily.
 
 mod causal;
-pub(crate) mod nodes;
+mod nodes;
 
 mod session_sync;
 mod transaction;
@@ -36,6 +36,7 @@ use crate::querylog::{NodeKind, QueryLog, QueryLogEntry};
 use crate::routing::{self, pins, Effect, Pin, Refusal, Route};
 use crate::scope::{self, Role};
 use crate::session::Session;
+use crate::transport;
 
 /// `TypeId`s are already hashes; hashing them again is wasted time on the hot path.
 #[derive(Default)]
@@ -82,7 +83,7 @@ type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHashe
 pub struct ClusterConnection {
     cluster: Cluster,
     /// One slot per cluster node (same indexes); `None` until first used.
-    pub(crate) nodes: Vec<Option<nodes::NodeConn>>,
+    pub(crate) nodes: Vec<Option<transport::NodeConn>>,
     /// Per slot: whether it was opened with the master's credentials (see
     /// `Node::writer_address`).
     writer_slots: Vec<bool>,
@@ -501,7 +502,7 @@ impl ClusterConnection {
                 }
                 Err(e) => {
                     if plan.session && class.flags.contains(Flags::MULTI) {
-                        if let Some(sql) = sql.filter(|_| !nodes::is_connection_error(&e)) {
+                        if let Some(sql) = sql.filter(|_| !transport::is_connection_error(&e)) {
                             // The statements before the failing one took effect there.
                             self.resync_session(plan.node, sql);
                         }
@@ -556,7 +557,7 @@ impl ClusterConnection {
         error: diesel::result::Error,
     ) -> QueryResult<()> {
         let node = plan.node;
-        let connection_level = nodes::is_connection_error(&error);
+        let connection_level = transport::is_connection_error(&error);
         if !connection_level {
             if plan.replica_read && self.unfit[node] && tried.len() < self.nodes.len() {
                 // This connection's session can't live on that replica (opening it failed
@@ -851,7 +852,7 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
             .with_node(node, diesel::r2d2::R2D2Connection::ping)
             .and_then(|r| r)
         {
-            Err(e) if nodes::is_connection_error(&e) => {
+            Err(e) if transport::is_connection_error(&e) => {
                 self.recover_node(node);
                 Ok(())
             }

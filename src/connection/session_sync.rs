@@ -20,12 +20,13 @@
 use diesel::connection::{DefaultLoadingMode, LoadConnection};
 use diesel::row::{Field, Row};
 
-use super::{nodes, ClusterConnection};
+use super::ClusterConnection;
 use crate::classify::set::{self, Target};
 use crate::classify::{self, Classification, Flags, Kind};
 use crate::error::Error;
 use crate::routing::Effect;
 use crate::session::{self, Session};
+use crate::transport;
 
 /// Whether a statement may set session state that other nodes must get (a batch is
 /// looked at statement by statement after it ran).
@@ -187,7 +188,7 @@ impl ClusterConnection {
             for (_, stmt) in &statements {
                 match self.internal_batch(i, stmt) {
                     Ok(()) => {}
-                    Err(e) if nodes::is_connection_error(&e) => {
+                    Err(e) if transport::is_connection_error(&e) => {
                         // That node connection is gone; a new one gets the recorded state.
                         applied.pop();
                         self.nodes[i] = None;
@@ -296,7 +297,7 @@ impl ClusterConnection {
             }
             for (_, stmt) in &statements {
                 if let Err(e) = self.internal_batch(i, stmt) {
-                    if nodes::is_connection_error(&e) {
+                    if transport::is_connection_error(&e) {
                         self.nodes[i] = None;
                         break;
                     }

@@ -9,8 +9,8 @@
 use diesel::connection::{AnsiTransactionManager, TransactionManager, TransactionManagerStatus};
 use diesel::result::{Error as DieselError, QueryResult};
 
-use super::nodes::is_connection_error;
 use super::ClusterConnection;
+use crate::transport::is_connection_error;
 
 /// The [`TransactionManager`] of [`ClusterConnection`].
 #[derive(Debug, Default)]

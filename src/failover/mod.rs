@@ -40,9 +40,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::cluster::{Cluster, Shared};
-use crate::connection::nodes::{connect_node, open_error};
 use crate::consistency::ConsistencyToken;
 use crate::error::Error;
+use crate::transport::{connect_node, open_error};
 use crate::url::{NodeAddress, Secret};
 
 /// How long a promotion waits for the candidate to apply what it must have (the old

@@ -17,11 +17,10 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::cluster::Shared;
-use crate::connection::nodes::{
-    connect_node, is_connection_error, is_refusal_message, Connected, Guarded,
-};
 use crate::error::Error;
+use crate::transport::errors::is_refusal_message;
 use crate::transport::watchdog::{Armed, Timer};
+use crate::transport::{connect_node, is_connection_error, Connected, Guarded};
 
 /// Opens when the monitor's first round is over, so that a `Bounded` read made right
 /// after the cluster was built waits for the replicas' lag instead of guessing it. Reads

@@ -16,7 +16,7 @@
 //!   when it wakes up, as after any connection lost mid-statement).
 //!
 //! New connections are covered elsewhere: opening a node waits at most `connect_timeout`
-//! for the server's greeting (see `connection::nodes::connect_node`).
+//! for the server's greeting (see [`super::connect::connect_node`]).
 //!
 //! Sockets are shut down, never closed: the descriptor stays its owner's. Two rules keep
 //! a descriptor number that now names another file from being shut down:
