@@ -426,6 +426,7 @@ mod pool;
 #[cfg(test)]
 mod proptests;
 mod querylog;
+mod role;
 mod routing;
 mod scope;
 mod session;
@@ -440,16 +441,15 @@ pub use crate::cluster::{Builder, Cluster, WriteRouting};
 pub use crate::connection::{
     ClusterConnection, ClusterTransactionManager, ClusterTransactionState,
 };
-pub use crate::consistency::{
-    current_consistency, use_consistency, use_token, with_consistency, with_token, Consistency,
-    ConsistencyToken,
-};
+pub use crate::consistency::{Consistency, ConsistencyToken};
 pub use crate::error::Error;
 pub use crate::pool::ClusterManager;
 pub use crate::querylog::{NodeKind, QueryLogEntry};
+pub use crate::role::Role;
 pub use crate::scope::{
-    current_role, use_master, use_replica, use_role, with_master, with_replica, with_role, Role,
-    Scope, ScopeGuard,
+    current_consistency, current_role, use_consistency, use_master, use_replica, use_role,
+    use_token, with_consistency, with_master, with_replica, with_role, with_token, Scope,
+    ScopeGuard,
 };
 pub use crate::status::ClusterStatus;
 pub use crate::topology::balance::BalancePolicy;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::scope::Role;
+use crate::role::Role;
 
 /// A kind of node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -17,43 +17,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::consistency::{Consistency, ConsistencyToken};
-
-/// Which kind of node a statement should run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Every statement goes to the master.
-    Master,
-    /// Reads go to a replica; statements that change data are refused (or sent to the
-    /// master, see [`WriteRouting`](crate::WriteRouting)).
-    Replica,
-    /// Read/write splitting: reads outside a transaction go to a replica, everything else
-    /// (writes, locking reads, transactions, stateful statements) to the master.
-    Auto,
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "master" | "primary" => Ok(Role::Master),
-            "replica" | "slave" => Ok(Role::Replica),
-            "auto" => Ok(Role::Auto),
-            _ => Err(format!(
-                "unknown role `{s}` (expected master, replica or auto)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Role::Master => "master",
-            Role::Replica => "replica",
-            Role::Auto => "auto",
-        })
-    }
-}
+use crate::role::Role;
 
 /// One level of the stack: everything a scope can set, inherited from the level below.
 #[derive(Clone, Debug, Default)]
@@ -237,6 +201,56 @@ impl Scope {
     }
 }
 
+/// Runs `f` with `consistency` as the consistency level of its replica reads.
+///
+/// ```
+/// use std::time::Duration;
+/// use diesel_cluster::{with_consistency, Consistency};
+/// with_consistency(Consistency::Bounded(Duration::from_millis(200)), || {
+///     // replica reads here skip replicas more than 200 ms behind
+/// });
+/// ```
+pub fn with_consistency<R>(consistency: Consistency, f: impl FnOnce() -> R) -> R {
+    let _guard = use_consistency(consistency);
+    f()
+}
+
+/// Sets the consistency level until the guard is dropped.
+pub fn use_consistency(consistency: Consistency) -> ScopeGuard {
+    push(|frame| frame.consistency = Some(consistency))
+}
+
+/// Runs `f` so that its replica reads first wait until the replica has applied `token`
+/// (or read from the master when it can't within the cluster's causal timeout). Works on
+/// any connection and thread: the token carries the position, not the connection. A
+/// token ahead of the master's position (forged, or from another cluster) sends the
+/// reads to the master without any wait (see the crate docs, *Read-your-writes*).
+pub fn with_token<R>(token: &ConsistencyToken, f: impl FnOnce() -> R) -> R {
+    let _guard = use_token(token.clone());
+    f()
+}
+
+/// Makes replica reads wait for `token` until the guard is dropped.
+pub fn use_token(token: ConsistencyToken) -> ScopeGuard {
+    let token = std::sync::Arc::new(token);
+    push(move |frame| {
+        let merged = match frame.token.take() {
+            Some(outer) => {
+                let mut t = (*outer).clone();
+                t.merge(&token);
+                std::sync::Arc::new(t)
+            }
+            None => token,
+        };
+        frame.token = Some(merged);
+    })
+}
+
+/// The consistency level set by the innermost scope, if any.
+pub fn current_consistency() -> Option<Consistency> {
+    with_top(|f| f.and_then(|f| f.consistency))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +314,17 @@ mod tests {
     fn roles_parse() {
         assert_eq!("Replica".parse::<Role>().unwrap(), Role::Replica);
         assert!("bogus".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn token_scopes_merge() {
+        let a: ConsistencyToken = "0-1-5".parse().unwrap();
+        let b: ConsistencyToken = "0-1-3_1-1-1".parse().unwrap();
+        with_token(&a, || {
+            with_token(&b, || {
+                let t = with_top(|f| f.and_then(|f| f.token.clone())).unwrap();
+                assert_eq!(t.to_string(), "0-1-5_1-1-1");
+            })
+        });
     }
 }

@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 
 use crate::consistency::Consistency;
 use crate::error::Error;
-use crate::scope::Role;
+use crate::role::Role;
 use crate::topology::balance::{BalancePolicy, Balancer};
 use crate::topology::node::{Node, NodeStatus};
 use crate::url::{self, NodeAddress, Secret};
@@ -76,7 +76,7 @@ pub(crate) struct Shared {
     pub(crate) failover_lock: Mutex<Option<Instant>>,
     pub(crate) monitor: Mutex<Option<crate::monitor::MonitorHandle>>,
     /// The master's known GTID position and the tokens found ahead of it or unreachable.
-    pub(crate) tokens: crate::consistency::TokenBook,
+    pub(crate) tokens: crate::topology::tokens::TokenBook,
     /// Opens when the monitor's first round is over.
     pub(crate) first_round: crate::monitor::FirstRound,
 }

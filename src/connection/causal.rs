@@ -15,8 +15,9 @@ use diesel::sql_types::{Integer, Nullable, Text};
 use diesel::RunQueryDsl;
 
 use super::{ClusterConnection, Plan};
-use crate::consistency::{Consistency, ConsistencyToken, Standing};
+use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
+use crate::topology::tokens::Standing;
 use crate::transport;
 
 /// A token that timed out on a replica is not waited for again for this many causal

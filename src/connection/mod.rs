@@ -33,8 +33,9 @@ use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
 use crate::instrument::{Forwarder, Hub};
 use crate::querylog::{NodeKind, QueryLog, QueryLogEntry};
+use crate::role::Role;
 use crate::routing::{self, pins, Effect, Pin, Refusal, Route};
-use crate::scope::{self, Role};
+use crate::scope;
 use crate::session::Session;
 use crate::transport;
 
@@ -237,7 +238,7 @@ impl ClusterConnection {
     }
 
     fn effective_consistency(&self) -> Consistency {
-        crate::consistency::current_consistency().unwrap_or(self.cluster.shared.config.consistency)
+        scope::current_consistency().unwrap_or(self.cluster.shared.config.consistency)
     }
 
     /// Classifies a Diesel query, from a per-type cache when its SQL is static.

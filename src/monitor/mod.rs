@@ -559,7 +559,7 @@ impl Probe {
     /// on a replica, for `status()`. The master's `@@gtid_binlog_pos` (which covers every
     /// write it committed) is what consistency tokens are checked against; a replica's
     /// position makes the tokens it covers reachable again (see
-    /// [`TokenBook`](crate::consistency::TokenBook)). Servers without them (MySQL) show
+    /// [`TokenBook`](crate::topology::tokens::TokenBook)). Servers without them (MySQL) show
     /// none.
     fn read_position(&mut self, shared: &Shared, i: usize, is_master: bool) {
         let sql = if is_master {

@@ -26,7 +26,7 @@ pub(crate) mod pins;
 
 use crate::classify::{Classification, Flags, Kind};
 use crate::cluster::WriteRouting;
-use crate::scope::Role;
+use crate::role::Role;
 
 /// What running a statement does, as far as routing cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

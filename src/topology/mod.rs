@@ -3,3 +3,4 @@
 
 pub(crate) mod balance;
 pub(crate) mod node;
+pub(crate) mod tokens;

@@ -13,7 +13,8 @@ use super::layer::{Config, PinMode, RequestState};
 use super::pin::Pin;
 use crate::connection::ClusterConnection;
 use crate::consistency::Consistency;
-use crate::scope::{Role, Scope};
+use crate::role::Role;
+use crate::scope::Scope;
 
 /// The request's database access, extracted in a handler of a router wrapped by
 /// [`ReplicationLayer`](super::ReplicationLayer).

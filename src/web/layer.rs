@@ -17,7 +17,7 @@ use super::pin::{self, CookieSettings, Incoming, Pin, SameSite};
 use crate::consistency::ConsistencyToken;
 use crate::error::Error;
 use crate::pool::ClusterManager;
-use crate::scope::Role;
+use crate::role::Role;
 
 /// What a response that wrote leaves in the pin cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
