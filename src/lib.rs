@@ -415,6 +415,7 @@
 
 mod classify;
 mod cluster;
+mod config;
 mod connection;
 mod consistency;
 mod error;
@@ -437,7 +438,8 @@ mod url;
 #[cfg(feature = "axum")]
 pub mod web;
 
-pub use crate::cluster::{Builder, Cluster, WriteRouting};
+pub use crate::cluster::{Builder, Cluster};
+pub use crate::config::WriteRouting;
 pub use crate::connection::{
     ClusterConnection, ClusterTransactionManager, ClusterTransactionState,
 };

@@ -123,7 +123,7 @@ impl ClusterConnection {
     pub(crate) fn own_token(&mut self) -> Result<Option<ConsistencyToken>, Error> {
         if let Some(node) = self.causal.pending {
             let t = self.read_write_position(node)?;
-            let shared = &self.cluster.shared;
+            let shared = &self.cluster.topology();
             if node == shared.master() {
                 shared.nodes[node].saw_master_position(&t);
             }
@@ -145,7 +145,7 @@ impl ClusterConnection {
         let node = if self.nodes[node].is_some() {
             node
         } else {
-            let master = self.cluster.shared.master();
+            let master = self.cluster.topology().master();
             self.open(master)
                 .map_err(|e| self.position_error(master, e))?;
             master
@@ -185,14 +185,17 @@ impl ClusterConnection {
         };
         let (last_gtid, binlog_pos) = row;
         let own = parse("last_gtid", last_gtid)?;
-        let master = self.cluster.shared.master();
+        let master = self.cluster.topology().master();
         if node == master {
             // Free news of the master's position: tokens up to it need no check.
             if let Some(p) = binlog_pos
                 .as_deref()
                 .and_then(ConsistencyToken::from_gtid_list)
             {
-                self.cluster.shared.tokens.note_master_position(master, &p);
+                self.cluster
+                    .topology()
+                    .tokens
+                    .note_master_position(master, &p);
             }
         }
         if own.is_empty() {
@@ -204,7 +207,7 @@ impl ClusterConnection {
 
     fn position_error(&self, node: usize, e: diesel::result::Error) -> Error {
         Error::Query {
-            node: self.cluster.shared.nodes[node].label.clone(),
+            node: self.cluster.topology().nodes[node].label.clone(),
             source: e.into(),
         }
     }
@@ -260,7 +263,7 @@ impl ClusterConnection {
     }
 
     fn read_node(&mut self, node: usize, tried: &[usize]) -> usize {
-        let master = self.cluster.shared.master();
+        let master = self.cluster.topology().master();
         if node == master {
             return node;
         }
@@ -285,7 +288,7 @@ impl ClusterConnection {
         {
             return node;
         }
-        let shared = self.cluster.shared.clone();
+        let shared = self.cluster.topology().clone();
         let timeout = shared.config.causal_timeout;
         // Only the master is sure to have a token ahead of its own position (forged, or
         // from another cluster), or one that no replica reached a moment ago.
@@ -371,7 +374,7 @@ impl ClusterConnection {
     /// timeout. A replica the monitor has not looked at yet (or with the monitor off) may
     /// be waited on: the wait is bounded, and a token it times out on is remembered.
     fn can_wait_on(&self, i: usize) -> bool {
-        let shared = &self.cluster.shared;
+        let shared = &self.cluster.topology();
         let node = &shared.nodes[i];
         let fit = node.is_up()
             && !node.seen_without_lag()
@@ -393,7 +396,7 @@ impl ClusterConnection {
     /// round trip: it may come from a write committed since), and remembered when it is
     /// still ahead, so that later reads with it cost nothing.
     fn replicas_can_reach(&mut self, token: &ConsistencyToken) -> bool {
-        let shared = self.cluster.shared.clone();
+        let shared = self.cluster.topology().clone();
         let master = shared.master();
         match shared.tokens.standing(master, token) {
             Standing::Covered => return true,
@@ -453,7 +456,7 @@ impl ClusterConnection {
     }
 
     fn count_fallback(&self, replica: usize) {
-        self.cluster.shared.nodes[replica].count_fallback();
+        self.cluster.topology().nodes[replica].count_fallback();
     }
 
     /// `MASTER_GTID_WAIT` on a replica: true when it applied `token` within `timeout`.
@@ -475,7 +478,7 @@ impl ClusterConnection {
         };
         let started = Instant::now();
         let result = hub.muted(|| query.get_result::<Option<i32>>(conn));
-        self.cluster.shared.nodes[node].count_causal_wait(started.elapsed());
+        self.cluster.topology().nodes[node].count_causal_wait(started.elapsed());
         Ok(result? == Some(0))
     }
 }

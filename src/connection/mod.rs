@@ -122,7 +122,7 @@ impl std::fmt::Debug for ClusterConnection {
                     .iter()
                     .enumerate()
                     .filter(|(_, c)| c.is_some())
-                    .map(|(i, _)| &self.cluster.shared.nodes[i].name)
+                    .map(|(i, _)| &self.cluster.topology().nodes[i].name)
                     .collect::<Vec<_>>(),
             )
             .field("pinned", &self.tx.pinned)
@@ -167,10 +167,10 @@ impl ClusterConnection {
         cluster: Cluster,
         instrumentation: Option<Box<dyn Instrumentation>>,
     ) -> ClusterConnection {
-        let n = cluster.shared.nodes.len();
+        let n = cluster.topology().nodes.len();
         let hub = Hub::new(instrumentation);
         let query_log = QueryLog {
-            enabled: cluster.shared.config.query_log,
+            enabled: cluster.topology().config.query_log,
             entries: Vec::new(),
         };
         ClusterConnection {
@@ -202,12 +202,13 @@ impl ClusterConnection {
     /// The name of the node that ran the last statement (`master`, `replica1`, ...).
     pub fn last_node(&self) -> Option<&str> {
         self.last_node
-            .map(|i| self.cluster.shared.nodes[i].name.as_str())
+            .map(|i| self.cluster.topology().nodes[i].name.as_str())
     }
 
     /// Whether the last statement ran on the cluster's current master.
     pub fn last_node_is_master(&self) -> Option<bool> {
-        self.last_node.map(|i| i == self.cluster.shared.master())
+        self.last_node
+            .map(|i| i == self.cluster.topology().master())
     }
 
     /// Turns the query log on or off (see [`query_log`](Self::query_log)). Turning it
@@ -234,11 +235,11 @@ impl ClusterConnection {
     }
 
     fn effective_role(&self) -> Role {
-        scope::current_role().unwrap_or(self.cluster.shared.config.default_role)
+        scope::current_role().unwrap_or(self.cluster.topology().config.default_role)
     }
 
     fn effective_consistency(&self) -> Consistency {
-        scope::current_consistency().unwrap_or(self.cluster.shared.config.consistency)
+        scope::current_consistency().unwrap_or(self.cluster.topology().config.consistency)
     }
 
     /// Classifies a Diesel query, from a per-type cache when its SQL is static.
@@ -297,7 +298,7 @@ impl ClusterConnection {
         // `SET TRANSACTION` shapes the next transaction on the node connection it ran
         // on; once that connection is gone, so is the setting.
         pins.next_transaction = pins.next_transaction.filter(|&i| self.nodes[i].is_some());
-        let shared = &self.cluster.shared;
+        let shared = &self.cluster.topology();
         let input = routing::Input {
             role,
             class,
@@ -364,7 +365,7 @@ impl ClusterConnection {
 
     /// The error for a statement the router refused.
     fn refusal(&self, class: Classification, refusal: Refusal) -> Error {
-        let label = |i: usize| self.cluster.shared.nodes[i].label.clone();
+        let label = |i: usize| self.cluster.topology().nodes[i].label.clone();
         let statement = class.kind.name();
         match refusal {
             Refusal::ReplicaRole => Error::WriteInReplicaRole { statement },
@@ -420,7 +421,7 @@ impl ClusterConnection {
 
     fn track_statement(&mut self, node: usize, class: Classification, sql: Option<&str>) {
         let in_transaction = self.tx.pinned.is_some();
-        let is_master = node == self.cluster.shared.master();
+        let is_master = node == self.cluster.topology().master();
         let committed_write = self.pins.track(node, class, sql, in_transaction);
         if pins::changes_data(class) {
             if in_transaction {
@@ -454,13 +455,13 @@ impl ClusterConnection {
         failed: bool,
     ) {
         if self.query_log.enabled {
-            let on_replica = if self.cluster.shared.has_replicas() {
-                plan.node != self.cluster.shared.master()
+            let on_replica = if self.cluster.topology().has_replicas() {
+                plan.node != self.cluster.topology().master()
             } else {
                 plan.wanted_replica
             };
             let entry = QueryLogEntry {
-                node: self.cluster.shared.nodes[plan.node].name.clone(),
+                node: self.cluster.topology().nodes[plan.node].name.clone(),
                 role: plan.role,
                 target: if on_replica {
                     NodeKind::Replica
@@ -524,7 +525,7 @@ impl ClusterConnection {
             "{} in {} role -> {}",
             class.kind.name(),
             plan.role,
-            self.cluster.shared.nodes[plan.node].label
+            self.cluster.topology().nodes[plan.node].label
         );
     }
 
@@ -534,16 +535,16 @@ impl ClusterConnection {
         i: usize,
         exec: &mut impl FnMut(&mut MysqlConnection) -> QueryResult<R>,
     ) -> QueryResult<R> {
-        let node = &self.cluster.shared.nodes[i];
+        let node = &self.cluster.topology().nodes[i];
         node.outstanding
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         node.count_statement();
         let result = self.with_node(i, |c| exec(c)).and_then(|r| r);
-        self.cluster.shared.nodes[i]
+        self.cluster.topology().nodes[i]
             .outstanding
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if result.is_err() {
-            self.cluster.shared.nodes[i].count_error();
+            self.cluster.topology().nodes[i].count_error();
         }
         result
     }
@@ -575,7 +576,7 @@ impl ClusterConnection {
             return Err(error);
         }
         tried.push(node);
-        let shared = self.cluster.shared.clone();
+        let shared = self.cluster.topology().clone();
         let master = shared.master();
         let next = if alive && node == master {
             // The master answered a fresh connection: the old one had died (e.g. the
@@ -788,7 +789,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
                     Err(e) => return Err(e),
                 }
             }
-            self.cluster.shared.nodes[plan.node].count_statement();
+            self.cluster.topology().nodes[plan.node].count_statement();
             let conn: *mut MysqlConnection = match self.nodes[plan.node].as_deref_mut() {
                 Some(c) => c,
                 None => return Err(diesel::result::Error::BrokenTransactionManager),
@@ -807,7 +808,7 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
                     return Ok(cursor);
                 }
                 Err(e) => {
-                    self.cluster.shared.nodes[plan.node].count_error();
+                    self.cluster.topology().nodes[plan.node].count_error();
                     match self.after_failure(&mut plan, &mut tried, e) {
                         Ok(()) => continue,
                         Err(e) => return Err(e),
@@ -835,7 +836,7 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
         } else {
             // The replica this connection last read from, if still open and up: a
             // checkout's ping should not move the shared round-robin counter on.
-            let shared = &self.cluster.shared;
+            let shared = &self.cluster.topology();
             match self.last_node {
                 Some(i)
                     if i != shared.master()

@@ -23,7 +23,7 @@ impl ClusterConnection {
             // it with its replica account (maybe read-only): reconnect as the master.
             log::info!(
                 "reconnecting to {} with the master's credentials",
-                self.cluster.shared.nodes[i].label
+                self.cluster.topology().nodes[i].label
             );
             self.pins.node_lost(i);
             self.nodes[i] = None;
@@ -35,7 +35,7 @@ impl ClusterConnection {
     /// master's and `i` is now the master (a cheap check: one flag for most nodes).
     #[inline]
     fn needs_writer_reopen(&self, i: usize) -> bool {
-        let shared = &self.cluster.shared;
+        let shared = &self.cluster.topology();
         shared.nodes[i].writer_address.is_some()
             && !self.writer_slots[i]
             && shared.master() == i
@@ -44,7 +44,7 @@ impl ClusterConnection {
     }
 
     fn open_node(&mut self, i: usize) -> Result<(), Error> {
-        let shared = self.cluster.shared.clone();
+        let shared = self.cluster.topology().clone();
         let node = &shared.nodes[i];
         let (address, as_writer) = match &node.writer_address {
             Some(writer) if shared.master() == i => (writer, true),
@@ -111,13 +111,13 @@ impl ClusterConnection {
 
     /// The node that takes writes, or why there is none.
     pub(crate) fn master_node(&mut self) -> Result<usize, Error> {
-        let shared = &self.cluster.shared;
+        let shared = &self.cluster.topology();
         let master = shared.master();
         if shared.nodes[master].is_up() {
             return Ok(master);
         }
         // The master is ejected: maybe an outside tool promoted a replica.
-        if let Some(new_master) = crate::failover::rediscover(&self.cluster) {
+        if let Some(new_master) = crate::failover::rediscover(self.cluster.topology()) {
             return Ok(new_master);
         }
         Err(Error::NoMaster {
@@ -145,7 +145,7 @@ impl ClusterConnection {
 
     fn pick_from(&mut self, exclude: &[usize]) -> (usize, bool) {
         let consistency = self.effective_consistency();
-        let shared = &self.cluster.shared;
+        let shared = &self.cluster.topology();
         if consistency == crate::Consistency::Strong {
             return (shared.master(), false);
         }
@@ -185,7 +185,7 @@ impl ClusterConnection {
     }
 
     pub(crate) fn eject(&self, i: usize, reason: &str) {
-        let shared = &self.cluster.shared;
+        let shared = &self.cluster.topology();
         let node = &shared.nodes[i];
         if node.eject(shared.config.ejection_cooldown) {
             log::warn!(
@@ -211,7 +211,7 @@ impl ClusterConnection {
         // state: it is restored on the new session, pinned as before.
         let autocommit_off = self.pins.node_lost(i);
         self.nodes[i] = None;
-        if !self.cluster.shared.nodes[i].is_up() {
+        if !self.cluster.topology().nodes[i].is_up() {
             return false;
         }
         match self.open_node(i) {
@@ -267,7 +267,7 @@ impl ClusterConnection {
     /// because the node is unavailable. Returns whether it answered. An ejected node is
     /// not tried (it is already out; the monitor readmits it).
     fn eject_unless_it_answers(&mut self, i: usize, reason: &str) -> bool {
-        let shared = self.cluster.shared.clone();
+        let shared = self.cluster.topology().clone();
         let node = &shared.nodes[i];
         if !node.is_up() {
             return false;

@@ -156,7 +156,7 @@ impl ClusterConnection {
                     v
                 }
                 Err(reason) => {
-                    let label = self.cluster.shared.nodes[node].label.clone();
+                    let label = self.cluster.topology().nodes[node].label.clone();
                     let reason = format!("could not read back the values it set: {reason}");
                     self.inconsistent = Some(format!("on {label}, `{sql}` {reason}"));
                     return Err(Error::SessionState {
@@ -195,7 +195,7 @@ impl ClusterConnection {
                         break;
                     }
                     Err(e) => {
-                        let label = self.cluster.shared.nodes[i].label.clone();
+                        let label = self.cluster.topology().nodes[i].label.clone();
                         log::warn!("session statement `{stmt}` failed on {label}: {e}");
                         self.undo_session(&applied, &statements, &snapshot);
                         return Err(Error::SessionState {
@@ -301,7 +301,7 @@ impl ClusterConnection {
                         self.nodes[i] = None;
                         break;
                     }
-                    let label = &self.cluster.shared.nodes[i].label;
+                    let label = &self.cluster.topology().nodes[i].label;
                     self.inconsistent = Some(format!(
                         "a batch that set session state failed half-way, and {label} \
                          refused what it had set: {e}"
@@ -324,7 +324,7 @@ impl ClusterConnection {
         statements: &[(Vec<String>, String)],
         snapshot: &Session,
     ) {
-        let database = self.cluster.shared.nodes[0].address.database.clone();
+        let database = self.cluster.topology().nodes[0].address.database.clone();
         let database = (!database.is_empty()).then_some(database);
         let mut undo = Vec::new();
         for key in statements.iter().flat_map(|(keys, _)| keys) {
@@ -345,7 +345,7 @@ impl ClusterConnection {
         for &i in nodes {
             for stmt in &undo {
                 if let Err(e) = self.internal_batch(i, stmt) {
-                    let label = &self.cluster.shared.nodes[i].label;
+                    let label = &self.cluster.topology().nodes[i].label;
                     log::warn!("could not restore the session on {label} with `{stmt}`: {e}");
                     self.inconsistent = Some(format!(
                         "a session statement failed on some nodes, and restoring {label} \

@@ -88,7 +88,7 @@ impl ClusterConnection {
         log::info!(
             "the connection to {} had died while idle ({error}); the transaction begins on \
              a new one",
-            self.cluster.shared.nodes[idx].label
+            self.cluster.topology().nodes[idx].label
         );
         self.tx.pinned = Some(idx);
         self.tx.wrote = false;

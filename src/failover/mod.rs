@@ -39,9 +39,9 @@ use diesel::mysql::MysqlConnection;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
-use crate::cluster::{Cluster, Shared};
 use crate::consistency::ConsistencyToken;
 use crate::error::Error;
+use crate::topology::Topology;
 use crate::transport::{connect_node, open_error};
 use crate::url::{NodeAddress, Secret};
 
@@ -146,11 +146,7 @@ fn judge(conn: &mut MysqlConnection, floor: &ConsistencyToken) -> Verdict {
 
 /// Looks for a writable node other than the current master. Rate-limited and
 /// single-flight: concurrent callers don't pile up connection attempts.
-pub(crate) fn rediscover(cluster: &Cluster) -> Option<usize> {
-    rediscover_shared(&cluster.shared)
-}
-
-pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
+pub(crate) fn rediscover(shared: &Topology) -> Option<usize> {
     let mut last = shared.failover_lock.try_lock()?;
     let now = Instant::now();
     if last.is_some_and(|t| now.duration_since(t) < Duration::from_millis(500)) {
@@ -203,7 +199,7 @@ pub(crate) fn rediscover_shared(shared: &Shared) -> Option<usize> {
 }
 
 /// Makes `new` the master of every connection of the cluster.
-fn switch_master(shared: &Shared, old: usize, new: usize) {
+fn switch_master(shared: &Topology, old: usize, new: usize) {
     // The new master has (or was made to have) everything the old one was seen with:
     // a later rediscovery holds candidates to that too.
     shared.nodes[new].saw_master_position(&shared.nodes[old].master_position());
@@ -286,7 +282,7 @@ fn parse_position(label: &str, what: &str, list: &str) -> Result<ConsistencyToke
 }
 
 /// Connects to node `i` with the admin credentials and reads its replication state.
-fn probe(shared: &Shared, i: usize, admin: &(String, Secret)) -> Result<Probed, Error> {
+fn probe(shared: &Topology, i: usize, admin: &(String, Secret)) -> Result<Probed, Error> {
     let node = &shared.nodes[i];
     let mut address: NodeAddress = node.address.clone();
     address.user = admin.0.clone();
@@ -375,8 +371,7 @@ fn wait_for(p: &mut Probed, label: &str, position: &ConsistencyToken) -> Result<
 }
 
 /// See [`Cluster::promote`](crate::Cluster::promote).
-pub(crate) fn promote(cluster: &Cluster, name: Option<&str>) -> Result<String, Error> {
-    let shared = &*cluster.shared;
+pub(crate) fn promote(shared: &Topology, name: Option<&str>) -> Result<String, Error> {
     let fail = |reason: String| Error::Failover { reason };
     // Blocking: a promotion must not run beside another one or a rediscovery.
     let mut last = shared.failover_lock.lock();

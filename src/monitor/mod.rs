@@ -16,58 +16,11 @@ use diesel::result::QueryResult;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::RunQueryDsl;
 
-use crate::cluster::Shared;
 use crate::error::Error;
+use crate::topology::Topology;
 use crate::transport::errors::is_refusal_message;
 use crate::transport::watchdog::{Armed, Timer};
 use crate::transport::{connect_node, is_connection_error, Connected, Guarded};
-
-/// Opens when the monitor's first round is over, so that a `Bounded` read made right
-/// after the cluster was built waits for the replicas' lag instead of guessing it. Reads
-/// wait only until a grace period after the build ends, however many there are: a slow
-/// first round (a hung node holds it up to `network_timeout`) then sends them to the
-/// master.
-#[derive(Debug)]
-pub(crate) struct FirstRound {
-    done: AtomicBool,
-    until: Instant,
-    lock: parking_lot::Mutex<()>,
-    checked: parking_lot::Condvar,
-}
-
-impl FirstRound {
-    pub(crate) fn new(grace: Duration) -> FirstRound {
-        FirstRound {
-            done: AtomicBool::new(false),
-            until: Instant::now() + grace,
-            lock: Default::default(),
-            checked: Default::default(),
-        }
-    }
-
-    /// Wakes the waiters: a node was checked (`over`: the whole round is).
-    fn notify(&self, over: bool) {
-        let _g = self.lock.lock();
-        if over {
-            self.done.store(true, Ordering::Release);
-        }
-        self.checked.notify_all();
-    }
-
-    /// Waits until `ready` holds or the first round is over, at most until the grace
-    /// period ends. Free (one atomic load) once the round is over.
-    pub(crate) fn wait(&self, ready: impl Fn() -> bool) {
-        if self.done.load(Ordering::Acquire) || ready() || Instant::now() >= self.until {
-            return;
-        }
-        let mut g = self.lock.lock();
-        while !self.done.load(Ordering::Acquire) && !ready() {
-            if self.checked.wait_until(&mut g, self.until).timed_out() {
-                break;
-            }
-        }
-    }
-}
 
 /// Stops the monitor thread when told to (or when the cluster is dropped).
 #[derive(Debug)]
@@ -272,7 +225,7 @@ impl MonitorConn {
     /// write blocked by `FLUSH TABLES WITH READ LOCK` (a backup) or by another writer of
     /// the row fails on its lock timeout (logged as a heartbeat error) instead of making
     /// a healthy master look hung.
-    fn open(c: Connected, shared: &Shared) -> MonitorConn {
+    fn open(c: Connected, shared: &Topology) -> MonitorConn {
         let mut conn = Guarded::new(c, |_| None);
         let lock_wait = (shared.config.network_timeout.as_secs() / 3).max(1);
         if let Err(e) = conn.batch_execute(&format!(
@@ -297,7 +250,7 @@ impl MonitorConn {
 }
 
 impl Probe {
-    fn new(shared: &Shared) -> Probe {
+    fn new(shared: &Topology) -> Probe {
         Probe {
             conns: (0..shared.nodes.len()).map(|_| None).collect(),
             heartbeat: shared.config.heartbeat.as_ref().map(|table| Heartbeat {
@@ -318,7 +271,7 @@ impl Probe {
     /// host does (a partition fails the ping by itself). It is ejected, and every
     /// application connection to it is cut, so statements waiting on it fail over
     /// instead of waiting forever (see [`crate::transport::watchdog`]).
-    fn guarded<R>(&mut self, shared: &Shared, i: usize, f: impl FnOnce(&mut Self) -> R) -> R {
+    fn guarded<R>(&mut self, shared: &Topology, i: usize, f: impl FnOnce(&mut Self) -> R) -> R {
         let timeout = shared.config.network_timeout;
         self.check = Some(Check {
             node: i,
@@ -355,7 +308,7 @@ impl Probe {
         result
     }
 
-    fn conn(&mut self, shared: &Shared, i: usize) -> Result<&mut MysqlConnection, String> {
+    fn conn(&mut self, shared: &Topology, i: usize) -> Result<&mut MysqlConnection, String> {
         if self.conns[i].is_none() {
             let c = connect_node(
                 &shared.nodes[i].address,
@@ -373,7 +326,7 @@ impl Probe {
 
     /// A connection to master `m` that may write: the probe's own, or one with the
     /// master's credentials when node `m` was configured with others.
-    fn writer_conn(&mut self, shared: &Shared, m: usize) -> Result<&mut MysqlConnection, String> {
+    fn writer_conn(&mut self, shared: &Topology, m: usize) -> Result<&mut MysqlConnection, String> {
         let Some(writer_address) = &shared.nodes[m].writer_address else {
             return self.conn(shared, m);
         };
@@ -399,7 +352,7 @@ impl Probe {
         }
     }
 
-    fn drop_writer_conn(&mut self, shared: &Shared, m: usize) {
+    fn drop_writer_conn(&mut self, shared: &Topology, m: usize) {
         if shared.nodes[m].writer_address.is_none() {
             self.conns[m] = None;
         } else if let Some(hb) = &mut self.heartbeat {
@@ -409,7 +362,7 @@ impl Probe {
 
     /// One round: every node's health, every replica's lag, the heartbeat, and a new
     /// master if the current one is gone.
-    fn check(&mut self, shared: &Shared) {
+    fn check(&mut self, shared: &Topology) {
         let master = shared.master();
         // The master first: the replicas' state is read in the light of its health.
         let master_up = self.guarded(shared, master, |p| {
@@ -439,7 +392,7 @@ impl Probe {
             self.guarded(shared, master, |p| p.write_heartbeat(shared, master));
         }
         if !shared.nodes[master].is_up() {
-            crate::failover::rediscover_shared(shared);
+            crate::failover::rediscover(shared);
         }
     }
 
@@ -456,7 +409,7 @@ impl Probe {
     /// monitor's own session may have been killed (or closed by the server) while the
     /// node is fine, and one dead session must not take the node away from every
     /// connection. Not after the check's deadline fired: that node is hung.
-    fn ping(&mut self, shared: &Shared, i: usize) -> bool {
+    fn ping(&mut self, shared: &Topology, i: usize) -> bool {
         let node = &shared.nodes[i];
         let kept = self.conns[i].is_some();
         let mut started = Instant::now();
@@ -513,7 +466,7 @@ impl Probe {
         }
     }
 
-    fn select_one(&mut self, shared: &Shared, i: usize) -> Result<(), String> {
+    fn select_one(&mut self, shared: &Topology, i: usize) -> Result<(), String> {
         let c = self.conn(shared, i)?;
         diesel::sql_query("SELECT 1")
             .execute(c)
@@ -529,7 +482,7 @@ impl Probe {
     /// reads, as when its replication status can't be read. `status()` shows why
     /// (`monitor_error`); the log says it once at `error`, not every round, and at `info`
     /// when a login works again.
-    fn refused(&mut self, shared: &Shared, i: usize, reason: &str) {
+    fn refused(&mut self, shared: &Topology, i: usize, reason: &str) {
         let node = &shared.nodes[i];
         let lag = if i == shared.master() {
             ""
@@ -561,7 +514,7 @@ impl Probe {
     /// position makes the tokens it covers reachable again (see
     /// [`TokenBook`](crate::topology::tokens::TokenBook)). Servers without them (MySQL) show
     /// none.
-    fn read_position(&mut self, shared: &Shared, i: usize, is_master: bool) {
+    fn read_position(&mut self, shared: &Topology, i: usize, is_master: bool) {
         let sql = if is_master {
             "SELECT @@gtid_current_pos AS pos, @@gtid_binlog_pos AS `binlog`"
         } else {
@@ -604,7 +557,7 @@ impl Probe {
     /// privilege) is kept in the node's state, where `Cluster::status` shows it.
     fn check_replication(
         &mut self,
-        shared: &Shared,
+        shared: &Topology,
         i: usize,
         master_up: bool,
         written: Option<Written>,
@@ -670,7 +623,7 @@ impl Probe {
     /// `Seconds_Behind_Master`).
     fn read_heartbeat(
         &mut self,
-        shared: &Shared,
+        shared: &Topology,
         i: usize,
         written: Written,
     ) -> Option<(Duration, bool)> {
@@ -712,7 +665,7 @@ impl Probe {
 
     /// Writes this round's heartbeat on master `m` (creating the table first after a
     /// change of master), remembering the value written.
-    fn write_heartbeat(&mut self, shared: &Shared, m: usize) {
+    fn write_heartbeat(&mut self, shared: &Topology, m: usize) {
         let Some(hb) = self.heartbeat.as_ref() else {
             return;
         };
@@ -805,7 +758,7 @@ fn write_heartbeat_row(
 }
 
 /// Starts the monitor of a cluster.
-pub(crate) fn start(shared: Weak<Shared>, interval: Duration) -> MonitorHandle {
+pub(crate) fn start(shared: Weak<Topology>, interval: Duration) -> MonitorHandle {
     let stop = Arc::new(AtomicBool::new(false));
     let stop_flag = stop.clone();
     let gate = shared.clone();

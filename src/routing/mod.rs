@@ -25,7 +25,7 @@
 pub(crate) mod pins;
 
 use crate::classify::{Classification, Flags, Kind};
-use crate::cluster::WriteRouting;
+use crate::config::WriteRouting;
 use crate::role::Role;
 
 /// What running a statement does, as far as routing cares.
