@@ -30,6 +30,13 @@ impl ClusterManager {
     }
 }
 
+impl Cluster {
+    /// An r2d2 connection manager whose connections share this cluster's state.
+    pub fn manager(&self) -> ClusterManager {
+        ClusterManager::new(self.clone())
+    }
+}
+
 impl ManageConnection for ClusterManager {
     type Connection = ClusterConnection;
     type Error = diesel::r2d2::Error;

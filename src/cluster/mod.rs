@@ -100,17 +100,6 @@ impl Cluster {
         Cluster::builder().url(url).build()
     }
 
-    /// A new connection. Node connections open lazily, on the first statement each
-    /// node receives, so this never fails and never blocks.
-    pub fn connect(&self) -> crate::ClusterConnection {
-        crate::ClusterConnection::new(self.clone())
-    }
-
-    /// An r2d2 connection manager whose connections share this cluster's state.
-    pub fn manager(&self) -> crate::pool::ClusterManager {
-        crate::pool::ClusterManager::new(self.clone())
-    }
-
     /// A snapshot of every node's state and counters, master first.
     pub fn status(&self) -> crate::status::ClusterStatus {
         crate::status::ClusterStatus::new(

@@ -158,6 +158,16 @@ fn render<T: QueryFragment<Mysql> + ?Sized>(source: &T) -> QueryResult<String> {
     Ok(qb.finish())
 }
 
+/// The entry point lives here, beside the type it makes: the cluster handle is a layer
+/// below the connections.
+impl Cluster {
+    /// A new connection. Node connections open lazily, on the first statement each
+    /// node receives, so this never fails and never blocks.
+    pub fn connect(&self) -> ClusterConnection {
+        ClusterConnection::new(self.clone())
+    }
+}
+
 impl ClusterConnection {
     pub(crate) fn new(cluster: Cluster) -> ClusterConnection {
         Self::with_instrumentation(cluster, diesel::connection::get_default_instrumentation())

@@ -9,8 +9,8 @@ use diesel::QueryResult;
 use http::request::Parts;
 use http::StatusCode;
 
-use super::layer::{Config, PinMode, RequestState};
 use super::pin::Pin;
+use super::state::{Config, PinMode, RequestState};
 use crate::connection::ClusterConnection;
 use crate::consistency::Consistency;
 use crate::role::Role;

@@ -118,11 +118,13 @@ mod db;
 mod layer;
 pub(crate) mod pin;
 mod session;
+mod state;
 
 pub use self::db::{Db, DbError, MissingLayer};
 pub use self::layer::{
-    force_role, ForceRole, ForceRoleLayer, PinMode, ReplicationLayer, ReplicationLayerBuilder,
+    force_role, ForceRole, ForceRoleLayer, ReplicationLayer, ReplicationLayerBuilder,
     ReplicationService, ResponseFuture,
 };
 pub use self::pin::SameSite;
 pub use self::session::MasterSessionStore;
+pub use self::state::PinMode;
