@@ -439,6 +439,7 @@ mod url;
 pub mod web;
 
 pub use crate::cluster::{Builder, Cluster};
+pub use crate::config::BalancePolicy;
 pub use crate::config::WriteRouting;
 pub use crate::connection::{
     ClusterConnection, ClusterTransactionManager, ClusterTransactionState,
@@ -454,7 +455,6 @@ pub use crate::scope::{
     ScopeGuard,
 };
 pub use crate::status::ClusterStatus;
-pub use crate::topology::balance::BalancePolicy;
 pub use crate::topology::node::{Health, NodeStatus};
 
 /// Internals the benchmarks in `benches/` time on their own. Not part of the API: no

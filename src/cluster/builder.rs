@@ -8,43 +8,28 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::Cluster;
-use crate::config::{Config, WriteRouting};
+use crate::config::{BalancePolicy, Config, WriteRouting, HEARTBEAT_TABLE};
 use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::role::Role;
-use crate::topology::balance::{BalancePolicy, Balancer};
+use crate::topology::balance::Balancer;
 use crate::topology::first_round::FirstRound;
 use crate::topology::node::Node;
 use crate::topology::Topology;
 use crate::url::{self, NodeAddress, Secret};
 
-/// Builds a [`Cluster`]. Every setting is checked at [`build`](Builder::build).
-///
-/// Defaults: default role [`Role::Master`], round-robin balancing, `max_replica_lag` 5 s,
-/// lag monitor every 1 s, ejection cooldown 5 s, connect timeout 2 s, consistency
-/// [`Consistency::Bounded`]`(max_replica_lag)`, causal wait timeout 1 s, writes in replica
-/// role refused, query log off, heartbeat off, no replica latency ceiling.
+/// Builds a [`Cluster`]. Every setting is checked at [`build`](Builder::build); each
+/// method says its default.
 #[derive(Default)]
 pub struct Builder {
     nodes: Vec<(Option<String>, u32, Result<NodeAddress, Error>)>,
     replica_credentials: Option<(String, Secret)>,
+    /// The settings: the defaults, then what the methods set.
+    config: Config,
+    /// Settings a method set: the URL's options leave them alone.
+    set: Vec<&'static str>,
+    /// Query options of the URLs given, applied at `build`.
     options: Vec<(String, String)>,
-    default_role: Option<Role>,
-    balance: Option<BalancePolicy>,
-    max_replica_lag: Option<Duration>,
-    monitor_interval: Option<Option<Duration>>,
-    ejection_cooldown: Option<Duration>,
-    connect_timeout: Option<Duration>,
-    network_timeout: Option<Duration>,
-    consistency: Option<Consistency>,
-    causal_timeout: Option<Duration>,
-    writes_in_replica_role: Option<WriteRouting>,
-    query_log: Option<bool>,
-    admin: Option<(String, Secret)>,
-    replication: Option<(String, Secret)>,
-    heartbeat: Option<Option<String>>,
-    max_replica_latency: Option<Duration>,
-    replica_affinity: Option<bool>,
     /// URL options whose value may hold part of a password (see `url::ParsedUrl`).
     hidden_options: Vec<String>,
     errors: Vec<Error>,
@@ -55,46 +40,8 @@ impl fmt::Debug for Builder {
         f.debug_struct("Builder")
             .field("nodes", &self.nodes)
             .field("replica_credentials", &self.replica_credentials)
-            .field("default_role", &self.default_role)
+            .field("default_role", &self.config.default_role)
             .finish_non_exhaustive()
-    }
-}
-
-/// The heartbeat table's default name.
-const HEARTBEAT_TABLE: &str = "diesel_cluster_heartbeat";
-
-/// `name` or `db.name` as a quoted identifier; only plain identifier characters are
-/// accepted, so the name is safe to put into SQL.
-fn quote_table(name: &str) -> Result<String, Error> {
-    let parts: Vec<&str> = name.split('.').collect();
-    let plain = |p: &&str| {
-        !p.is_empty()
-            && p.len() <= 64
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-    };
-    if parts.len() > 2 || !parts.iter().all(plain) {
-        return Err(Error::InvalidOption {
-            option: "heartbeat".into(),
-            reason: format!(
-                "`{name}` is not a table name (`name` or `database.name`: letters, digits, \
-                 `_`, `$`)"
-            ),
-        });
-    }
-    Ok(parts
-        .iter()
-        .map(|p| format!("`{p}`"))
-        .collect::<Vec<_>>()
-        .join("."))
-}
-
-/// A boolean URL option value: `true`/`1`/`on` or `false`/`0`/`off`.
-fn flag(value: &str) -> Option<bool> {
-    match value {
-        "true" | "1" | "on" => Some(true),
-        "false" | "0" | "off" => Some(false),
-        _ => None,
     }
 }
 
@@ -195,7 +142,7 @@ impl Builder {
     /// `REPLICATION SLAVE ADMIN`, `READ_ONLY ADMIN` (or `SUPER`) and `SLAVE MONITOR`.
     /// Default: the master's credentials.
     pub fn admin_credentials(mut self, user: &str, password: &str) -> Self {
-        self.admin = Some((user.to_string(), Secret::new(password)));
+        self.config.admin = Some((user.to_string(), Secret::new(password)));
         self
     }
 
@@ -204,50 +151,50 @@ impl Builder {
     /// server never shows a replication password, so it can't be read back from them.
     /// No default; `promote` fails without it when there is a replica to re-point.
     pub fn replication_credentials(mut self, user: &str, password: &str) -> Self {
-        self.replication = Some((user.to_string(), Secret::new(password)));
+        self.config.replication = Some((user.to_string(), Secret::new(password)));
         self
     }
 
     /// The role used outside any scope. Default [`Role::Master`], which makes a
     /// `ClusterConnection` behave exactly like a `MysqlConnection` until code opts in.
     pub fn default_role(mut self, role: Role) -> Self {
-        self.default_role = Some(role);
-        self
+        self.config.default_role = role;
+        self.mark("default_role")
     }
 
     /// How reads are spread over replicas. Default round-robin.
     pub fn balance(mut self, policy: BalancePolicy) -> Self {
-        self.balance = Some(policy);
-        self
+        self.config.balance = policy;
+        self.mark("balance")
     }
 
     /// A replica further behind than this (per the monitor: `Seconds_Behind_Master`, or
     /// the heartbeat lag with [`heartbeat`](Builder::heartbeat)) gets no reads. Default 5 s.
     pub fn max_replica_lag(mut self, lag: Duration) -> Self {
-        self.max_replica_lag = Some(lag);
-        self
+        self.config.max_replica_lag = lag;
+        self.mark("max_replica_lag")
     }
 
     /// How often the monitor thread checks replica lag and probes ejected nodes.
     /// Default 1 s; `None` disables the monitor.
     pub fn monitor_interval(mut self, interval: Option<Duration>) -> Self {
-        self.monitor_interval = Some(interval);
-        self
+        self.config.monitor_interval = interval;
+        self.mark("monitor_interval")
     }
 
     /// How long a node that failed with a connection-level error gets no statements.
     /// Default 5 s.
     pub fn ejection_cooldown(mut self, cooldown: Duration) -> Self {
-        self.ejection_cooldown = Some(cooldown);
-        self
+        self.config.ejection_cooldown = cooldown;
+        self.mark("ejection_cooldown")
     }
 
     /// Bound on connecting to a node: a TCP probe with this timeout, then a wait of the
     /// same bound for the server's greeting, run before the MySQL handshake, so a dead or
     /// unreachable host, or a server process that hangs, fails fast. Default 2 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
+        self.config.connect_timeout = timeout;
+        self.mark("connect_timeout")
     }
 
     /// How long an open node connection may wait on a peer that stopped answering at the
@@ -258,35 +205,35 @@ impl Builder {
     /// TCP) is ejected and the cluster's open connections to it are cut. Long-running
     /// queries on a server that answers are not affected. Default 10 s; at least 3 s.
     pub fn network_timeout(mut self, timeout: Duration) -> Self {
-        self.network_timeout = Some(timeout);
-        self
+        self.config.network_timeout = timeout;
+        self.mark("network_timeout")
     }
 
     /// The default consistency of replica reads. Default
     /// `Consistency::Bounded(max_replica_lag)`.
     pub fn consistency(mut self, consistency: Consistency) -> Self {
-        self.consistency = Some(consistency);
-        self
+        self.config.consistency = consistency;
+        self.mark("consistency")
     }
 
     /// How long a causal read waits for a replica to apply a write before reading from
     /// the master instead. Default 1 s.
     pub fn causal_timeout(mut self, timeout: Duration) -> Self {
-        self.causal_timeout = Some(timeout);
-        self
+        self.config.causal_timeout = timeout;
+        self.mark("causal_timeout")
     }
 
     /// What a write in replica role does. Default [`WriteRouting::Refuse`].
     pub fn writes_in_replica_role(mut self, routing: WriteRouting) -> Self {
-        self.writes_in_replica_role = Some(routing);
-        self
+        self.config.writes_in_replica_role = routing;
+        self.mark("writes_in_replica_role")
     }
 
     /// Starts connections with the query log on (see
     /// [`ClusterConnection::set_query_log`](crate::ClusterConnection::set_query_log)).
     pub fn query_log(mut self, enabled: bool) -> Self {
-        self.query_log = Some(enabled);
-        self
+        self.config.query_log = enabled;
+        self.mark("query_log")
     }
 
     /// Measures replica lag with a heartbeat table instead of `Seconds_Behind_Master`
@@ -341,15 +288,15 @@ impl Builder {
     /// [`heartbeat_table`]: Builder::heartbeat_table
     /// [`monitor_interval`]: Builder::monitor_interval
     pub fn heartbeat(mut self, enabled: bool) -> Self {
-        self.heartbeat = Some(enabled.then(|| HEARTBEAT_TABLE.to_string()));
-        self
+        self.config.heartbeat = enabled.then(|| HEARTBEAT_TABLE.to_string());
+        self.mark("heartbeat")
     }
 
     /// Turns the heartbeat on (see [`heartbeat`](Builder::heartbeat)) with this table:
     /// `name` or `database.name`, letters, digits, `_` and `$` only.
     pub fn heartbeat_table(mut self, name: &str) -> Self {
-        self.heartbeat = Some(Some(name.to_string()));
-        self
+        self.config.heartbeat = Some(name.to_string());
+        self.mark("heartbeat")
     }
 
     /// A replica whose round trip, as the monitor measures it (`SELECT 1`, smoothed: each
@@ -357,8 +304,8 @@ impl Builder {
     /// a replica off and one that stays slow is out within a few checks), is above
     /// `ceiling` gets no reads, whatever the consistency. Default: no ceiling.
     pub fn max_replica_latency(mut self, ceiling: Duration) -> Self {
-        self.max_replica_latency = Some(ceiling);
-        self
+        self.config.max_replica_latency = Some(ceiling);
+        self.mark("max_replica_latency")
     }
 
     /// Makes each connection keep reading from the replica it read from last, while that
@@ -368,7 +315,13 @@ impl Builder {
     /// per replica, and balancing happens across connections (a pool's connections
     /// spread over the replicas as they first read). Default off: every read is balanced.
     pub fn replica_affinity(mut self, enabled: bool) -> Self {
-        self.replica_affinity = Some(enabled);
+        self.config.replica_affinity = enabled;
+        self.mark("replica_affinity")
+    }
+
+    /// Records that a method set `option`, so the URL's value for it doesn't apply.
+    fn mark(mut self, option: &'static str) -> Self {
+        self.set.push(option);
         self
     }
 
@@ -387,50 +340,36 @@ impl Builder {
                 reason: "a cluster needs at least a master".into(),
             });
         }
-        let max_replica_lag = self.max_replica_lag.unwrap_or(Duration::from_secs(5));
-        let monitor_interval = self
-            .monitor_interval
-            .unwrap_or(Some(Duration::from_secs(1)));
-        let ejection_cooldown = self.ejection_cooldown.unwrap_or(Duration::from_secs(5));
-        let connect_timeout = self.connect_timeout.unwrap_or(Duration::from_secs(2));
-        let network_timeout = self.network_timeout.unwrap_or(Duration::from_secs(10));
-        if network_timeout < Duration::from_secs(3) {
-            return Err(Error::InvalidOption {
-                option: "network_timeout".into(),
-                reason: "must be at least 3 s (TCP keepalive counts in whole seconds)".into(),
-            });
+        let mut config = std::mem::take(&mut self.config);
+        if !self.set.contains(&"consistency") {
+            config.consistency = Consistency::Bounded(config.max_replica_lag);
         }
-        let causal_timeout = self.causal_timeout.unwrap_or(Duration::from_secs(1));
-        let positive = |name: &str, d: Duration| {
-            if d.is_zero() {
-                Err(Error::InvalidOption {
-                    option: name.into(),
-                    reason: "must be greater than zero".into(),
-                })
-            } else {
-                Ok(())
+        config.validate()?;
+        let nodes = self.nodes(Instant::now())?;
+        let topology = Arc::new(Topology {
+            balancer: Balancer::new(config.balance),
+            first_round: FirstRound::new(config.connect_timeout),
+            config,
+            nodes,
+            master: AtomicUsize::new(0),
+            failover_lock: Mutex::new(None),
+            tokens: Default::default(),
+        });
+        let monitor = match topology.config.monitor_interval {
+            Some(interval) if topology.has_replicas() => {
+                Some(crate::monitor::start(Arc::downgrade(&topology), interval))
             }
+            _ => None,
         };
-        if let Some(i) = monitor_interval {
-            positive("monitor_interval", i)?;
-        }
-        positive("connect_timeout", connect_timeout)?;
-        positive("causal_timeout", causal_timeout)?;
-        if let Some(Consistency::Sticky(w)) = self.consistency {
-            positive("consistency", w)?;
-        }
-        if let Some(l) = self.max_replica_latency {
-            positive("max_replica_latency", l)?;
-        }
-        let heartbeat = match self.heartbeat.take().flatten() {
-            Some(name) => Some(quote_table(&name)?),
-            None => None,
-        };
+        Ok(Cluster::new(topology, monitor))
+    }
 
-        let epoch = Instant::now();
-        let mut nodes = Vec::with_capacity(self.nodes.len());
+    /// The nodes, named, with the replica credentials applied; each host once.
+    fn nodes(&mut self, epoch: Instant) -> Result<Vec<Node>, Error> {
+        let mut nodes: Vec<Node> = Vec::with_capacity(self.nodes.len());
         let mut replica_no = 0;
-        for (i, (name, weight, address)) in self.nodes.into_iter().enumerate() {
+        for (i, (name, weight, address)) in std::mem::take(&mut self.nodes).into_iter().enumerate()
+        {
             let mut address = address?;
             let name = match name {
                 Some(n) => n,
@@ -448,7 +387,7 @@ impl Builder {
             }
             if nodes
                 .iter()
-                .any(|n: &Node| n.address.host == address.host && n.address.port == address.port)
+                .any(|n| n.address.host == address.host && n.address.port == address.port)
             {
                 return Err(Error::InvalidOption {
                     option: "nodes".into(),
@@ -463,124 +402,28 @@ impl Builder {
         for node in nodes.iter_mut().skip(1) {
             node.set_writer_credentials(&master_address);
         }
-
-        let config = Config {
-            default_role: self.default_role.unwrap_or(Role::Master),
-            max_replica_lag,
-            monitor_interval,
-            ejection_cooldown,
-            connect_timeout,
-            network_timeout,
-            consistency: self
-                .consistency
-                .unwrap_or(Consistency::Bounded(max_replica_lag)),
-            causal_timeout,
-            writes_in_replica_role: self.writes_in_replica_role.unwrap_or_default(),
-            query_log: self.query_log.unwrap_or(false),
-            admin: self.admin,
-            replication: self.replication,
-            heartbeat,
-            max_replica_latency: self.max_replica_latency,
-            replica_affinity: self.replica_affinity.unwrap_or(false),
-        };
-        let topology = Arc::new(Topology {
-            config,
-            nodes,
-            master: AtomicUsize::new(0),
-            balancer: Balancer::new(self.balance.unwrap_or_default()),
-            failover_lock: Mutex::new(None),
-            tokens: Default::default(),
-            first_round: FirstRound::new(connect_timeout),
-        });
-        let monitor = match topology.config.monitor_interval {
-            Some(interval) if topology.has_replicas() => {
-                Some(crate::monitor::start(Arc::downgrade(&topology), interval))
-            }
-            _ => None,
-        };
-        Ok(Cluster::new(topology, monitor))
+        Ok(nodes)
     }
 
     /// Applies options that came in a URL; builder calls made explicitly win.
     fn apply_url_options(&mut self) -> Result<(), Error> {
-        let bad = |option: &str, reason: String| Error::InvalidOption {
-            option: option.into(),
-            reason,
-        };
         let mut replica_user = None;
         let mut replica_password = None;
         for (key, value) in std::mem::take(&mut self.options) {
-            let v = value.as_str();
             match key.as_str() {
-                "default_role" => {
-                    let r = v.parse().map_err(|e| bad(&key, e))?;
-                    self.default_role.get_or_insert(r);
-                }
-                "balance" => {
-                    let p = v.parse().map_err(|e| bad(&key, e))?;
-                    self.balance.get_or_insert(p);
-                }
-                "max_replica_lag" => {
-                    let d = url::parse_duration(&key, v)?;
-                    self.max_replica_lag.get_or_insert(d);
-                }
-                "monitor_interval" => {
-                    let d = if v.eq_ignore_ascii_case("off") {
-                        None
-                    } else {
-                        Some(url::parse_duration(&key, v)?)
-                    };
-                    self.monitor_interval.get_or_insert(d);
-                }
-                "ejection_cooldown" => {
-                    let d = url::parse_duration(&key, v)?;
-                    self.ejection_cooldown.get_or_insert(d);
-                }
-                "network_timeout" => {
-                    let d = url::parse_duration(&key, v)?;
-                    self.network_timeout.get_or_insert(d);
-                }
-                "connect_timeout" => {
-                    let d = url::parse_duration(&key, v)?;
-                    self.connect_timeout.get_or_insert(d);
-                }
-                "causal_timeout" => {
-                    let d = url::parse_duration(&key, v)?;
-                    self.causal_timeout.get_or_insert(d);
-                }
-                "consistency" => {
-                    let c = v.parse()?;
-                    self.consistency.get_or_insert(c);
-                }
-                "writes_in_replica_role" => {
-                    let w = v.parse().map_err(|e| bad(&key, e))?;
-                    self.writes_in_replica_role.get_or_insert(w);
-                }
-                "query_log" => {
-                    let b = flag(v)
-                        .ok_or_else(|| bad(&key, format!("`{v}` (expected true or false)")))?;
-                    self.query_log.get_or_insert(b);
-                }
-                "heartbeat" => {
-                    let table = match flag(v) {
-                        Some(true) => Some(HEARTBEAT_TABLE.to_string()),
-                        Some(false) => None,
-                        None => Some(v.to_string()),
-                    };
-                    self.heartbeat.get_or_insert(table);
-                }
-                "max_replica_latency" => {
-                    let d = url::parse_duration(&key, v)?;
-                    self.max_replica_latency.get_or_insert(d);
-                }
-                "replica_affinity" => {
-                    let b = flag(v)
-                        .ok_or_else(|| bad(&key, format!("`{v}` (expected true or false)")))?;
-                    self.replica_affinity.get_or_insert(b);
-                }
                 "replica_user" => replica_user = Some(value),
                 "replica_password" => replica_password = Some(value),
-                other => return Err(bad(other, "unknown option".into())),
+                other => {
+                    let (name, apply) =
+                        crate::config::url_option(other).ok_or_else(|| Error::InvalidOption {
+                            option: other.into(),
+                            reason: "unknown option".into(),
+                        })?;
+                    if !self.set.contains(&name) {
+                        apply(&mut self.config, &value)?;
+                        self.set.push(name);
+                    }
+                }
             }
         }
         match (replica_user, replica_password) {
@@ -590,10 +433,10 @@ impl Builder {
                 }
             }
             (None, Some(_)) => {
-                return Err(bad(
-                    "replica_password",
-                    "given without `replica_user`".into(),
-                ))
+                return Err(Error::InvalidOption {
+                    option: "replica_password".into(),
+                    reason: "given without `replica_user`".into(),
+                })
             }
             (None, None) => {}
         }

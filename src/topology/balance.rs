@@ -3,43 +3,8 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
+use crate::config::BalancePolicy;
 use crate::topology::node::Node;
-
-/// How reads are spread over usable replicas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum BalancePolicy {
-    /// Each replica in turn, honouring weights; one counter shared by every connection of
-    /// the cluster (the default).
-    #[default]
-    RoundRobin,
-    /// A replica drawn at random, with probability proportional to its weight.
-    Random,
-    /// The replica with the fewest statements running on it right now, over all
-    /// connections of the cluster (ties go round-robin).
-    LeastOutstanding,
-    /// The replica with the smallest replication lag last seen by the monitor.
-    LeastLag,
-    /// The replica with the smallest round trip last measured by the monitor.
-    LeastLatency,
-}
-
-impl std::str::FromStr for BalancePolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().replace('-', "_").as_str() {
-            "round_robin" | "roundrobin" => Ok(BalancePolicy::RoundRobin),
-            "random" => Ok(BalancePolicy::Random),
-            "least_outstanding" => Ok(BalancePolicy::LeastOutstanding),
-            "least_lag" => Ok(BalancePolicy::LeastLag),
-            "least_latency" => Ok(BalancePolicy::LeastLatency),
-            _ => Err(format!(
-                "unknown balancing policy `{s}` (expected round_robin, random, \
-                 least_outstanding, least_lag or least_latency)"
-            )),
-        }
-    }
-}
 
 /// The balancing state shared by a cluster's connections.
 #[derive(Debug, Default)]
