@@ -112,11 +112,9 @@ pub enum Error {
         /// The server's message.
         reason: String,
     },
-    /// A failover operation (`promote`, master rediscovery) failed.
-    Failover {
-        /// What failed.
-        reason: String,
-    },
+    /// [`Cluster::promote`](crate::Cluster::promote) refused or failed; what happened is
+    /// the [`FailoverError`]. Nothing was changed unless it says so.
+    Failover(FailoverError),
     /// A [`ConsistencyToken`](crate::ConsistencyToken) could not be parsed.
     InvalidToken {
         /// What is wrong with it.
@@ -182,7 +180,7 @@ impl fmt::Display for Error {
             Error::Monitor { node, reason } => {
                 write!(f, "cannot monitor {node}: {reason}")
             }
-            Error::Failover { reason } => write!(f, "failover failed: {reason}"),
+            Error::Failover(e) => write!(f, "failover failed: {e}"),
             Error::InvalidToken { reason } => write!(f, "invalid consistency token: {reason}"),
             Error::Query { node, source } => write!(f, "statement failed on {node}: {source}"),
         }
@@ -193,6 +191,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Query { source, .. } => Some(&**source),
+            Error::Failover(e) => Some(e),
             _ => None,
         }
     }
@@ -307,5 +306,173 @@ mod tests {
             err.into_diesel(),
             diesel::result::Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
         ));
+    }
+}
+
+/// Why [`Cluster::promote`](crate::Cluster::promote) did not promote, or what failed while
+/// it did. Every variant but [`Admin`](FailoverError::Admin) is a refusal found before
+/// any node was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailoverError {
+    /// The cluster has no replica.
+    NoReplica,
+    /// No node has that name.
+    UnknownNode {
+        /// The name asked for.
+        name: String,
+        /// The names there are.
+        nodes: Vec<String>,
+    },
+    /// The node named is the master already.
+    AlreadyMaster {
+        /// The node.
+        node: String,
+    },
+    /// The replica named could not be reached with the admin credentials.
+    Unreachable {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+    /// The master answers but refused the admin login, so it can't be made read-only
+    /// first: going on would leave two writable nodes.
+    MasterRefusedLogin {
+        /// The master.
+        node: String,
+        /// The server's message.
+        reason: String,
+    },
+    /// No replica answered.
+    NoReachableReplica,
+    /// No replica has every transaction the others have: name the one to promote.
+    Diverged,
+    /// The candidate lacks transactions another replica has applied (failover).
+    CandidateBehind {
+        /// The candidate.
+        node: String,
+        /// The replica that has more.
+        other: String,
+        /// The candidate's GTID position.
+        has: String,
+        /// The other replica's.
+        other_has: String,
+    },
+    /// The candidate lacks transactions the lost master was last seen with: promoting it
+    /// would lose them (failover).
+    WouldLoseWrites {
+        /// The candidate.
+        node: String,
+        /// The lost master.
+        master: String,
+        /// The master's last seen position.
+        seen: String,
+        /// The candidate's.
+        has: String,
+    },
+    /// Re-pointing the other replicas needs `Builder::replication_credentials`.
+    NeedsReplicationCredentials,
+    /// The candidate did not apply what it must within the catch-up timeout.
+    CatchUpTimedOut {
+        /// The candidate.
+        node: String,
+        /// What it had to apply: the master's position (switchover) or the relay log's.
+        position: String,
+        /// The bound.
+        timeout: std::time::Duration,
+    },
+    /// A node reported a GTID position that can't be read.
+    UnreadablePosition {
+        /// The node.
+        node: String,
+        /// Which position.
+        what: String,
+        /// The text.
+        value: String,
+    },
+    /// An admin statement failed on a node (its password, if any, scrubbed).
+    Admin {
+        /// The node.
+        node: String,
+        /// The statement, or its first words when it holds a password.
+        statement: String,
+        /// The server's message.
+        message: String,
+    },
+}
+
+impl fmt::Display for FailoverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailoverError::NoReplica => f.write_str("the cluster has no replica to promote"),
+            FailoverError::UnknownNode { name, nodes } => {
+                write!(f, "no node named `{name}` (nodes: {})", nodes.join(", "))
+            }
+            FailoverError::AlreadyMaster { node } => write!(f, "{node} is already the master"),
+            FailoverError::Unreachable { node, reason } => {
+                write!(f, "cannot promote {node}: {reason}")
+            }
+            FailoverError::MasterRefusedLogin { node, reason } => write!(
+                f,
+                "cannot promote: {node} refused the admin login ({reason}); the master \
+                 answers, so it must be made read-only first: fix `Builder::admin_credentials`"
+            ),
+            FailoverError::NoReachableReplica => f.write_str("no replica is reachable"),
+            FailoverError::Diverged => f.write_str(
+                "the replicas have diverged (none has every transaction the others have): \
+                 name the one to promote",
+            ),
+            FailoverError::CandidateBehind {
+                node,
+                other,
+                has,
+                other_has,
+            } => write!(
+                f,
+                "{node} lacks transactions {other} has applied ({has} vs {other_has}): \
+                 promote that one instead"
+            ),
+            FailoverError::WouldLoseWrites {
+                node,
+                master,
+                seen,
+                has,
+            } => write!(
+                f,
+                "{node} lacks transactions {master} committed (it was last seen at `{seen}`, \
+                 {node} has `{has}`): promoting it would lose them; nothing was changed. \
+                 Once {master} answers again, a switchover loses nothing"
+            ),
+            FailoverError::NeedsReplicationCredentials => f.write_str(
+                "pointing the other replicas at the new master needs the replication \
+                 account they connect with: set `Builder::replication_credentials`",
+            ),
+            FailoverError::CatchUpTimedOut {
+                node,
+                position,
+                timeout,
+            } => write!(
+                f,
+                "{node} did not apply `{position}` within {timeout:?} (is it replicating? see \
+                 its Last_SQL_Error); nothing was changed"
+            ),
+            FailoverError::UnreadablePosition { node, what, value } => {
+                write!(f, "{node} reported an unreadable {what} `{value}`")
+            }
+            FailoverError::Admin {
+                node,
+                statement,
+                message,
+            } => write!(f, "{statement} on {node}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for FailoverError {}
+
+impl From<FailoverError> for Error {
+    fn from(e: FailoverError) -> Error {
+        Error::Failover(e)
     }
 }

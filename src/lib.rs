@@ -445,7 +445,7 @@ pub use crate::connection::{
     ClusterConnection, ClusterTransactionManager, ClusterTransactionState,
 };
 pub use crate::consistency::{Consistency, ConsistencyToken};
-pub use crate::error::Error;
+pub use crate::error::{Error, FailoverError};
 pub use crate::pool::ClusterManager;
 pub use crate::querylog::{NodeKind, QueryLogEntry};
 pub use crate::role::Role;

@@ -1,8 +1,9 @@
 //! Choices made over the topology, with no I/O: which replica may serve a read and which
-//! one does.
+//! one does, and which replica a promotion makes the master.
 
 use super::Topology;
-use crate::consistency::Consistency;
+use crate::consistency::{Consistency, ConsistencyToken};
+use crate::error::FailoverError;
 
 impl Topology {
     /// Whether replica `i` may serve a read under `consistency`: up, fresh enough, and
@@ -72,6 +73,215 @@ impl Topology {
         } else {
             overflow.extend_from_slice(&candidates[..n]);
             self.balancer.pick(&self.nodes, &overflow)
+        }
+    }
+}
+
+/// What a promotion learned of one node it reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reached {
+    /// What it applied or received from its master (`@@gtid_current_pos`,
+    /// `@@gtid_binlog_pos` and `Gtid_IO_Pos` merged).
+    pub(crate) received: ConsistencyToken,
+    /// What it applied.
+    pub(crate) applied: ConsistencyToken,
+}
+
+/// The node `name` names, if any: never the master (`old`).
+pub(crate) fn named_node(
+    names: &[&str],
+    labels: &[&str],
+    old: usize,
+    name: Option<&str>,
+) -> Result<Option<usize>, FailoverError> {
+    if names.len() < 2 {
+        return Err(FailoverError::NoReplica);
+    }
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match names.iter().position(|n| *n == name) {
+        None => Err(FailoverError::UnknownNode {
+            name: name.to_string(),
+            nodes: names.iter().map(|n| n.to_string()).collect(),
+        }),
+        Some(i) if i == old => Err(FailoverError::AlreadyMaster {
+            node: labels[i].to_string(),
+        }),
+        Some(i) => Ok(Some(i)),
+    }
+}
+
+/// The replica to promote, from what was found of each node (`None`: not reached).
+/// Named: that one. Else the reached replica that has received everything every other
+/// reached replica has (none: they diverged). In a failover (`switchover` false) the
+/// target must also have received everything every other replica applied: pointing a
+/// replica at a master that lacks some of its transactions breaks its replication (GTID
+/// strict mode) or silently diverges it.
+pub(crate) fn promotion_target(
+    reached: &[Option<Reached>],
+    labels: &[&str],
+    old: usize,
+    named: Option<usize>,
+    switchover: bool,
+) -> Result<usize, FailoverError> {
+    let replicas: Vec<usize> = (0..reached.len())
+        .filter(|&i| i != old && reached[i].is_some())
+        .collect();
+    let received = |i: usize| reached[i].as_ref().map(|r| &r.received);
+    let target = match named {
+        Some(i) => i,
+        None => *replicas
+            .iter()
+            .find(|&&c| {
+                replicas
+                    .iter()
+                    .all(|&o| received(o).is_none_or(|r| received(c).is_some_and(|c| c.covers(r))))
+            })
+            .ok_or(match replicas.is_empty() {
+                true => FailoverError::NoReachableReplica,
+                false => FailoverError::Diverged,
+            })?,
+    };
+    if switchover {
+        return Ok(target);
+    }
+    for &o in &replicas {
+        let applied = reached[o].as_ref().map(|r| &r.applied);
+        if let (Some(c), Some(a)) = (received(target), applied) {
+            if o != target && !c.covers(a) {
+                return Err(FailoverError::CandidateBehind {
+                    node: labels[target].to_string(),
+                    other: labels[o].to_string(),
+                    has: c.gtid_list(),
+                    other_has: a.gtid_list(),
+                });
+            }
+        }
+    }
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(received: &str, applied: &str) -> Option<Reached> {
+        Some(Reached {
+            received: ConsistencyToken::from_gtid_list(received).unwrap(),
+            applied: ConsistencyToken::from_gtid_list(applied).unwrap(),
+        })
+    }
+
+    const LABELS: &[&str] = &["master", "replica1", "replica2"];
+
+    #[test]
+    fn names_resolve_to_replicas_only() {
+        let names = ["master", "replica1", "replica2"];
+        assert_eq!(named_node(&names, LABELS, 0, None), Ok(None));
+        assert_eq!(named_node(&names, LABELS, 0, Some("replica2")), Ok(Some(2)));
+        assert_eq!(
+            named_node(&names, LABELS, 0, Some("master")),
+            Err(FailoverError::AlreadyMaster {
+                node: "master".into()
+            })
+        );
+        assert!(matches!(
+            named_node(&names, LABELS, 0, Some("nope")),
+            Err(FailoverError::UnknownNode { nodes, .. }) if nodes.len() == 3
+        ));
+        assert_eq!(
+            named_node(&names[..1], LABELS, 0, None),
+            Err(FailoverError::NoReplica)
+        );
+    }
+
+    /// What was found, the named node, whether it is a switchover, the choice.
+    type Case = (
+        &'static str,
+        Vec<Option<Reached>>,
+        Option<usize>,
+        bool,
+        Result<usize, FailoverError>,
+    );
+
+    fn promotion_cases() -> Vec<Case> {
+        use FailoverError::*;
+        let behind = |node: &str, other: &str, has: &str, other_has: &str| CandidateBehind {
+            node: node.into(),
+            other: other.into(),
+            has: has.into(),
+            other_has: other_has.into(),
+        };
+        vec![
+            (
+                "the replica that has received the most",
+                vec![None, at("0-1-5", "0-1-5"), at("0-1-7", "0-1-6")],
+                None,
+                false,
+                Ok(2),
+            ),
+            (
+                "equal replicas: the first",
+                vec![None, at("0-1-5", "0-1-5"), at("0-1-5", "0-1-5")],
+                None,
+                false,
+                Ok(1),
+            ),
+            (
+                "diverged: each has what the other lacks",
+                vec![None, at("0-1-5,1-2-1", "0-1-5"), at("0-1-6", "0-1-6")],
+                None,
+                false,
+                Err(Diverged),
+            ),
+            (
+                "no candidate reached",
+                vec![at("0-1-9", "0-1-9"), None, None],
+                None,
+                true,
+                Err(NoReachableReplica),
+            ),
+            (
+                "named but behind what another applied, in a failover",
+                vec![None, at("0-1-4", "0-1-4"), at("0-1-6", "0-1-6")],
+                Some(1),
+                false,
+                Err(behind("replica1", "replica2", "0-1-4", "0-1-6")),
+            ),
+            (
+                "named and behind, in a switchover (it catches up with the master first)",
+                vec![
+                    at("0-1-9", "0-1-9"),
+                    at("0-1-4", "0-1-4"),
+                    at("0-1-6", "0-1-6"),
+                ],
+                Some(1),
+                true,
+                Ok(1),
+            ),
+            (
+                "named, others unreachable",
+                vec![None, None, at("0-1-2", "0-1-2")],
+                Some(2),
+                false,
+                Ok(2),
+            ),
+            (
+                "received but not applied counts: the other only applied less",
+                vec![None, at("0-1-8", "0-1-3"), at("0-1-6", "0-1-6")],
+                None,
+                false,
+                Ok(1),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_choice_of_a_promotion_target() {
+        for (what, reached, named, switchover, want) in promotion_cases() {
+            let got = promotion_target(&reached, LABELS, 0, named, switchover);
+            assert_eq!(got, want, "{what}");
         }
     }
 }
