@@ -154,144 +154,16 @@ pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
 /// that shows no byte of anything that may be a password (see [`Redacted`]).
 pub(crate) fn parse(url: &str) -> Result<ParsedUrl, Error> {
     let r = Redacted::new(url);
-    let invalid = |reason: &str| r.invalid(reason);
-    let url_trimmed = url.trim();
-    if url_trimmed.is_empty() {
-        return Err(invalid("the URL is empty"));
-    }
-    let Some(rest) = url_trimmed.strip_prefix("mysql://") else {
-        return Err(invalid(
-            "the scheme must be `mysql://` (mysql://user:password@master,replica1/db)",
-        ));
-    };
-    let (before_query, query) = match rest.find('?') {
-        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
-        None => (rest, None),
-    };
-    if let Some(hash) = rest.find('#') {
-        return Err(invalid(if rest[hash..].contains('@') {
-            "a `#` in a user name or password must be percent-encoded as %23 (a URL \
-             fragment, `#...`, is not allowed)"
-        } else {
-            "fragments (`#...`) are not allowed; a `#` in an option value must be \
-             percent-encoded as %23"
-        }));
-    }
-    // The userinfo may itself contain `/` only when percent-encoded, so the last `@`
-    // before the path separates credentials from hosts.
-    let (userinfo, hosts_and_path) = match before_query.rfind('@') {
-        Some(at) => (Some(&before_query[..at]), &before_query[at + 1..]),
-        None => (None, before_query),
-    };
-    let (hosts, path) = match hosts_and_path.find('/') {
-        Some(slash) => (&hosts_and_path[..slash], &hosts_and_path[slash + 1..]),
-        None => (hosts_and_path, ""),
-    };
-
-    let (user, password) = match userinfo {
-        None if query.is_some_and(|q| q.contains('@')) => {
-            return Err(invalid(
-                "no `@` before the first `?`: a `?` in a user name or password must be \
-                 percent-encoded as %3F",
-            ))
-        }
-        None => return Err(invalid("no user name (mysql://user:password@host/db)")),
-        Some(info) => {
-            let (u, p) = match info.find(':') {
-                Some(c) => (&info[..c], &info[c + 1..]),
-                None => (info, ""),
-            };
-            let user = percent_decode(u).map_err(|e| invalid(&format!("user name: {e}")))?;
-            let password = percent_decode(p).map_err(|e| invalid(&format!("the password: {e}")))?;
-            if user.is_empty() {
-                return Err(invalid("the user name is empty"));
-            }
-            if user.contains('\0') || password.contains('\0') {
-                return Err(invalid(
-                    "the user name or password holds a NUL byte (%00), which the MySQL \
-                     client can't send",
-                ));
-            }
-            (user, Secret::new(password))
-        }
-    };
-
-    if path.is_empty() {
-        return Err(invalid("no database name (mysql://user:password@host/db)"));
-    }
-    if path.contains('/') {
-        return Err(invalid("the path must be a single database name"));
-    }
-    let database = percent_decode(path).map_err(|e| invalid(&format!("database name: {e}")))?;
-    if database.contains('\0') {
-        return Err(invalid("the database name holds a NUL byte (%00)"));
-    }
-
-    let mut client_options = Vec::new();
-    let mut options = Vec::new();
-    let mut hidden = Vec::new();
-    if let Some(query) = query {
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = match pair.find('=') {
-                Some(e) => (&pair[..e], &pair[e + 1..]),
-                None => {
-                    return Err(invalid(&format!(
-                        "option {} has no value",
-                        r.quote(pair, pair)
-                    )))
-                }
-            };
-            let key = percent_decode(k).map_err(|e| invalid(&format!("option name: {e}")))?;
-            let value = percent_decode(v)
-                .map_err(|e| invalid(&format!("value of {}: {e}", r.quote(k, &key))))?;
-            if CLIENT_OPTIONS.contains(&key.as_str()) {
-                if value.contains('\0') {
-                    return Err(invalid(&format!(
-                        "the value of {} holds a NUL byte (%00)",
-                        r.quote(k, &key)
-                    )));
-                }
-                client_options.push((key, value));
-            } else if CLUSTER_OPTIONS.contains(&key.as_str()) {
-                if options.iter().any(|(k, _): &(String, String)| *k == key) {
-                    return Err(invalid(&format!(
-                        "option {} is given twice",
-                        r.quote(k, &key)
-                    )));
-                }
-                if !r.is_clean(v) && !is_secret_option(k) {
-                    hidden.push(key.clone());
-                }
-                options.push((key, value));
-            } else {
-                return Err(invalid(&format!(
-                    "unknown option {} (known: {}, {})",
-                    r.quote(k, &key),
-                    CLUSTER_OPTIONS.join(", "),
-                    CLIENT_OPTIONS.join(", ")
-                )));
-            }
-        }
-    }
-
-    if hosts.is_empty() {
-        return Err(invalid(
-            "no host (mysql://user:password@master,replica1/db)",
-        ));
+    let parts = Parts::split(url.trim(), &r)?;
+    let (user, password) = credentials(&r, parts.userinfo, parts.query)?;
+    let database = database(&r, parts.path)?;
+    let (client_options, options, hidden) = query_options(&r, parts.query)?;
+    if parts.hosts.is_empty() {
+        return Err(r.invalid("no host (mysql://user:password@master,replica1/db)"));
     }
     let mut nodes = Vec::new();
-    for (i, host) in hosts.split(',').enumerate() {
-        let (host, port) = parse_host(host).map_err(|reason| {
-            if r.is_clean(host) {
-                invalid(&format!("host #{} (`{host}`): {reason}", i + 1))
-            } else {
-                invalid(&format!(
-                    "host #{} {NOT_SHOWN} is not a valid host: percent-encode `@`, `/`, \
-                     `?`, `#` and `:` in a password",
-                    i + 1
-                ))
-            }
-        })?;
+    for (i, host) in parts.hosts.split(',').enumerate() {
+        let (host, port) = parse_host(host).map_err(|reason| host_error(&r, i, host, &reason))?;
         nodes.push(NodeAddress {
             host,
             port,
@@ -302,15 +174,176 @@ pub(crate) fn parse(url: &str) -> Result<ParsedUrl, Error> {
         });
     }
     if nodes.len() > 1 && client_options.iter().any(|(k, _)| k == "unix_socket") {
-        return Err(invalid(
-            "`unix_socket` names one server and cannot be used with several hosts",
-        ));
+        return Err(
+            r.invalid("`unix_socket` names one server and cannot be used with several hosts")
+        );
     }
     Ok(ParsedUrl {
         nodes,
         options,
         hidden,
     })
+}
+
+/// A URL cut at its separators, nothing decoded yet.
+struct Parts<'a> {
+    userinfo: Option<&'a str>,
+    hosts: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+impl<'a> Parts<'a> {
+    fn split(url: &'a str, r: &Redacted<'_>) -> Result<Parts<'a>, Error> {
+        if url.is_empty() {
+            return Err(r.invalid("the URL is empty"));
+        }
+        let Some(rest) = url.strip_prefix("mysql://") else {
+            return Err(r.invalid(
+                "the scheme must be `mysql://` (mysql://user:password@master,replica1/db)",
+            ));
+        };
+        let (before_query, query) = match rest.find('?') {
+            Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+            None => (rest, None),
+        };
+        if let Some(hash) = rest.find('#') {
+            return Err(r.invalid(if rest[hash..].contains('@') {
+                "a `#` in a user name or password must be percent-encoded as %23 (a URL \
+                 fragment, `#...`, is not allowed)"
+            } else {
+                "fragments (`#...`) are not allowed; a `#` in an option value must be \
+                 percent-encoded as %23"
+            }));
+        }
+        // The userinfo may itself contain `/` only when percent-encoded, so the last `@`
+        // before the path separates credentials from hosts.
+        let (userinfo, hosts_and_path) = match before_query.rfind('@') {
+            Some(at) => (Some(&before_query[..at]), &before_query[at + 1..]),
+            None => (None, before_query),
+        };
+        let (hosts, path) = match hosts_and_path.find('/') {
+            Some(slash) => (&hosts_and_path[..slash], &hosts_and_path[slash + 1..]),
+            None => (hosts_and_path, ""),
+        };
+        Ok(Parts {
+            userinfo,
+            hosts,
+            path,
+            query,
+        })
+    }
+}
+
+/// The user name and password, decoded.
+fn credentials(
+    r: &Redacted<'_>,
+    userinfo: Option<&str>,
+    query: Option<&str>,
+) -> Result<(String, Secret), Error> {
+    let invalid = |reason: &str| r.invalid(reason);
+    let info = match userinfo {
+        None if query.is_some_and(|q| q.contains('@')) => {
+            return Err(invalid(
+                "no `@` before the first `?`: a `?` in a user name or password must be \
+                 percent-encoded as %3F",
+            ))
+        }
+        None => return Err(invalid("no user name (mysql://user:password@host/db)")),
+        Some(info) => info,
+    };
+    let (u, p) = match info.find(':') {
+        Some(c) => (&info[..c], &info[c + 1..]),
+        None => (info, ""),
+    };
+    let user = percent_decode(u).map_err(|e| invalid(&format!("user name: {e}")))?;
+    let password = percent_decode(p).map_err(|e| invalid(&format!("the password: {e}")))?;
+    if user.is_empty() {
+        return Err(invalid("the user name is empty"));
+    }
+    if user.contains('\0') || password.contains('\0') {
+        return Err(invalid(
+            "the user name or password holds a NUL byte (%00), which the MySQL \
+             client can't send",
+        ));
+    }
+    Ok((user, Secret::new(password)))
+}
+
+/// The database name, decoded.
+fn database(r: &Redacted<'_>, path: &str) -> Result<String, Error> {
+    if path.is_empty() {
+        return Err(r.invalid("no database name (mysql://user:password@host/db)"));
+    }
+    if path.contains('/') {
+        return Err(r.invalid("the path must be a single database name"));
+    }
+    let database = percent_decode(path).map_err(|e| r.invalid(format!("database name: {e}")))?;
+    if database.contains('\0') {
+        return Err(r.invalid("the database name holds a NUL byte (%00)"));
+    }
+    Ok(database)
+}
+
+/// Options for the client, options for the cluster, and the names of the cluster options
+/// whose value may hold part of a password (see [`ParsedUrl::hidden`]).
+type QueryOptions = (Vec<(String, String)>, Vec<(String, String)>, Vec<String>);
+
+fn query_options(r: &Redacted<'_>, query: Option<&str>) -> Result<QueryOptions, Error> {
+    let invalid = |reason: &str| r.invalid(reason);
+    let (mut client_options, mut options, mut hidden) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(invalid(&format!(
+                "option {} has no value",
+                r.quote(pair, pair)
+            )));
+        };
+        let key = percent_decode(k).map_err(|e| invalid(&format!("option name: {e}")))?;
+        let value = percent_decode(v)
+            .map_err(|e| invalid(&format!("value of {}: {e}", r.quote(k, &key))))?;
+        if CLIENT_OPTIONS.contains(&key.as_str()) {
+            if value.contains('\0') {
+                return Err(invalid(&format!(
+                    "the value of {} holds a NUL byte (%00)",
+                    r.quote(k, &key)
+                )));
+            }
+            client_options.push((key, value));
+        } else if CLUSTER_OPTIONS.contains(&key.as_str()) {
+            if options.iter().any(|(k, _): &(String, String)| *k == key) {
+                return Err(invalid(&format!(
+                    "option {} is given twice",
+                    r.quote(k, &key)
+                )));
+            }
+            if !r.is_clean(v) && !is_secret_option(k) {
+                hidden.push(key.clone());
+            }
+            options.push((key, value));
+        } else {
+            return Err(invalid(&format!(
+                "unknown option {} (known: {}, {})",
+                r.quote(k, &key),
+                CLUSTER_OPTIONS.join(", "),
+                CLIENT_OPTIONS.join(", ")
+            )));
+        }
+    }
+    Ok((client_options, options, hidden))
+}
+
+/// The error for host number `i` (from 0), quoting it only if no password may be in it.
+fn host_error(r: &Redacted<'_>, i: usize, host: &str, reason: &str) -> Error {
+    if r.is_clean(host) {
+        r.invalid(format!("host #{} (`{host}`): {reason}", i + 1))
+    } else {
+        r.invalid(format!(
+            "host #{} {NOT_SHOWN} is not a valid host: percent-encode `@`, `/`, \
+             `?`, `#` and `:` in a password",
+            i + 1
+        ))
+    }
 }
 
 fn parse_host(s: &str) -> Result<(String, u16), String> {
