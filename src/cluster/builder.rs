@@ -1,19 +1,14 @@
 //! [`Builder`]: a cluster's nodes and settings, checked at [`Builder::build`].
 
 use std::fmt;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use super::Cluster;
 use crate::config::{BalancePolicy, Config, WriteRouting, HEARTBEAT_TABLE};
 use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::role::Role;
-use crate::topology::balance::Balancer;
-use crate::topology::first_round::FirstRound;
 use crate::topology::node::Node;
 use crate::topology::Topology;
 use crate::url::{self, NodeAddress, Secret};
@@ -346,15 +341,7 @@ impl Builder {
         }
         config.validate()?;
         let nodes = self.nodes(Instant::now())?;
-        let topology = Arc::new(Topology {
-            balancer: Balancer::new(config.balance),
-            first_round: FirstRound::new(config.connect_timeout),
-            config,
-            nodes,
-            master: AtomicUsize::new(0),
-            failover_lock: Mutex::new(None),
-            tokens: Default::default(),
-        });
+        let topology = Arc::new(Topology::new(config, nodes));
         let monitor = match topology.config.monitor_interval {
             Some(interval) if topology.has_replicas() => {
                 Some(crate::monitor::start(Arc::downgrade(&topology), interval))

@@ -39,6 +39,42 @@ pub(crate) struct Topology {
 }
 
 impl Topology {
+    /// The nodes of a cluster (the first is the master), nothing known of them yet.
+    pub(crate) fn new(config: Config, nodes: Vec<Node>) -> Topology {
+        Topology {
+            balancer: Balancer::new(config.balance),
+            first_round: FirstRound::new(config.connect_timeout),
+            config,
+            nodes,
+            master: AtomicUsize::new(0),
+            failover_lock: Mutex::new(None),
+            tokens: Default::default(),
+        }
+    }
+
+    /// A topology of nodes named `master`, `replica1`, ... at unreachable addresses,
+    /// with the default settings: for tests of what is decided from topology data.
+    #[cfg(test)]
+    pub(crate) fn for_tests(replicas: usize) -> Topology {
+        let epoch = Instant::now();
+        let nodes = (0..=replicas)
+            .map(|i| {
+                let url = format!("mysql://u:p@node{i}.invalid:3306/db");
+                let address = crate::url::parse(&url)
+                    .expect("a valid URL")
+                    .nodes
+                    .remove(0);
+                let name = if i == 0 {
+                    "master".to_string()
+                } else {
+                    format!("replica{i}")
+                };
+                Node::new(name, address, 1, epoch)
+            })
+            .collect();
+        Topology::new(Config::default(), nodes)
+    }
+
     #[inline]
     pub(crate) fn master(&self) -> usize {
         self.master.load(Relaxed)
