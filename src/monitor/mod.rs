@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::topology::Topology;
 
 mod heartbeat;
+mod learn;
 mod probe;
 mod replication;
 

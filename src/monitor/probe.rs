@@ -10,15 +10,14 @@ use diesel::mysql::MysqlConnection;
 use diesel::sql_types::{Nullable, Text};
 use diesel::RunQueryDsl;
 
-use crate::error::Error;
 use crate::topology::Topology;
-use crate::transport::errors::is_refusal_message;
 use crate::transport::watchdog::{Armed, Timer};
 use crate::transport::{connect_node, is_connection_error, Connected, Guarded};
 
 use super::heartbeat::{
     create_table_sql, heartbeat_lag, write_heartbeat_row, Heartbeat, TsRow, Written,
 };
+use super::learn;
 use super::replication::{monitor_error, replication};
 
 #[derive(diesel::QueryableByName)]
@@ -29,14 +28,6 @@ struct PosRow {
     #[diesel(sql_type = Nullable<Text>)]
     binlog: Option<String>,
 }
-
-/// Marks a `monitor_error` as the node refusing the monitor's login (cleared by the next
-/// login that works).
-const LOGIN_ERROR: &str = "login refused:";
-
-/// Marks the master's `monitor_error` as coming from the heartbeat (cleared by the next
-/// successful heartbeat write, and only then).
-const HEARTBEAT_ERROR: &str = "heartbeat:";
 
 /// Per-node connections the monitor keeps between checks.
 pub(super) struct Probe {
@@ -134,16 +125,7 @@ impl Probe {
             if let Some(hb) = self.heartbeat.as_mut() {
                 hb.writer.take_if(|(w, _)| *w == i);
             }
-            let node = &shared.nodes[i];
-            *node.seen.lock() = Default::default();
-            // Ejected before its connections are cut: they must not reconnect to it.
-            node.eject(shared.config.ejection_cooldown);
-            let cut = node.sockets.sever_all();
-            log::warn!(
-                "monitor: {} did not answer within {timeout:?} (network_timeout): ejected it \
-                 and cut the {cut} open connection(s) to it",
-                node.label
-            );
+            learn::hung(shared, i, timeout);
         }
         result
     }
@@ -236,14 +218,8 @@ impl Probe {
         }
     }
 
-    /// Health: a node that answers `SELECT 1` is readmitted at once (no need to wait for
-    /// the cooldown); one that does not is ejected. Returns whether it answered.
-    ///
-    /// A node that refuses the monitor's login (wrong password, missing grant: see
-    /// [`is_refusal_message`]) is not down and is not ejected; see [`Probe::refused`].
-    ///
-    /// The round trip is smoothed (each sample moves it a quarter of the way) so that one
-    /// slow answer on a busy machine doesn't swing latency-based routing.
+    /// Health: whether node `i` answers `SELECT 1` (what that means for the node: see
+    /// [`learn::answered`] and [`learn::unanswered`]).
     ///
     /// A kept connection that fails is replaced once before the node is ejected: the
     /// monitor's own session may have been killed (or closed by the server) while the
@@ -270,37 +246,13 @@ impl Probe {
             }
         }
         match ping {
-            Ok(_) => {
-                let sample = started.elapsed();
-                let smoothed = match node.latency() {
-                    Some(old) if node.is_up() => (old * 3 + sample) / 4,
-                    _ => sample,
-                };
-                node.set_latency(smoothed);
-                let mut error = node.monitor_error.lock();
-                if error.as_deref().is_some_and(|e| e.contains(LOGIN_ERROR)) {
-                    log::info!("monitor: {} accepts its login again", node.label);
-                    *error = None;
-                }
-                drop(error);
-                if !node.is_up() {
-                    log::info!("{} answers again; readmitting it", node.label);
-                    node.readmit();
-                }
+            Ok(()) => {
+                learn::answered(shared, i, started.elapsed());
                 true
             }
             Err(e) => {
                 self.conns[i] = None;
-                // What was seen of a node that no longer answers is no longer true.
-                *node.seen.lock() = Default::default();
-                if is_refusal_message(&e) {
-                    self.refused(shared, i, &e);
-                    return false;
-                }
-                node.set_lag(None, shared.config.max_replica_lag);
-                if node.is_up() && node.eject(shared.config.ejection_cooldown) {
-                    log::warn!("monitor: ejecting {}: {e}", node.label);
-                }
+                learn::unanswered(shared, i, &e);
                 false
             }
         }
@@ -312,40 +264,6 @@ impl Probe {
             .execute(c)
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }
-
-    /// Node `i` answered and refused the monitor's login. The monitor logs in with the
-    /// node's own credentials, the ones the application's connections use, so this is a
-    /// configuration error for the caller to fix, not a failure: the node is not ejected
-    /// and no failover follows (the application's statements get the refusal as
-    /// [`Error::NodeRefused`]). A replica's lag is unknown, so it gets no lag-bounded
-    /// reads, as when its replication status can't be read. `status()` shows why
-    /// (`monitor_error`); the log says it once at `error`, not every round, and at `info`
-    /// when a login works again.
-    fn refused(&mut self, shared: &Topology, i: usize, reason: &str) {
-        let node = &shared.nodes[i];
-        let lag = if i == shared.master() {
-            ""
-        } else {
-            "; its lag is unknown, so it gets no lag-bounded reads"
-        };
-        let message = Error::Monitor {
-            node: node.label.clone(),
-            reason: format!(
-                "{LOGIN_ERROR} {reason}; not ejected (it answers: the credentials or grants \
-                 are wrong){lag}"
-            ),
-        }
-        .to_string();
-        let mut current = node.monitor_error.lock();
-        if current.as_deref() != Some(message.as_str()) {
-            log::error!("monitor: {message}");
-        }
-        *current = Some(message);
-        drop(current);
-        if i != shared.master() {
-            node.set_lag(None, shared.config.max_replica_lag);
-        }
     }
 
     /// The node's GTID position: `@@gtid_current_pos` on the master, `@@gtid_slave_pos`
@@ -363,25 +281,8 @@ impl Probe {
         let Ok(conn) = self.conn(shared, i) else {
             return;
         };
-        let pos = match diesel::sql_query(sql).get_result::<PosRow>(conn) {
-            Ok(row) => {
-                let parsed = |text: &Option<String>| {
-                    text.as_deref()
-                        .and_then(crate::consistency::ConsistencyToken::from_gtid_list)
-                };
-                if is_master {
-                    // What rediscovery holds a candidate for the next master to.
-                    if let Some(p) = parsed(&row.pos) {
-                        shared.nodes[i].saw_master_position(&p);
-                    }
-                    if let Some(p) = parsed(&row.binlog) {
-                        shared.tokens.note_master_position(i, &p);
-                    }
-                } else if let Some(p) = parsed(&row.pos) {
-                    shared.tokens.reached(&p);
-                }
-                row.pos
-            }
+        let read = match diesel::sql_query(sql).get_result::<PosRow>(conn) {
+            Ok(row) => Some((row.pos, row.binlog)),
             Err(e) => {
                 if is_connection_error(&e) {
                     self.conns[i] = None;
@@ -389,7 +290,7 @@ impl Probe {
                 None
             }
         };
-        shared.nodes[i].seen.lock().gtid_position = pos;
+        learn::position(shared, i, is_master, read);
     }
 
     /// Lag: reads `SHOW SLAVE STATUS` (and the heartbeat, when on) and marks the replica
@@ -402,58 +303,20 @@ impl Probe {
         master_up: bool,
         written: Option<Written>,
     ) {
-        let node = &shared.nodes[i];
-        let max_lag = shared.config.max_replica_lag;
         let Ok(conn) = self.conn(shared, i) else {
             return;
         };
         match replication(conn, master_up) {
             Ok(repl) => {
-                if node.monitor_error.lock().take().is_some() {
-                    log::info!(
-                        "monitor: can read the replication status of {} again",
-                        node.label
-                    );
-                }
                 let heartbeat = written.and_then(|w| self.read_heartbeat(shared, i, w));
-                let was = node.is_lagging();
-                match heartbeat {
-                    Some((lag, true)) => node.set_growing_lag(lag, max_lag),
-                    Some((lag, false)) => node.set_lag(Some(lag), max_lag),
-                    None => node.set_lag(repl.lag, max_lag),
-                }
-                {
-                    let mut seen = node.seen.lock();
-                    seen.seconds_behind_master = repl.seconds_behind_master;
-                    seen.replicating = Some(repl.running);
-                    seen.heartbeat_lag = heartbeat.map(|(lag, _)| lag);
-                }
-                if node.is_lagging() != was {
-                    log::info!(
-                        "{} is {} (lag {:?}, max {max_lag:?})",
-                        node.label,
-                        if was { "caught up" } else { "lagging" },
-                        node.lag(),
-                    );
-                }
+                learn::replication_read(shared, i, repl, heartbeat);
             }
             Err(e) if is_connection_error(&e) => {
                 // Died between the ping and now: the next round ejects it.
                 self.conns[i] = None;
             }
             Err(e) => {
-                let message = monitor_error(&node.label, &e);
-                let mut current = node.monitor_error.lock();
-                if current.as_deref() != Some(message.as_str()) {
-                    log::error!("monitor: {message}");
-                }
-                *current = Some(message);
-                drop(current);
-                node.set_lag(None, max_lag);
-                let mut seen = node.seen.lock();
-                seen.seconds_behind_master = None;
-                seen.replicating = None;
-                seen.heartbeat_lag = None;
+                learn::replication_unreadable(shared, i, monitor_error(&shared.nodes[i].label, &e))
             }
         }
     }
@@ -516,47 +379,25 @@ impl Probe {
             // The master stopped answering since its ping: the next round ejects it.
             Err(_) => return,
         };
-        let result = write_heartbeat_row(conn, &table, create);
-        let node = &shared.nodes[m];
-        match result {
+        match write_heartbeat_row(conn, &table, create) {
             Ok((ts, at)) => {
                 if let Some(hb) = self.heartbeat.as_mut() {
                     hb.created_on = Some(m);
                     hb.last = Some(Written { master: m, ts, at });
                 }
-                let mut error = node.monitor_error.lock();
-                if error
-                    .as_deref()
-                    .is_some_and(|e| e.contains(HEARTBEAT_ERROR))
-                {
-                    log::info!("monitor: heartbeat written on {} again", node.label);
-                    *error = None;
-                }
+                learn::heartbeat_written(shared, m);
             }
             Err(e) if is_connection_error(&e) => self.drop_writer_conn(shared, m),
             Err(e) => {
-                let hint = if create {
-                    format!(
+                let hint = match create {
+                    true => format!(
                         "; the master's account needs CREATE, INSERT and UPDATE on it, or \
                          create it beforehand: {}",
                         create_table_sql(&table)
-                    )
-                } else {
-                    String::new()
-                };
-                let message = Error::Monitor {
-                    node: node.label.clone(),
-                    reason: format!(
-                        "{HEARTBEAT_ERROR} writing {table} failed: {e}{hint}; replica lag \
-                         falls back to Seconds_Behind_Master"
                     ),
-                }
-                .to_string();
-                let mut current = node.monitor_error.lock();
-                if current.as_deref() != Some(message.as_str()) {
-                    log::error!("monitor: {message}");
-                }
-                *current = Some(message);
+                    false => String::new(),
+                };
+                learn::heartbeat_failed(shared, m, &table, &e.to_string(), &hint);
             }
         }
     }

@@ -54,12 +54,17 @@ pub(super) struct Replication {
 /// and keeps serving reads while the master is down.
 pub(super) fn replication(conn: &mut MysqlConnection, master_up: bool) -> QueryResult<Replication> {
     let rows: Vec<SlaveStatus> = diesel::sql_query("SHOW SLAVE STATUS").load(conn)?;
-    let Some(row) = rows.into_iter().next() else {
-        return Ok(Replication {
+    Ok(from_status(rows.into_iter().next(), master_up))
+}
+
+/// What a `SHOW SLAVE STATUS` row (`None`: no row) says, see [`replication`].
+fn from_status(row: Option<SlaveStatus>, master_up: bool) -> Replication {
+    let Some(row) = row else {
+        return Replication {
             lag: None,
             seconds_behind_master: None,
             running: false,
-        });
+        };
     };
     let seconds_behind_master = row.seconds_behind_master.map(|s| s.max(0) as u64);
     let running = row.io_running == "Yes" && row.sql_running == "Yes";
@@ -74,15 +79,15 @@ pub(super) fn replication(conn: &mut MysqlConnection, master_up: bool) -> QueryR
             Duration::from_secs(seconds as u64)
         })
     };
-    Ok(Replication {
+    Replication {
         lag,
         seconds_behind_master,
         running,
-    })
+    }
 }
 
 /// What a replica's state says when its replication status can't be read.
-pub(super) fn monitor_error(label: &str, error: &diesel::result::Error) -> String {
+pub(super) fn monitor_error(label: &str, error: &diesel::result::Error) -> Error {
     let message = error.to_string();
     let hint = if message.to_ascii_lowercase().contains("denied") {
         "; the replica's account needs the SLAVE MONITOR privilege (REPLICATION CLIENT \
@@ -97,5 +102,136 @@ pub(super) fn monitor_error(label: &str, error: &diesel::result::Error) -> Strin
              lag-bounded reads"
         ),
     }
-    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (what, Seconds_Behind_Master, IO thread, SQL thread, SQL_Delay, all relay log
+    /// applied, master reached, lag as reads see it)
+    type Case = (
+        &'static str,
+        Option<i64>,
+        &'static str,
+        &'static str,
+        i64,
+        bool,
+        bool,
+        Option<u64>,
+    );
+
+    const CASES: &[Case] = &[
+        ("in time", Some(0), "Yes", "Yes", 0, true, true, Some(0)),
+        ("behind", Some(7), "Yes", "Yes", 0, false, true, Some(7)),
+        (
+            "MASTER_DELAY counts even when idle",
+            Some(0),
+            "Yes",
+            "Yes",
+            30,
+            true,
+            true,
+            Some(30),
+        ),
+        (
+            "behind more than its delay",
+            Some(45),
+            "Yes",
+            "Yes",
+            30,
+            false,
+            true,
+            Some(45),
+        ),
+        (
+            "SQL thread stopped: unknown",
+            Some(0),
+            "Yes",
+            "No",
+            0,
+            true,
+            true,
+            None,
+        ),
+        (
+            "NULL behind: unknown",
+            None,
+            "Yes",
+            "Yes",
+            0,
+            true,
+            true,
+            None,
+        ),
+        (
+            "IO thread lost a master that is up: unknown",
+            None,
+            "Connecting",
+            "Yes",
+            0,
+            true,
+            true,
+            None,
+        ),
+        (
+            "master down, everything applied: as fresh as anything",
+            None,
+            "Connecting",
+            "Yes",
+            0,
+            true,
+            false,
+            Some(0),
+        ),
+        (
+            "master down, relay log not applied: unknown",
+            None,
+            "Connecting",
+            "Yes",
+            0,
+            false,
+            false,
+            None,
+        ),
+        (
+            "master down, SQL thread stopped: unknown",
+            None,
+            "No",
+            "No",
+            0,
+            true,
+            false,
+            None,
+        ),
+    ];
+
+    #[test]
+    fn lag_as_reads_see_it() {
+        for &(what, behind, io, sql, delay, applied, master_up, want) in CASES {
+            let row = SlaveStatus {
+                seconds_behind_master: behind,
+                io_running: io.into(),
+                sql_running: sql.into(),
+                sql_delay: Some(delay),
+                read_file: "bin.000002".into(),
+                read_pos: if applied { 900 } else { 1200 },
+                exec_file: "bin.000002".into(),
+                exec_pos: 900,
+            };
+            let r = from_status(Some(row), master_up);
+            assert_eq!(r.lag, want.map(Duration::from_secs), "{what}");
+            assert_eq!(r.running, io == "Yes" && sql == "Yes", "{what}");
+            assert_eq!(r.seconds_behind_master, behind.map(|b| b as u64), "{what}");
+        }
+    }
+
+    #[test]
+    fn no_row_is_not_a_replica() {
+        let r = from_status(None, true);
+        assert_eq!(
+            (r.lag, r.seconds_behind_master, r.running),
+            (None, None, false)
+        );
+    }
 }
