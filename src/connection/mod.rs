@@ -34,7 +34,7 @@ use crate::error::Error;
 use crate::instrument::{Forwarder, Hub};
 use crate::querylog::{NodeKind, QueryLog, QueryLogEntry};
 use crate::role::Role;
-use crate::routing::{self, pins, Effect, Pin, Refusal, Route};
+use crate::routing::{self, pins, Effect, Pin, Refusal, Target};
 use crate::scope;
 use crate::session::Session;
 use crate::transport;
@@ -318,58 +318,32 @@ impl ClusterConnection {
             pins,
         };
         let route = routing::decide(&input).map_err(|r| self.refusal(class, r))?;
-        let session = session_sync::sets_session_state(class, effect);
-        let base = Plan {
-            node: 0,
-            role,
-            retryable: false,
-            replica_read: false,
-            wanted_replica: false,
-            session,
-            text: false,
+        let reads_data = effect == Effect::Session
+            && sql.is_some_and(|sql| !classify::table_refs(sql).is_empty());
+        let placement = routing::place(
+            route,
+            routing::Context {
+                effect,
+                replicas: shared.has_replicas(),
+                previous: self
+                    .last_node
+                    .filter(|&i| self.nodes[i].is_some() && !self.unfit[i]),
+                reads_data,
+            },
+        );
+        let node = match placement.target {
+            Target::Master => self.master_node()?,
+            Target::Balanced => self.pick_read_node(&[]).0,
+            Target::Node(node) => node,
         };
-        if !shared.has_replicas() {
-            // One database (development): everything runs on it, but the router still
-            // decides, so replica scopes refuse writes here as they would in production
-            // and the query log shows where each statement would go.
-            return Ok(Plan {
-                wanted_replica: route == Route::Replica,
-                ..base
-            });
-        }
-        // A session statement is applied to every node held, so where it is evaluated
-        // only matters when its value reads data. Otherwise it runs where the previous
-        // statement ran (no other node to open, and that node's diagnostics area, which
-        // statements using no table leave alone, stays this connection's, as on one
-        // connection).
-        if effect == Effect::Session && matches!(route, Route::Master | Route::Replica) {
-            let reads_data = sql.is_some_and(|sql| !classify::table_refs(sql).is_empty());
-            let previous = self
-                .last_node
-                .filter(|&i| !reads_data && self.nodes[i].is_some() && !self.unfit[i]);
-            if let Some(node) = previous {
-                return Ok(Plan { node, ..base });
-            }
-        }
-        Ok(match route {
-            Route::Master => Plan {
-                node: self.master_node()?,
-                retryable: effect == Effect::Read,
-                ..base
-            },
-            Route::Replica if effect == Effect::Session => Plan {
-                node: self.pick_read_node(&[]).0,
-                replica_read: true,
-                ..base
-            },
-            Route::Replica => Plan {
-                node: self.pick_read_node(&[]).0,
-                retryable: effect == Effect::Read,
-                replica_read: true,
-                wanted_replica: true,
-                ..base
-            },
-            Route::Pinned(node, _) => Plan { node, ..base },
+        Ok(Plan {
+            node,
+            role,
+            retryable: placement.retryable,
+            replica_read: placement.replica_read,
+            wanted_replica: placement.wanted_replica,
+            session: session_sync::sets_session_state(class, effect),
+            text: false,
         })
     }
 

@@ -23,6 +23,9 @@
 //! below goes through every pin, role and statement class.
 
 pub(crate) mod pins;
+mod place;
+
+pub(crate) use place::{place, Context, Target};
 
 use crate::classify::{Classification, Flags, Kind};
 use crate::config::WriteRouting;

@@ -49,124 +49,125 @@ fn routes(sql: &str, pins: Pins) -> String {
 
 /// Statements without pins: (sql, routes in Master, Auto, Replica, Replica+master
 /// writes).
+const WITHOUT_PINS: &[(&str, &str)] = &[
+    // Diesel-generated reads
+    (
+        "SELECT `users`.`id`, `users`.`name` FROM `users` WHERE (`users`.`id` = ?) LIMIT ?",
+        "MRRR",
+    ),
+    ("SELECT COUNT(*) FROM `users`", "MRRR"),
+    ("SELECT 1", "MRRR"),
+    ("  /* hint */ select 1", "MRRR"),
+    ("# note\nSELECT 1", "MRRR"),
+    ("(SELECT 1) UNION (SELECT 2)", "MRRR"),
+    ("WITH t AS (SELECT 1 AS x) SELECT * FROM t", "MRRR"),
+    ("SELECT 'FOR UPDATE' AS s", "MRRR"),
+    ("SELECT `for update` FROM t", "MRRR"),
+    ("SHOW TABLES", "MRRR"),
+    ("EXPLAIN SELECT * FROM users", "MRRR"),
+    ("DESCRIBE users", "MRRR"),
+    ("SELECT * FROM t WHERE note = 'x; DROP TABLE t'", "MRRR"),
+    ("SELECT 1; SELECT 2", "MRRR"),
+    ("SELECT LAST_INSERT_ID()", "MRRR"),
+    ("SELECT FOUND_ROWS()", "MRRR"),
+    ("SELECT ROW_COUNT()", "MRRR"),
+    ("SHOW WARNINGS", "MRRR"),
+    ("GET DIAGNOSTICS @n = NUMBER", "MRRR"),
+    ("SELECT @a := 1", "MRRR"),
+    // locks and locking reads: the master, refused in replica scope
+    ("SELECT `users`.`id` FROM `users` FOR UPDATE", "MM!M"),
+    ("select * from users lock in share mode", "MM!M"),
+    ("SELECT 1 UNION SELECT 2 FOR UPDATE", "MM!M"),
+    ("SELECT GET_LOCK('job', 1)", "MM!M"),
+    // a stored function's body can't be seen
+    ("SELECT my_fn(1)", "MM!M"),
+    ("SELECT id FROM t WHERE app.f(x) > 0", "MM!M"),
+    ("SET @v = my_fn(3)", "MM!M"),
+    (
+        "SELECT COUNT(*), LOWER(name) FROM t WHERE id IN (1, 2)",
+        "MRRR",
+    ),
+    ("SELECT `get_lock`('job', 1)", "MM!M"),
+    ("SELECT IS_FREE_LOCK('x')", "MM!M"),
+    ("SELECT RELEASE_ALL_LOCKS()", "MM!M"),
+    ("DO GET_LOCK('x', 0)", "MM!M"),
+    ("DO 1", "MM!M"),
+    // sequences and per-connection state set by a function
+    ("SELECT NEXTVAL(seq)", "MM!M"),
+    ("SELECT NEXT VALUE FOR seq", "MM!M"),
+    ("SELECT LAST_INSERT_ID(42)", "MM!M"),
+    // writes
+    ("INSERT INTO `users` (`name`) VALUES (?)", "MM!M"),
+    ("insert into users select * from old_users", "MM!M"),
+    ("REPLACE INTO users VALUES (1, 'a')", "MM!M"),
+    (
+        "UPDATE `users` SET `name` = ? WHERE (`users`.`id` = ?)",
+        "MM!M",
+    ),
+    ("DELETE FROM `users` WHERE (`users`.`id` = ?)", "MM!M"),
+    (
+        "WITH t AS (SELECT 1 AS x) UPDATE users SET name = 'a'",
+        "MM!M",
+    ),
+    ("LOAD DATA INFILE '/tmp/x' INTO TABLE users", "MM!M"),
+    ("SELECT id INTO @x FROM users LIMIT 1", "MM!M"),
+    ("SELECT * FROM users INTO OUTFILE '/tmp/x'", "MM!M"),
+    ("CREATE TABLE t (id INT)", "MM!M"),
+    ("ALTER TABLE t ADD c INT", "MM!M"),
+    ("TRUNCATE TABLE t", "MM!M"),
+    ("GRANT SELECT ON *.* TO 'x'", "MM!M"),
+    ("LOCK TABLES users WRITE", "MM!M"),
+    ("CALL proc()", "MM!M"),
+    ("/*!40000 ALTER TABLE `t` DISABLE KEYS */", "MM!M"),
+    ("SET GLOBAL max_connections = 10", "MM!M"),
+    ("XA START 'x'", "MM!M"),
+    ("KILL 42", "MM!M"),
+    ("HANDLER t OPEN", "MM!M"),
+    ("PREPARE s FROM 'SELECT 1'", "MM!M"),
+    ("EXECUTE s", "MM!M"),
+    ("SELECT 1; INSERT INTO t VALUES (1)", "MM!M"),
+    ("BEGIN; INSERT INTO t VALUES (1)", "MM!M"),
+    ("/* INSERT */ UPDATE t SET a = 1", "MM!M"),
+    // unknown: never a read, refused in replica scope
+    ("FROBNICATE everything", "MM!M"),
+    ("BEGIN NOT ATOMIC INSERT INTO t VALUES (1); END", "MM!M"),
+    // temporary tables may live on a replica
+    ("CREATE TEMPORARY TABLE tmp (id INT)", "MMRM"),
+    ("DROP TEMPORARY TABLE tmp", "MMRM"),
+    // session state: evaluated where a read would run, then applied everywhere
+    ("SET time_zone = '+01:00'", "MRRR"),
+    ("SET NAMES utf8mb4", "MRRR"),
+    ("set @x = 1", "MRRR"),
+    ("SET @v = (SELECT COUNT(*) FROM t)", "MRRR"),
+    ("USE other_db", "MRRR"),
+    (
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "MRRR",
+    ),
+    ("SET time_zone = '+01:00'; SELECT 1", "MRRR"),
+    // ... unless the right-hand side has a side effect
+    ("SET @l = GET_LOCK('l', 0)", "MM!M"),
+    ("SET @s = NEXTVAL(seq)", "MM!M"),
+    ("SET @v = (SELECT COUNT(*) FROM t FOR UPDATE)", "MM!M"),
+    ("SET @v = (SELECT x FROM t LOCK IN SHARE MODE)", "MM!M"),
+    (
+        "CREATE TEMPORARY TABLE tmp AS SELECT * FROM t FOR UPDATE",
+        "MM!M",
+    ),
+    // transaction control
+    ("BEGIN", "MMRM"),
+    ("START TRANSACTION READ ONLY", "MMRM"),
+    ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "MMRM"),
+    ("COMMIT", "MMMM"),
+    ("ROLLBACK", "MMMM"),
+    ("SAVEPOINT diesel_savepoint_1", "MMMM"),
+    ("SET autocommit = 0", "MMMM"),
+    ("UNLOCK TABLES", "MMMM"),
+];
+
 #[test]
 fn statement_routes_without_pins() {
-    let table: &[(&str, &str)] = &[
-        // Diesel-generated reads
-        (
-            "SELECT `users`.`id`, `users`.`name` FROM `users` WHERE (`users`.`id` = ?) LIMIT ?",
-            "MRRR",
-        ),
-        ("SELECT COUNT(*) FROM `users`", "MRRR"),
-        ("SELECT 1", "MRRR"),
-        ("  /* hint */ select 1", "MRRR"),
-        ("# note\nSELECT 1", "MRRR"),
-        ("(SELECT 1) UNION (SELECT 2)", "MRRR"),
-        ("WITH t AS (SELECT 1 AS x) SELECT * FROM t", "MRRR"),
-        ("SELECT 'FOR UPDATE' AS s", "MRRR"),
-        ("SELECT `for update` FROM t", "MRRR"),
-        ("SHOW TABLES", "MRRR"),
-        ("EXPLAIN SELECT * FROM users", "MRRR"),
-        ("DESCRIBE users", "MRRR"),
-        ("SELECT * FROM t WHERE note = 'x; DROP TABLE t'", "MRRR"),
-        ("SELECT 1; SELECT 2", "MRRR"),
-        ("SELECT LAST_INSERT_ID()", "MRRR"),
-        ("SELECT FOUND_ROWS()", "MRRR"),
-        ("SELECT ROW_COUNT()", "MRRR"),
-        ("SHOW WARNINGS", "MRRR"),
-        ("GET DIAGNOSTICS @n = NUMBER", "MRRR"),
-        ("SELECT @a := 1", "MRRR"),
-        // locks and locking reads: the master, refused in replica scope
-        ("SELECT `users`.`id` FROM `users` FOR UPDATE", "MM!M"),
-        ("select * from users lock in share mode", "MM!M"),
-        ("SELECT 1 UNION SELECT 2 FOR UPDATE", "MM!M"),
-        ("SELECT GET_LOCK('job', 1)", "MM!M"),
-        // a stored function's body can't be seen
-        ("SELECT my_fn(1)", "MM!M"),
-        ("SELECT id FROM t WHERE app.f(x) > 0", "MM!M"),
-        ("SET @v = my_fn(3)", "MM!M"),
-        (
-            "SELECT COUNT(*), LOWER(name) FROM t WHERE id IN (1, 2)",
-            "MRRR",
-        ),
-        ("SELECT `get_lock`('job', 1)", "MM!M"),
-        ("SELECT IS_FREE_LOCK('x')", "MM!M"),
-        ("SELECT RELEASE_ALL_LOCKS()", "MM!M"),
-        ("DO GET_LOCK('x', 0)", "MM!M"),
-        ("DO 1", "MM!M"),
-        // sequences and per-connection state set by a function
-        ("SELECT NEXTVAL(seq)", "MM!M"),
-        ("SELECT NEXT VALUE FOR seq", "MM!M"),
-        ("SELECT LAST_INSERT_ID(42)", "MM!M"),
-        // writes
-        ("INSERT INTO `users` (`name`) VALUES (?)", "MM!M"),
-        ("insert into users select * from old_users", "MM!M"),
-        ("REPLACE INTO users VALUES (1, 'a')", "MM!M"),
-        (
-            "UPDATE `users` SET `name` = ? WHERE (`users`.`id` = ?)",
-            "MM!M",
-        ),
-        ("DELETE FROM `users` WHERE (`users`.`id` = ?)", "MM!M"),
-        (
-            "WITH t AS (SELECT 1 AS x) UPDATE users SET name = 'a'",
-            "MM!M",
-        ),
-        ("LOAD DATA INFILE '/tmp/x' INTO TABLE users", "MM!M"),
-        ("SELECT id INTO @x FROM users LIMIT 1", "MM!M"),
-        ("SELECT * FROM users INTO OUTFILE '/tmp/x'", "MM!M"),
-        ("CREATE TABLE t (id INT)", "MM!M"),
-        ("ALTER TABLE t ADD c INT", "MM!M"),
-        ("TRUNCATE TABLE t", "MM!M"),
-        ("GRANT SELECT ON *.* TO 'x'", "MM!M"),
-        ("LOCK TABLES users WRITE", "MM!M"),
-        ("CALL proc()", "MM!M"),
-        ("/*!40000 ALTER TABLE `t` DISABLE KEYS */", "MM!M"),
-        ("SET GLOBAL max_connections = 10", "MM!M"),
-        ("XA START 'x'", "MM!M"),
-        ("KILL 42", "MM!M"),
-        ("HANDLER t OPEN", "MM!M"),
-        ("PREPARE s FROM 'SELECT 1'", "MM!M"),
-        ("EXECUTE s", "MM!M"),
-        ("SELECT 1; INSERT INTO t VALUES (1)", "MM!M"),
-        ("BEGIN; INSERT INTO t VALUES (1)", "MM!M"),
-        ("/* INSERT */ UPDATE t SET a = 1", "MM!M"),
-        // unknown: never a read, refused in replica scope
-        ("FROBNICATE everything", "MM!M"),
-        ("BEGIN NOT ATOMIC INSERT INTO t VALUES (1); END", "MM!M"),
-        // temporary tables may live on a replica
-        ("CREATE TEMPORARY TABLE tmp (id INT)", "MMRM"),
-        ("DROP TEMPORARY TABLE tmp", "MMRM"),
-        // session state: evaluated where a read would run, then applied everywhere
-        ("SET time_zone = '+01:00'", "MRRR"),
-        ("SET NAMES utf8mb4", "MRRR"),
-        ("set @x = 1", "MRRR"),
-        ("SET @v = (SELECT COUNT(*) FROM t)", "MRRR"),
-        ("USE other_db", "MRRR"),
-        (
-            "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-            "MRRR",
-        ),
-        ("SET time_zone = '+01:00'; SELECT 1", "MRRR"),
-        // ... unless the right-hand side has a side effect
-        ("SET @l = GET_LOCK('l', 0)", "MM!M"),
-        ("SET @s = NEXTVAL(seq)", "MM!M"),
-        ("SET @v = (SELECT COUNT(*) FROM t FOR UPDATE)", "MM!M"),
-        ("SET @v = (SELECT x FROM t LOCK IN SHARE MODE)", "MM!M"),
-        (
-            "CREATE TEMPORARY TABLE tmp AS SELECT * FROM t FOR UPDATE",
-            "MM!M",
-        ),
-        // transaction control
-        ("BEGIN", "MMRM"),
-        ("START TRANSACTION READ ONLY", "MMRM"),
-        ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "MMRM"),
-        ("COMMIT", "MMMM"),
-        ("ROLLBACK", "MMMM"),
-        ("SAVEPOINT diesel_savepoint_1", "MMMM"),
-        ("SET autocommit = 0", "MMMM"),
-        ("UNLOCK TABLES", "MMMM"),
-    ];
-    for (sql, expected) in table {
+    for (sql, expected) in WITHOUT_PINS {
         assert_eq!(routes(sql, Pins::default()), *expected, "{sql}");
     }
 }
@@ -342,6 +343,78 @@ fn no_pin_ever_sends_a_side_effect_to_a_replica() {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The pins in the order the router reads them, each with a statement that follows it
+/// (in a transaction, only the transaction pin applies: it comes first).
+const PIN_ORDER: &[(Pin, &str)] = &[
+    (Pin::Transaction, "SELECT 1"),
+    (Pin::NextTransaction, "BEGIN"),
+    (Pin::InsertId, "SELECT LAST_INSERT_ID()"),
+    (Pin::FoundRows, "SELECT FOUND_ROWS()"),
+    (Pin::Previous, "SHOW WARNINGS"),
+    (Pin::TempTable, "SELECT * FROM tmp"),
+];
+
+/// `Pins` with `pin` on `node`.
+fn pinned(pin: Pin, node: usize) -> Pins {
+    let mut pins = Pins::default();
+    let slot = match pin {
+        Pin::Transaction => &mut pins.transaction,
+        Pin::NextTransaction => &mut pins.next_transaction,
+        Pin::InsertId => &mut pins.insert_id,
+        Pin::FoundRows => &mut pins.found_rows,
+        Pin::Previous => &mut pins.previous,
+        Pin::TempTable => &mut pins.temp_table,
+    };
+    *slot = Some(node);
+    pins
+}
+
+/// Every pair of pins, on one node and on two: on one node the statement follows the
+/// pin read first (the one an error names); on two, the statement is refused and the
+/// conflict names both in that order.
+#[test]
+fn the_order_pins_are_read_in() {
+    let merge = |a: Pins, b: Pins| Pins {
+        transaction: a.transaction.or(b.transaction),
+        next_transaction: a.next_transaction.or(b.next_transaction),
+        insert_id: a.insert_id.or(b.insert_id),
+        found_rows: a.found_rows.or(b.found_rows),
+        previous: a.previous.or(b.previous),
+        temp_table: a.temp_table.or(b.temp_table),
+        writes_only_temp: false,
+    };
+    // One statement that every pin but the next-transaction one narrows.
+    let sql = "SELECT LAST_INSERT_ID(), FOUND_ROWS() FROM tmp; SHOW WARNINGS";
+    for (a, &(first, _)) in PIN_ORDER.iter().enumerate() {
+        let alone = decide(&input(
+            Role::Auto,
+            PIN_ORDER[a].1,
+            pinned(first, R1),
+            WriteRouting::Refuse,
+        ));
+        assert_eq!(alone, Ok(Route::Pinned(R1, first)), "{first:?} alone");
+        for &(second, _) in &PIN_ORDER[a + 1..] {
+            if [first, second].contains(&Pin::NextTransaction) {
+                continue; // only a BEGIN follows it, and no other pin narrows a BEGIN
+            }
+            let same = merge(pinned(first, R1), pinned(second, R1));
+            let got = decide(&input(Role::Auto, sql, same, WriteRouting::Refuse));
+            assert_eq!(
+                got,
+                Ok(Route::Pinned(R1, first)),
+                "{first:?} then {second:?}"
+            );
+            let apart = merge(pinned(first, R1), pinned(second, R2));
+            let got = decide(&input(Role::Auto, sql, apart, WriteRouting::Refuse));
+            let conflict = Refusal::Conflict {
+                first: (first, R1),
+                second: (second, R2),
+            };
+            assert_eq!(got, Err(conflict), "{first:?} on R1, {second:?} on R2");
         }
     }
 }
