@@ -1,0 +1,209 @@
+//! Deciding where one statement runs: classifying it (cached per query type), the
+//! routing decision over this connection's role and pins, and the node for its route.
+
+use diesel::mysql::{Mysql, MysqlQueryBuilder};
+use diesel::query_builder::{QueryBuilder, QueryFragment, QueryId};
+use diesel::result::QueryResult;
+
+use super::{session_sync, ClusterConnection};
+use crate::classify::{self, Classification, Flags, Kind};
+use crate::error::Error;
+use crate::role::Role;
+use crate::routing::{self, pins, Effect, Pin, Refusal, Target};
+
+/// What was decided for one statement.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Plan {
+    pub(super) node: usize,
+    pub(super) role: Role,
+    /// A read outside any transaction or pin: may be retried elsewhere on a
+    /// connection-level failure.
+    pub(super) retryable: bool,
+    /// Chosen by the balancer for a read: consistency rules (causal wait, sticky window)
+    /// apply.
+    pub(super) replica_read: bool,
+    /// With a single database: the router would have sent this read to a replica.
+    pub(super) wanted_replica: bool,
+    pub(super) session: bool,
+    /// Sent as text (`batch_execute`) rather than as a prepared statement: internal
+    /// statements that must leave the session as the user's would use the same protocol
+    /// (MariaDB's `ROW_COUNT()` after a `SET` differs between the two).
+    pub(super) text: bool,
+}
+
+/// Renders a query's SQL the way `MysqlConnection` will send it.
+pub(super) fn render<T: QueryFragment<Mysql> + ?Sized>(source: &T) -> QueryResult<String> {
+    let mut qb = MysqlQueryBuilder::new();
+    source.to_sql(&mut qb, &Mysql)?;
+    Ok(qb.finish())
+}
+
+impl ClusterConnection {
+    /// Classifies a Diesel query, from a per-type cache when its SQL is static.
+    pub(super) fn classify_query<T: QueryFragment<Mysql> + QueryId>(
+        &mut self,
+        source: &T,
+    ) -> QueryResult<(Classification, Option<String>)> {
+        if let Some(id) = T::query_id() {
+            if let Some(class) = self.class_cache.get(&id) {
+                return Ok((*class, None));
+            }
+            let sql = render(source)?;
+            let class = classify::classify(&sql);
+            self.class_cache.insert(id, class);
+            return Ok((class, Some(sql)));
+        }
+        let sql = render(source)?;
+        Ok((classify::classify(&sql), Some(sql)))
+    }
+
+    /// The node a transaction begun now should run on: where a `BEGIN` would.
+    pub(super) fn transaction_node(&mut self) -> Result<usize, Error> {
+        const BEGIN: Classification = Classification {
+            kind: Kind::Begin,
+            flags: Flags::NONE,
+        };
+        let plan = self.plan(BEGIN, None)?;
+        self.pins.next_transaction = None;
+        Ok(plan.node)
+    }
+
+    /// Decides where a statement runs: the pure decision ([`routing::decide`]) over the
+    /// role, the statement and this connection's pins, then the node for its route.
+    pub(super) fn plan(&mut self, class: Classification, sql: Option<&str>) -> Result<Plan, Error> {
+        if let Some(reason) = &self.inconsistent {
+            return Err(Error::InconsistentSession {
+                reason: reason.clone(),
+            });
+        }
+        let role = self.effective_role();
+        let persistent = class.kind == Kind::SetTransaction
+            && sql.is_some_and(crate::session::is_persistent_transaction_setting);
+        let effect = routing::effect(class, persistent);
+        let mut pins = self
+            .pins
+            .pins(self.tx.pinned, self.last_node, sql)
+            .map_err(|pins::TempConflict(a, b)| {
+                self.refusal(
+                    class,
+                    Refusal::Conflict {
+                        first: (Pin::TempTable, a),
+                        second: (Pin::TempTable, b),
+                    },
+                )
+            })?;
+        // `SET TRANSACTION` shapes the next transaction on the node connection it ran
+        // on; once that connection is gone, so is the setting.
+        pins.next_transaction = pins.next_transaction.filter(|&i| self.nodes[i].is_some());
+        let shared = &self.cluster.topology();
+        let input = routing::Input {
+            role,
+            class,
+            effect,
+            writes: shared.config.writes_in_replica_role,
+            master: shared.master(),
+            pins,
+        };
+        let route = routing::decide(&input).map_err(|r| self.refusal(class, r))?;
+        let reads_data = effect == Effect::Session
+            && sql.is_some_and(|sql| !classify::table_refs(sql).is_empty());
+        let placement = routing::place(
+            route,
+            routing::Context {
+                effect,
+                replicas: shared.has_replicas(),
+                previous: self
+                    .last_node
+                    .filter(|&i| self.nodes[i].is_some() && !self.unfit[i]),
+                reads_data,
+            },
+        );
+        let node = match placement.target {
+            Target::Master => self.master_node()?,
+            Target::Balanced => self.pick_read_node(&[]).0,
+            Target::Node(node) => node,
+        };
+        Ok(Plan {
+            node,
+            role,
+            retryable: placement.retryable,
+            replica_read: placement.replica_read,
+            wanted_replica: placement.wanted_replica,
+            session: session_sync::sets_session_state(class, effect),
+            text: false,
+        })
+    }
+
+    /// The error for a statement the router refused.
+    pub(super) fn refusal(&self, class: Classification, refusal: Refusal) -> Error {
+        let label = |i: usize| self.cluster.topology().nodes[i].label.clone();
+        let statement = class.kind.name();
+        match refusal {
+            Refusal::ReplicaRole => Error::WriteInReplicaRole { statement },
+            Refusal::PinnedToReplica { pin, node } => Error::PinnedToReplica {
+                statement,
+                pin: pin.describe(),
+                node: label(node),
+            },
+            Refusal::Conflict { first, second } => Error::PinConflict {
+                statement,
+                pins: format!(
+                    "{} is on {}, {} on {}",
+                    first.0.describe(),
+                    label(first.1),
+                    second.0.describe(),
+                    label(second.1)
+                ),
+            },
+        }
+    }
+}
+
+impl ClusterConnection {
+    /// Temporary tables, session statements and transaction control need the SQL even
+    /// when the classification was cached.
+    pub(super) fn sql_if_needed<T: QueryFragment<Mysql>>(
+        &self,
+        source: &T,
+        sql: Option<String>,
+        class: Classification,
+    ) -> QueryResult<Option<String>> {
+        let needed = sql.is_none()
+            && (!self.pins.temp_tables.is_empty()
+                || class.flags.contains(Flags::USER_VARIABLE_WRITE)
+                || class.flags.contains(Flags::NAMED_LOCK)
+                || matches!(
+                    class.kind,
+                    Kind::SetSession
+                        | Kind::Use
+                        | Kind::SetTransaction
+                        | Kind::CreateTemporaryTable
+                        | Kind::DropTemporaryTable
+                        | Kind::Commit
+                        | Kind::Rollback
+                        | Kind::Xa
+                        | Kind::GetDiagnostics
+                ));
+        if needed {
+            Ok(Some(render(source)?))
+        } else {
+            Ok(sql)
+        }
+    }
+
+    /// The routing half of `load` (classify, plan, consistency) without running anything,
+    /// so the benches can time the decision alone (`crate::__bench`). Returns the node
+    /// index. No I/O unless a causal read needs a GTID wait.
+    pub(crate) fn route_only<T: QueryFragment<Mysql> + QueryId>(
+        &mut self,
+        source: &T,
+    ) -> QueryResult<usize> {
+        let (class, sql) = self.classify_query(source)?;
+        let sql = self.sql_if_needed(source, sql, class)?;
+        let plan = self
+            .plan(class, sql.as_deref())
+            .and_then(|plan| self.prepare_read(plan, &[]))
+            .map_err(Error::into_diesel)?;
+        Ok(plan.node)
+    }
+}
