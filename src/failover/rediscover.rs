@@ -201,13 +201,16 @@ mod tests {
         }
     }
 
-    fn threads(io: &str, sql: &str) -> Vec<ReplicationThreads> {
-        vec![ReplicationThreads {
+    fn threads(io: &str, sql: &str) -> ReplicationThreads {
+        ReplicationThreads {
             master_host: "127.0.0.1".into(),
             io_running: io.into(),
             sql_running: sql.into(),
-        }]
+        }
     }
+
+    /// What `SHOW ALL SLAVES STATUS` gives: an error, or (IO thread, SQL thread) rows.
+    type Threads = Result<&'static [(&'static str, &'static str)], &'static str>;
 
     /// (what, read_only, current, binlog, replication threads, floor, verdict: None for
     /// Adopt, else Some(part of the refusal) or Some("") for ReadOnly).
@@ -216,132 +219,38 @@ mod tests {
         Option<i64>,
         &'static str,
         &'static str,
-        Result<Vec<ReplicationThreads>, String>,
+        Threads,
         &'static str,
         Option<&'static str>,
     );
 
-    fn cases() -> Vec<Case> {
-        let stopped = || Ok(threads("No", "No"));
-        vec![
-            (
-                "read-only: a replica",
-                Some(1),
-                "0-1-9",
-                "",
-                stopped(),
-                "0-1-5",
-                Some(""),
-            ),
-            (
-                "read_only unreadable counts as read-only",
-                None,
-                "",
-                "",
-                stopped(),
-                "",
-                Some(""),
-            ),
-            (
-                "promoted: writable, stopped, has it all",
-                Some(0),
-                "0-1-9",
-                "",
-                stopped(),
-                "0-1-5",
-                None,
-            ),
-            (
-                "never replicated",
-                Some(0),
-                "",
-                "0-1-5",
-                Ok(vec![]),
-                "0-1-5",
-                None,
-            ),
-            (
-                "its own writes count",
-                Some(0),
-                "0-1-4",
-                "0-1-4,0-2-20",
-                stopped(),
-                "0-1-4",
-                None,
-            ),
-            (
-                "IO thread running",
-                Some(0),
-                "0-1-9",
-                "",
-                Ok(threads("Yes", "No")),
-                "",
-                Some("still replicates"),
-            ),
-            (
-                "IO thread connecting",
-                Some(0),
-                "0-1-9",
-                "",
-                Ok(threads("Connecting", "No")),
-                "",
-                Some("still replicates"),
-            ),
-            (
-                "SQL thread running",
-                Some(0),
-                "0-1-9",
-                "",
-                Ok(threads("No", "Yes")),
-                "",
-                Some("still replicates"),
-            ),
-            (
-                "no SLAVE MONITOR privilege",
-                Some(0),
-                "0-1-9",
-                "",
-                Err("denied".into()),
-                "",
-                Some("SLAVE MONITOR"),
-            ),
-            (
-                "behind the lost master",
-                Some(0),
-                "0-1-4",
-                "",
-                stopped(),
-                "0-1-5",
-                Some("lacks transactions"),
-            ),
-            (
-                "another domain missing",
-                Some(0),
-                "0-1-9",
-                "",
-                stopped(),
-                "0-1-5,1-1-2",
-                Some("lacks transactions"),
-            ),
-            (
-                "unreadable positions",
-                Some(0),
-                "garbage",
-                "",
-                stopped(),
-                "",
-                Some("unreadable GTID"),
-            ),
-        ]
-    }
+    const STOPPED: Threads = Ok(&[("No", "No")]);
+
+    #[rustfmt::skip]
+    const CASES: &[Case] = &[
+        ("read-only: a replica", Some(1), "0-1-9", "", STOPPED, "0-1-5", Some("")),
+        ("read_only unreadable counts as read-only", None, "", "", STOPPED, "", Some("")),
+        ("promoted: writable, stopped, has it all", Some(0), "0-1-9", "", STOPPED, "0-1-5", None),
+        ("never replicated", Some(0), "", "0-1-5", Ok(&[]), "0-1-5", None),
+        ("its own writes count", Some(0), "0-1-4", "0-1-4,0-2-20", STOPPED, "0-1-4", None),
+        ("IO thread running", Some(0), "0-1-9", "", Ok(&[("Yes", "No")]), "", Some("still replicates")),
+        ("IO thread connecting", Some(0), "0-1-9", "", Ok(&[("Connecting", "No")]), "", Some("still replicates")),
+        ("SQL thread running", Some(0), "0-1-9", "", Ok(&[("No", "Yes")]), "", Some("still replicates")),
+        ("a named connection replicates", Some(0), "0-1-9", "", Ok(&[("No", "No"), ("Yes", "Yes")]), "", Some("still replicates")),
+        ("no SLAVE MONITOR privilege", Some(0), "0-1-9", "", Err("denied"), "", Some("SLAVE MONITOR")),
+        ("behind the lost master", Some(0), "0-1-4", "", STOPPED, "0-1-5", Some("lacks transactions")),
+        ("another domain missing", Some(0), "0-1-9", "", STOPPED, "0-1-5,1-1-2", Some("lacks transactions")),
+        ("unreadable positions", Some(0), "garbage", "", STOPPED, "", Some("unreadable GTID")),
+    ];
 
     #[test]
     fn judging_a_writable_node() {
-        for (what, read_only, current, binlog, rows, floor, want) in cases() {
+        for &(what, read_only, current, binlog, rows, floor, want) in CASES {
             let asked = std::cell::Cell::new(false);
             let rows = || {
                 asked.set(true);
-                rows
+                rows.map(|rows| rows.iter().map(|&(io, sql)| threads(io, sql)).collect())
+                    .map_err(str::to_string)
             };
             let verdict = judge(&state(read_only, current, binlog), rows, &gtids(floor));
             match (want, &verdict) {
