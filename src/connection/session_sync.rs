@@ -127,47 +127,8 @@ impl ClusterConnection {
         if items.is_empty() {
             return Ok(());
         }
-        // The values the statement computed, read back once from the node that ran it.
         let computed = items.iter().any(|i| matches!(i, Item::Value { .. }));
-        let exprs: Vec<&str> = items
-            .iter()
-            .filter_map(|i| match i {
-                Item::Value { expr, .. } => Some(expr.as_str()),
-                Item::Text { .. } => None,
-            })
-            .collect();
-        // The read back is a `SELECT`: on the node `FOUND_ROWS()` reads from, it reads
-        // that value too and puts it back afterwards.
-        let keep_found_rows = !exprs.is_empty() && self.pins.found_rows == Some(node);
-        let mut exprs = exprs;
-        if keep_found_rows {
-            exprs.push("FOUND_ROWS()");
-        }
-        let values = if exprs.is_empty() {
-            Vec::new()
-        } else {
-            match self.read_back(node, &exprs) {
-                Ok(mut v) => {
-                    if keep_found_rows {
-                        if let Some(found) = v.pop() {
-                            self.restore_found_rows(node, &found);
-                        }
-                    }
-                    v
-                }
-                Err(reason) => {
-                    let label = self.cluster.topology().nodes[node].label.clone();
-                    let reason = format!("could not read back the values it set: {reason}");
-                    self.inconsistent = Some(format!("on {label}, `{sql}` {reason}"));
-                    return Err(Error::SessionState {
-                        node: label,
-                        statement: sql.to_string(),
-                        reason,
-                    });
-                }
-            }
-        };
-        let mut values = values.into_iter();
+        let mut values = self.computed_values(node, sql, &items)?.into_iter();
         let statements: Vec<(Vec<String>, String)> = items
             .into_iter()
             .map(|i| match i {
@@ -178,48 +139,17 @@ impl ClusterConnection {
                 }
             })
             .collect();
-        let snapshot = self.session.clone();
-        let mut applied = vec![node];
-        for i in 0..self.nodes.len() {
-            if i == node || self.nodes[i].is_none() {
-                continue;
-            }
-            applied.push(i);
-            for (_, stmt) in &statements {
-                match self.internal_batch(i, stmt) {
-                    Ok(()) => {}
-                    Err(e) if transport::is_connection_error(&e) => {
-                        // That node connection is gone; a new one gets the recorded state.
-                        applied.pop();
-                        self.nodes[i] = None;
-                        break;
-                    }
-                    Err(e) => {
-                        let label = self.cluster.topology().nodes[i].label.clone();
-                        log::warn!("session statement `{stmt}` failed on {label}: {e}");
-                        self.undo_session(&applied, &statements, &snapshot);
-                        return Err(Error::SessionState {
-                            node: label,
-                            statement: stmt.clone(),
-                            reason: e.to_string(),
-                        });
-                    }
-                }
-            }
-        }
+        self.apply_to_others(node, &statements)?;
         // A `SET` with computed values ends, on its own node too, with a plain `SET` of
         // those values, so that node's `ROW_COUNT()` is a `SET`'s, as on one connection
         // (the read back was a `SELECT`). `GET DIAGNOSTICS` leaves `ROW_COUNT()` as it
         // was, which no statement can restore: after one into user variables, its node
         // reports the read back's -1 (a documented limit).
-        let ends_with_set =
-            !class.flags.contains(Flags::MULTI) && class.kind == Kind::SetSession && computed;
-        if ends_with_set {
+        if !class.flags.contains(Flags::MULTI) && class.kind == Kind::SetSession && computed {
             for (_, stmt) in &statements {
-                let result = if text {
-                    self.internal_batch(node, stmt)
-                } else {
-                    self.internal_prepared(node, stmt)
+                let result = match text {
+                    true => self.internal_batch(node, stmt),
+                    false => self.internal_prepared(node, stmt),
                 };
                 if let Err(e) = result {
                     log::warn!("re-applying `{stmt}` failed: {e}");
@@ -232,6 +162,90 @@ impl ClusterConnection {
         // The session changed: a node where the old one could not be replayed may take
         // the new one.
         self.unfit.iter_mut().for_each(|u| *u = false);
+        Ok(())
+    }
+
+    /// The values `sql` computed, read back once from `node`, which ran it. The read back
+    /// is a `SELECT`: on the node `FOUND_ROWS()` reads from, it reads that value too and
+    /// puts it back afterwards. Failing, the connection's session is inconsistent.
+    fn computed_values(
+        &mut self,
+        node: usize,
+        sql: &str,
+        items: &[Item],
+    ) -> Result<Vec<String>, Error> {
+        let mut exprs: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Value { expr, .. } => Some(expr.as_str()),
+                Item::Text { .. } => None,
+            })
+            .collect();
+        if exprs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keep_found_rows = self.pins.found_rows == Some(node);
+        if keep_found_rows {
+            exprs.push("FOUND_ROWS()");
+        }
+        match self.read_back(node, &exprs) {
+            Ok(mut v) => {
+                if keep_found_rows {
+                    if let Some(found) = v.pop() {
+                        self.restore_found_rows(node, &found);
+                    }
+                }
+                Ok(v)
+            }
+            Err(reason) => {
+                let label = self.cluster.topology().nodes[node].label.clone();
+                let reason = format!("could not read back the values it set: {reason}");
+                self.inconsistent = Some(format!("on {label}, `{sql}` {reason}"));
+                Err(Error::SessionState {
+                    node: label,
+                    statement: sql.to_string(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// Runs the session statements on every node connection held but `node`. A node
+    /// connection that is gone is dropped (a new one gets the recorded state); a node
+    /// that refuses one has every node's session put back as it was.
+    fn apply_to_others(
+        &mut self,
+        node: usize,
+        statements: &[(Vec<String>, String)],
+    ) -> Result<(), Error> {
+        let snapshot = self.session.clone();
+        let mut applied = vec![node];
+        for i in 0..self.nodes.len() {
+            if i == node || self.nodes[i].is_none() {
+                continue;
+            }
+            applied.push(i);
+            for (_, stmt) in statements {
+                match self.internal_batch(i, stmt) {
+                    Ok(()) => {}
+                    Err(e) if transport::is_connection_error(&e) => {
+                        applied.pop();
+                        self.nodes[i] = None;
+                        break;
+                    }
+                    Err(e) => {
+                        let label = self.cluster.topology().nodes[i].label.clone();
+                        log::warn!("session statement `{stmt}` failed on {label}: {e}");
+                        self.undo_session(&applied, statements, &snapshot);
+                        return Err(Error::SessionState {
+                            node: label,
+                            statement: stmt.clone(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
