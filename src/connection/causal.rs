@@ -300,7 +300,21 @@ impl ClusterConnection {
             self.count_fallback(node);
             return master;
         }
-        let mut node = node;
+        self.wait_on_a_replica(node, tried, required)
+    }
+
+    /// Waits on replica `node` for `required` (bounded by the causal timeout), moving to
+    /// another replica when `node` is unfit for a wait or its connection fails, and to the
+    /// master when the wait times out or no replica is left. Returns the node to read on.
+    fn wait_on_a_replica(
+        &mut self,
+        mut node: usize,
+        tried: &[usize],
+        required: ConsistencyToken,
+    ) -> usize {
+        let shared = self.cluster.topology().clone();
+        let master = shared.master();
+        let timeout = shared.config.causal_timeout;
         // Nodes this read may not wait on: failed before, or found unfit for a wait.
         let mut excluded: Vec<usize> = tried.to_vec();
         let mut failed: Vec<usize> = Vec::new();
