@@ -102,7 +102,7 @@ impl Gtid {
 ///
 /// Get one from [`ClusterConnection::consistency_token`](crate::ClusterConnection::consistency_token),
 /// hand it to a later request as a string (`to_string()`, `parse()`), and make that
-/// request's replica reads wait for it with [`with_token`].
+/// request's replica reads wait for it with [`with_token`](crate::with_token).
 ///
 /// ```
 /// use diesel_cluster::ConsistencyToken;

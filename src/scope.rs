@@ -9,7 +9,7 @@
 //! `last()`. A guard remembers the stack depth it pushed at and truncates back to it on drop;
 //! dropping guards out of order therefore restores the outermost state, never a stale one.
 //!
-//! `scoped-tls` (named in the design) can express the closure scopes but not guards, which
+//! `scoped-tls` (the usual crate for scoped thread-locals) can express the closure scopes but not guards, which
 //! must outlive a closure; one plain `thread_local!` serves both at the same cost.
 
 use std::cell::RefCell;

@@ -57,10 +57,10 @@ type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHashe
 
 /// A Diesel connection to a replicated cluster, usable wherever a `MysqlConnection` is.
 ///
-/// Make one with [`Connection::establish`] (multi-host URL), [`Cluster::connect`], or a
+/// Make one with [`Connection::establish`](diesel::Connection::establish) (multi-host URL), [`Cluster::connect`], or a
 /// pool ([`Cluster::manager`] or `diesel::r2d2::ConnectionManager<ClusterConnection>`).
 ///
-/// Where each statement runs (see [Routing](crate#routing) for the whole rule):
+/// Where each statement runs (see [Routing](crate::guide::routing) for the whole rule):
 ///
 /// 1. per-connection state narrows where a *read* may go: inside a transaction (Diesel's,
 ///    or a raw `BEGIN`, `LOCK TABLES`, `SET autocommit = 0`, `XA START`), the node where

@@ -200,7 +200,7 @@ impl ClusterConnection {
     /// transaction is pinned to it: its state is lost, the transaction manager reports
     /// that) and try one fresh connection. Returns whether the node answered; if not, it
     /// is ejected. Either way the dead connection's socket leaves the watchdog's reach
-    /// first (see [`Guarded::forget_socket`]).
+    /// first (see [`Guarded::forget_socket`](crate::transport::Guarded::forget_socket)).
     pub(crate) fn recover_node(&mut self, i: usize) -> bool {
         self.lost_connection(i);
         if self.tx.pinned == Some(i) {

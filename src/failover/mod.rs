@@ -1,36 +1,16 @@
-//! Changing masters: finding the master again after an outside tool promoted a replica,
-//! and promoting one ourselves ([`Cluster::promote`](crate::Cluster::promote)).
+//! Changing masters: finding the master again after an outside tool promoted a replica
+//! ([`rediscover`](fn@rediscover)), and promoting one ourselves ([`promote`](fn@promote), whose modes and steps are
+//! documented once, for users, on [`Cluster::promote`](crate::Cluster::promote)).
 //!
-//! Both end by switching the cluster's master index, which every connection of the
-//! cluster reads on each write: connections made before the change write to the new
-//! master without being recreated.
+//! Both end by switching the cluster's master index ([`switch_master`]), which every
+//! connection of the cluster reads on each write: connections made before the change
+//! write to the new master without being recreated.
 //!
-//! `promote` is MariaDB GTID replication only (`MASTER_USE_GTID`, `MASTER_GTID_WAIT`,
-//! `Gtid_IO_Pos`). It runs in one of two modes, chosen by whether the current master
-//! answers:
+//! The parts: `admin` opens a node with the admin account and reads its replication
+//! state; `promote` runs the steps, after [`select::promotion_target`] made the choice
+//! (pure, table-tested); `rediscover` judges a writable node (pure) before adopting it.
 //!
-//! * **switchover** (master reachable): the master is made `read_only` first, the chosen
-//!   replica catches up with it, is promoted, and the old master becomes a replica of
-//!   it. No committed write is lost; writes fail (read-only) for the moments in between.
-//! * **failover** (master unreachable): the chosen replica stops fetching, applies what it
-//!   already received, and is promoted. Transactions the dead master committed that no
-//!   reachable replica received are lost, as with any asynchronous replication. The old
-//!   master is left alone: it must be re-attached as a replica by hand before it serves
-//!   again (started as it was, it would be writable and diverged).
-//!
-//! Either way, every other reachable replica is pointed at the new master; nothing is
-//! changed on any node until every check has passed (candidate reachable and not behind
-//! another replica, credentials present, catch-up done, and in a failover, not behind
-//! the position the dead master was last seen at).
-//!
-//! Rediscovery holds a writable node to the same rule before taking it for the master:
-//! it must replicate from nobody (no IO thread running or connecting, no SQL thread
-//! running, on any replication connection) and have every transaction the lost master
-//! was last seen with, per GTID domain. `read_only = 0` alone is not enough: a replica
-//! whose `read_only` was forgotten still applies the old master's stream, and writes
-//! sent to it would split the cluster's history. A refused node is logged (once per
-//! reason) and writes fail with [`Error::NoMaster`] until a node passes, the master is
-//! back, or [`Cluster::promote`](crate::Cluster::promote) runs.
+//! [`select::promotion_target`]: crate::topology::select::promotion_target
 
 use std::time::Duration;
 

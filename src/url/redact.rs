@@ -173,7 +173,7 @@ impl<'a> Redacted<'a> {
 }
 
 /// An error about a URL option whose value may hold part of a password (it is one of
-/// `hidden`, see [`ParsedUrl::hidden`]), without the value.
+/// `hidden`, see [`ParsedUrl::hidden`](super::ParsedUrl::hidden)), without the value.
 pub(crate) fn hide_option_value(error: Error, hidden: &[String]) -> Error {
     match error {
         Error::InvalidOption { option, .. } if hidden.contains(&option) => Error::InvalidOption {
