@@ -8,7 +8,7 @@ use diesel::result::QueryResult;
 use diesel::sql_types::BigInt;
 use diesel::RunQueryDsl;
 
-use super::probe::MonitorConn;
+use super::conn::MonitorConn;
 
 #[derive(diesel::QueryableByName)]
 pub(super) struct TsRow {

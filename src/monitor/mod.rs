@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::topology::Topology;
 
+mod conn;
 mod heartbeat;
 mod learn;
 mod probe;

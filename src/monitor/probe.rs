@@ -1,19 +1,18 @@
 //! One round of checks: the connections the monitor keeps to each node, the deadline
 //! each node's checks run under, and what each check reads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 use diesel::sql_types::{Nullable, Text};
 use diesel::RunQueryDsl;
 
 use crate::topology::Topology;
-use crate::transport::watchdog::{Armed, Timer};
-use crate::transport::{connect_node, is_connection_error, Connected, Guarded};
+use crate::transport::watchdog::Timer;
+use crate::transport::{connect_node, is_connection_error};
 
+use super::conn::{Check, MonitorConn};
 use super::heartbeat::{
     create_table_sql, heartbeat_lag, write_heartbeat_row, Heartbeat, TsRow, Written,
 };
@@ -37,47 +36,6 @@ pub(super) struct Probe {
     timer: Timer,
     /// The node being checked, while its checks run under a deadline.
     check: Option<Check>,
-}
-
-/// The deadline of one node's checks in a round (see [`Probe::guarded`]).
-struct Check {
-    node: usize,
-    until: Instant,
-    /// One flag per connection armed for this check: whether its deadline fired.
-    fired: Vec<Arc<AtomicBool>>,
-}
-
-/// A monitor connection, with a deadline on its socket while a check uses it.
-pub(super) type MonitorConn = Guarded<Armed>;
-
-impl MonitorConn {
-    /// Prepares a new monitor connection. Its statements must never wait on a lock for
-    /// as long as a hung server would take to miss the check's deadline: a heartbeat
-    /// write blocked by `FLUSH TABLES WITH READ LOCK` (a backup) or by another writer of
-    /// the row fails on its lock timeout (logged as a heartbeat error) instead of making
-    /// a healthy master look hung.
-    fn open(c: Connected, shared: &Topology) -> MonitorConn {
-        let mut conn = Guarded::new(c, |_| None);
-        let lock_wait = (shared.config.network_timeout.as_secs() / 3).max(1);
-        if let Err(e) = conn.batch_execute(&format!(
-            "SET SESSION lock_wait_timeout = {lock_wait}, SESSION innodb_lock_wait_timeout = {lock_wait}"
-        )) {
-            log::debug!("monitor: could not bound its lock waits: {e}");
-        }
-        conn
-    }
-
-    /// Puts the check's deadline on this connection's socket (once per check).
-    fn arm(&mut self, timer: &Timer, check: &mut Option<Check>, i: usize) {
-        let (Some(check), Some(fd), None) = (check.as_mut(), self.socket, &self.guard) else {
-            return;
-        };
-        if check.node == i {
-            let armed = timer.arm(fd, check.until.saturating_duration_since(Instant::now()));
-            check.fired.push(armed.fired());
-            self.guard = Some(armed);
-        }
-    }
 }
 
 impl Probe {
