@@ -74,6 +74,7 @@
 //! [Diesel]: https://diesel.rs
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod classify;
 mod cluster;
