@@ -15,24 +15,49 @@ pub(super) struct Tail {
     /// A query: locking clauses and `INTO` count.
     pub(super) select_like: bool,
     /// After `WITH`: the main statement's keyword is still to come.
-    pub(super) cte: bool,
+    cte: bool,
     /// Parenthesis depth relative to the head's end.
-    pub(super) depth: i64,
+    depth: i64,
     pub(super) locking: bool,
     pub(super) into: bool,
     /// The last name-like token (word or quoted identifier): where its text starts, where
     /// the token ends (after a closing quote), and whether it was quoted. A `(` with only
     /// whitespace between may make it a call.
-    pub(super) name_start: usize,
-    pub(super) name_end: usize,
-    pub(super) name_quoted: bool,
+    name_start: usize,
+    name_end: usize,
+    name_quoted: bool,
     /// Just after the last keyword that a table or index name may follow with a column
     /// list (`INTO`, `TABLE`, `KEY`, ...; or the `INSERT`/`REPLACE` head): a name right
     /// there followed by `(` is no call. `usize::MAX`: none.
-    pub(super) names_table_from: usize,
+    names_table_from: usize,
 }
 
 impl Tail {
+    /// The tail of a statement whose head gave `kind`, `flags` and whether it is a query
+    /// and a `WITH`; `names_table_from`: where a table name with its column list may
+    /// follow the head (`usize::MAX`: nowhere).
+    pub(super) fn new(
+        kind: Kind,
+        flags: Flags,
+        select_like: bool,
+        cte: bool,
+        names_table_from: usize,
+    ) -> Tail {
+        Tail {
+            kind,
+            flags,
+            select_like,
+            cte,
+            depth: 0,
+            locking: false,
+            into: false,
+            name_start: 0,
+            name_end: usize::MAX,
+            name_quoted: false,
+            names_table_from,
+        }
+    }
+
     /// Scans to the end of the statement; returns where its text ends (its `;` or the
     /// end of input), leaving the lexer after the `;`.
     ///
