@@ -2,6 +2,8 @@
 //! where it must run (locking clauses, `INTO`, stateful and unknown function calls,
 //! variables, placeholders) and for the `;` that ends it.
 
+use std::ops::ControlFlow;
+
 use super::bytes::{is_ident, scan_quoted_ident, span, word_end, S_TAIL_SKIP, S_WS};
 use super::functions;
 use super::keywords::{keyword, Kw, MAX_FUNCTION_NAME, MIN_FUNCTION_NAME};
@@ -80,37 +82,14 @@ impl Tail {
             // Tests on different expressions, so that LLVM keeps a branch chain rather
             // than a jump table (its indirect jump mispredicts nearly every time).
             if b == b'`' {
-                let j = scan_quoted_ident(s, i + 1, b'`');
-                // A built-in function's name, backticked? Only names of a function's
-                // length are looked at (one test for most of Diesel's).
-                if (MIN_FUNCTION_NAME..=MAX_FUNCTION_NAME).contains(&(j - i - 1)) {
-                    self.backticked(i + 1, j, lx);
-                }
-                self.name_start = i + 1;
-                i = (j + 1).min(n);
-                self.name_end = i;
-                self.name_quoted = true;
+                i = self.backticked_name(i, lx);
             } else if b == b'?' {
                 self.flags |= Flags::PLACEHOLDER;
                 i += 1;
             } else if is_ident(b) {
-                let j = word_end(s, i);
-                if i == 0 || s[i - 1] != b'.' {
-                    let kw = keyword(&s[i..j]);
-                    if kw != Kw::None {
-                        lx.pos = j;
-                        self.keyword(kw, lx);
-                    }
-                }
-                self.name_start = i;
-                self.name_end = j;
-                self.name_quoted = false;
-                i = j;
+                i = self.word(i, lx);
             } else if b == b'(' {
-                if span(s, self.name_end, S_WS) == i {
-                    self.call(lx);
-                }
-                self.depth += 1;
+                self.open_paren(i, lx);
                 i += 1;
             } else if b == b')' {
                 self.depth -= 1;
@@ -119,47 +98,101 @@ impl Tail {
                 lx.pos = i + 1;
                 return i;
             } else {
-                lx.pos = i;
-                lx.after_dot = false;
-                let Some(t) = lx.next() else { return n };
-                match t.tk {
-                    Tk::Semi => return t.start,
-                    Tk::LParen => {
-                        // Only comments (and whitespace) since the last name?
-                        if span(s, self.name_end, S_WS) == i {
-                            self.call(lx);
-                        }
-                        self.depth += 1;
-                    }
-                    Tk::RParen => self.depth -= 1,
-                    Tk::Word => {
-                        self.keyword(t.kw(), lx);
-                        self.name_start = t.start;
-                        self.name_end = lx.pos;
-                        self.name_quoted = false;
-                    }
-                    Tk::SysVar => self.flags |= sysvar_flags(t.text),
-                    // A quoted name of a built-in function, called.
-                    Tk::Ident if t.start > 0 && matches!(s[t.start - 1], b'`' | b'"') => {
-                        self.quoted_name(t.text, lx);
-                        self.name_start = t.start;
-                        self.name_end = lx.pos;
-                        self.name_quoted = true;
-                    }
-                    Tk::Ident => {
-                        self.name_start = t.start;
-                        self.name_end = lx.pos;
-                        self.name_quoted = false;
-                    }
-                    Tk::UserVar if lx.peek_tk() == Some(Tk::Assign) => {
-                        self.flags |= Flags::USER_VARIABLE_WRITE;
-                    }
-                    Tk::Punct if t.text == b"?" => self.flags |= Flags::PLACEHOLDER,
-                    _ => {}
+                match self.token(i, lx) {
+                    ControlFlow::Continue(next) => i = next,
+                    ControlFlow::Break(end) => return end,
                 }
-                i = lx.pos;
             }
         }
+    }
+
+    /// Notes the last name-like token: its text starts at `start`, the token ends at
+    /// `end`.
+    #[inline(always)]
+    fn name(&mut self, start: usize, end: usize, quoted: bool) {
+        self.name_start = start;
+        self.name_end = end;
+        self.name_quoted = quoted;
+    }
+
+    /// The fast path's backticked identifier whose opening backtick is at `i`: the last
+    /// name, and maybe a built-in function's, called. Returns where it ends.
+    #[inline(always)]
+    fn backticked_name(&mut self, i: usize, lx: &mut Lexer<'_>) -> usize {
+        let s = lx.s;
+        let j = scan_quoted_ident(s, i + 1, b'`');
+        // A built-in function's name, backticked? Only names of a function's
+        // length are looked at (one test for most of Diesel's).
+        if (MIN_FUNCTION_NAME..=MAX_FUNCTION_NAME).contains(&(j - i - 1)) {
+            self.backticked(i + 1, j, lx);
+        }
+        let end = (j + 1).min(s.len());
+        self.name(i + 1, end, true);
+        end
+    }
+
+    /// The fast path's unquoted word starting at `i`: a keyword unless glued to a `.`
+    /// (a qualified name's part), and the last name. Returns where it ends.
+    #[inline(always)]
+    fn word(&mut self, i: usize, lx: &mut Lexer<'_>) -> usize {
+        let s = lx.s;
+        let j = word_end(s, i);
+        if i == 0 || s[i - 1] != b'.' {
+            let kw = keyword(&s[i..j]);
+            if kw != Kw::None {
+                lx.pos = j;
+                self.keyword(kw, lx);
+            }
+        }
+        self.name(i, j, false);
+        j
+    }
+
+    /// A `(` the scan reached at `i`: one level deeper, and a call of the last name if
+    /// only whitespace lies between that name and `i` (from `i`, the lexer may have
+    /// skipped comments to the `(`).
+    #[inline(always)]
+    fn open_paren(&mut self, i: usize, lx: &Lexer<'_>) {
+        if span(lx.s, self.name_end, S_WS) == i {
+            self.call(lx);
+        }
+        self.depth += 1;
+    }
+
+    /// Anything rarer at `i` (quotes, variables, comments, other punctuation), one token
+    /// through the lexer. Breaks with where the statement's text ends (its `;` or the end
+    /// of input); else continues from where the token ends.
+    #[inline(always)]
+    fn token(&mut self, i: usize, lx: &mut Lexer<'_>) -> ControlFlow<usize, usize> {
+        let s = lx.s;
+        lx.pos = i;
+        lx.after_dot = false;
+        let Some(t) = lx.next() else {
+            return ControlFlow::Break(s.len());
+        };
+        match t.tk {
+            Tk::Semi => return ControlFlow::Break(t.start),
+            // Only comments (and whitespace) since the last name?
+            Tk::LParen => self.open_paren(i, lx),
+            Tk::RParen => self.depth -= 1,
+            Tk::Word => {
+                self.keyword(t.kw(), lx);
+                self.name(t.start, lx.pos, false);
+            }
+            Tk::SysVar => self.flags |= sysvar_flags(t.text),
+            // A quoted name of a built-in function, called.
+            Tk::Ident if t.start > 0 && matches!(s[t.start - 1], b'`' | b'"') => {
+                self.quoted_name(t.text, lx);
+                self.name(t.start, lx.pos, true);
+            }
+            Tk::Ident => self.name(t.start, lx.pos, false),
+            Tk::UserVar if lx.peek_tk() == Some(Tk::Assign) => {
+                self.flags |= Flags::USER_VARIABLE_WRITE;
+            }
+            Tk::Punct if t.text == b"?" => self.flags |= Flags::PLACEHOLDER,
+            _ => {}
+        }
+        ControlFlow::Continue(lx.pos)
     }
 
     /// Handles the backticked identifier `s[start..end]` of the fast path (`end`: its
