@@ -315,114 +315,167 @@ pub(crate) fn assigned_user_variables(stmt: &str) -> Vec<&str> {
 /// A global assignment anywhere makes it `SetGlobal`; else `autocommit` anywhere makes it
 /// `SetAutocommit`; else `SetSession`.
 pub(super) fn parse_set(mut la: Lexer<'_>) -> (Kind, Flags) {
-    let mut flags = Flags::NONE;
-    let mut global_scope = false;
-    let mut any_global = false;
-    let mut autocommit = false;
-    let mut autocommit_value: Option<bool> = None;
+    let mut set = SetList::default();
     let mut first = true;
-    while let Some(mut t) = la.next() {
+    while let Some(t) = la.next() {
         if t.tk == Tk::Semi {
             break;
         }
-        match t.kw() {
-            Kw::Global | Kw::Persist | Kw::PersistOnly => global_scope = true,
-            Kw::Session | Kw::Local => global_scope = false,
-            _ => {}
-        }
-        if matches!(
-            t.kw(),
-            Kw::Global | Kw::Persist | Kw::PersistOnly | Kw::Session | Kw::Local
-        ) {
-            match la.next() {
-                Some(n) if n.tk != Tk::Semi => t = n,
-                _ => break,
-            }
-        }
-        let mut is_autocommit = false;
-        match t.tk {
-            Tk::Word => match t.kw() {
-                Kw::Transaction if first => {
-                    let kind = if global_scope {
-                        Kind::SetGlobal
-                    } else {
-                        Kind::SetTransaction
-                    };
-                    return (kind, flags);
-                }
-                Kw::Password | Kw::Role => any_global = true,
-                Kw::Default if la.peek_kw() == Kw::Role => any_global = true,
-                // Character set assignments are always session ones.
-                Kw::Names | Kw::Charset | Kw::Character => {}
-                Kw::Autocommit if !global_scope => is_autocommit = true,
-                _ => any_global |= global_scope,
-            },
-            Tk::Ident => any_global |= global_scope,
-            Tk::UserVar => flags |= Flags::USER_VARIABLE_WRITE,
-            Tk::SysVar => {
-                let (scope, name) = match t.text.iter().rposition(|&b| b == b'.') {
-                    Some(dot) => (&t.text[..dot], &t.text[dot + 1..]),
-                    None => (&b""[..], t.text),
-                };
-                let global = [&b"global"[..], b"persist", b"persist_only"]
-                    .iter()
-                    .any(|g| scope.eq_ignore_ascii_case(g));
-                if global {
-                    any_global = true;
-                } else if name.eq_ignore_ascii_case(b"autocommit") {
-                    is_autocommit = true;
-                }
-            }
-            _ => {}
+        let Some(t) = set.scope(t, &mut la) else {
+            break;
+        };
+        let setting = set.target(t, first, &la);
+        if setting == Setting::Transaction {
+            return (set.transaction_kind(), set.flags);
         }
         first = false;
         if la.peek_tk() == Some(Tk::Eq) || la.peek_tk() == Some(Tk::Assign) {
             la.next();
         }
-        // The value: up to a `,` outside parentheses.
-        let mut depth: i64 = 0;
-        let mut value: Option<bool> = None;
-        let mut value_tokens = 0usize;
-        let more = loop {
-            let Some(v) = la.next() else { break false };
-            match v.tk {
-                Tk::Semi => break false,
-                Tk::Comma if depth == 0 => break true,
-                Tk::LParen => depth += 1,
-                Tk::RParen => depth -= 1,
-                _ => {}
-            }
-            value_tokens += 1;
-            value = if value_tokens == 1 {
-                bool_value(v)
-            } else {
-                None
-            };
-        };
-        if is_autocommit {
+        let (value, more) = skip_value(&mut la);
+        if setting == Setting::Autocommit {
             // The last assignment wins; only a one-token literal has a known value.
-            autocommit = true;
-            autocommit_value = value;
+            set.autocommit = true;
+            set.autocommit_value = value;
         }
         if !more {
             break;
         }
     }
-    if autocommit {
-        match autocommit_value {
-            Some(false) => flags |= Flags::AUTOCOMMIT_OFF,
-            Some(true) => flags |= Flags::AUTOCOMMIT_ON,
-            None => {}
+    set.kind()
+}
+
+/// What the assignments of a `SET` seen so far add up to.
+#[derive(Default)]
+struct SetList {
+    flags: Flags,
+    /// The last scope keyword was a global one: it sticks to the following assignments.
+    global_scope: bool,
+    /// Some assignment is global (or sets a password or role).
+    any_global: bool,
+    /// Some assignment sets `autocommit`.
+    autocommit: bool,
+    /// The value of the last one, if a one-token literal.
+    autocommit_value: Option<bool>,
+}
+
+/// What an assignment's target is, as far as the statement's kind cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    /// `[scope] TRANSACTION`, first: the statement is `SET [scope] TRANSACTION ...`.
+    Transaction,
+    /// The session's `autocommit`.
+    Autocommit,
+    Other,
+}
+
+impl SetList {
+    /// Takes an optional scope keyword (`GLOBAL`, `PERSIST`, `PERSIST_ONLY`, `SESSION`,
+    /// `LOCAL`) at `t`; returns the target's first token (`t` if it was no scope),
+    /// `None` if the statement ends first.
+    fn scope<'a>(&mut self, t: Token<'a>, la: &mut Lexer<'a>) -> Option<Token<'a>> {
+        match t.kw() {
+            Kw::Global | Kw::Persist | Kw::PersistOnly => self.global_scope = true,
+            Kw::Session | Kw::Local => self.global_scope = false,
+            _ => return Some(t),
+        }
+        la.next().filter(|n| n.tk != Tk::Semi)
+    }
+
+    /// Notes what the assignment's target `t` (after its scope; `la` just after it)
+    /// makes of the statement. `first`: the statement's first assignment.
+    fn target(&mut self, t: Token<'_>, first: bool, la: &Lexer<'_>) -> Setting {
+        match t.tk {
+            Tk::Word => match t.kw() {
+                Kw::Transaction if first => return Setting::Transaction,
+                Kw::Password | Kw::Role => self.any_global = true,
+                Kw::Default if la.peek_kw() == Kw::Role => self.any_global = true,
+                // Character set assignments are always session ones.
+                Kw::Names | Kw::Charset | Kw::Character => {}
+                Kw::Autocommit if !self.global_scope => return Setting::Autocommit,
+                _ => self.any_global |= self.global_scope,
+            },
+            Tk::Ident => self.any_global |= self.global_scope,
+            Tk::UserVar => self.flags |= Flags::USER_VARIABLE_WRITE,
+            Tk::SysVar => return self.system_variable(t.text),
+            _ => {}
+        }
+        Setting::Other
+    }
+
+    /// A system variable's target, `@@[scope.]name` (`text`: after the `@@`): its own
+    /// scope, not the sticky one.
+    fn system_variable(&mut self, text: &[u8]) -> Setting {
+        let (scope, name) = match text.iter().rposition(|&b| b == b'.') {
+            Some(dot) => (&text[..dot], &text[dot + 1..]),
+            None => (&b""[..], text),
+        };
+        let global = [&b"global"[..], b"persist", b"persist_only"]
+            .iter()
+            .any(|g| scope.eq_ignore_ascii_case(g));
+        if global {
+            self.any_global = true;
+        } else if name.eq_ignore_ascii_case(b"autocommit") {
+            return Setting::Autocommit;
+        }
+        Setting::Other
+    }
+
+    /// The kind of `SET [scope] TRANSACTION ...`.
+    fn transaction_kind(&self) -> Kind {
+        if self.global_scope {
+            Kind::SetGlobal
+        } else {
+            Kind::SetTransaction
         }
     }
-    let kind = if any_global {
-        Kind::SetGlobal
-    } else if autocommit {
-        Kind::SetAutocommit
-    } else {
-        Kind::SetSession
-    };
-    (kind, flags)
+
+    /// The statement's kind and flags, once every assignment is seen.
+    fn kind(self) -> (Kind, Flags) {
+        let mut flags = self.flags;
+        if self.autocommit {
+            match self.autocommit_value {
+                Some(false) => flags |= Flags::AUTOCOMMIT_OFF,
+                Some(true) => flags |= Flags::AUTOCOMMIT_ON,
+                None => {}
+            }
+        }
+        let kind = if self.any_global {
+            Kind::SetGlobal
+        } else if self.autocommit {
+            Kind::SetAutocommit
+        } else {
+            Kind::SetSession
+        };
+        (kind, flags)
+    }
+}
+
+/// Consumes one assignment's value, up to a `,` outside parentheses (or the statement's
+/// end). Returns the boolean it stands for if it is a one-token literal, and whether
+/// another assignment follows.
+fn skip_value(la: &mut Lexer<'_>) -> (Option<bool>, bool) {
+    let mut depth: i64 = 0;
+    let mut value: Option<bool> = None;
+    let mut value_tokens = 0usize;
+    loop {
+        let Some(v) = la.next() else {
+            return (value, false);
+        };
+        match v.tk {
+            Tk::Semi => return (value, false),
+            Tk::Comma if depth == 0 => return (value, true),
+            Tk::LParen => depth += 1,
+            Tk::RParen => depth -= 1,
+            _ => {}
+        }
+        value_tokens += 1;
+        value = if value_tokens == 1 {
+            bool_value(v)
+        } else {
+            None
+        };
+    }
 }
 
 /// The boolean a one-token `SET` value stands for, if it is a literal one.
