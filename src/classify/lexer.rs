@@ -248,19 +248,40 @@ impl<'a> Iterator for Lexer<'a> {
     /// comments, whose content is SQL).
     #[inline]
     fn next(&mut self) -> Option<Token<'a>> {
+        let Some(i) = self.skip_to_token() else {
+            self.pos = self.s.len();
+            self.after_dot = false;
+            return None;
+        };
+        let after_dot = std::mem::replace(&mut self.after_dot, false);
+        let (tk, start, end, next) = self.token_at(i, after_dot);
+        self.pos = next;
+        Some(Token {
+            tk,
+            text: self.s.get(start..end).unwrap_or_default(),
+            start,
+        })
+    }
+}
+
+/// A token as [`Lexer::token_at`] finds it: its type, where its text starts and ends,
+/// and where lexing goes on (after a closing quote).
+type Lexed = (Tk, usize, usize, usize);
+
+/// The pieces of [`Lexer::next`], inlined into it.
+impl Lexer<'_> {
+    /// Where the next token starts: skips whitespace and comments from the lexer's
+    /// position, entering and leaving executable comments. `None` at the end of input.
+    #[inline(always)]
+    fn skip_to_token(&mut self) -> Option<usize> {
         let s = self.s;
-        let n = s.len();
         let mut i = self.pos;
         loop {
             // Whitespace first, in a tight loop: it's the usual separator.
             i = span(s, i, S_WS);
-            let Some(&b) = s.get(i) else {
-                self.pos = n;
-                self.after_dot = false;
-                return None;
-            };
+            let &b = s.get(i)?;
             if class(b) < C_SLASH {
-                break;
+                return Some(i);
             }
             match b {
                 b'#' => i = skip_line(s, i + 1),
@@ -271,40 +292,53 @@ impl<'a> Iterator for Lexer<'a> {
                 {
                     i = skip_line(s, i + 2)
                 }
-                b'/' if s.get(i + 1) == Some(&b'*') => {
-                    let bang = match s.get(i + 2) {
-                        Some(b'!') => Some(i + 3),
-                        Some(b'M' | b'm') if s.get(i + 3) == Some(&b'!') => Some(i + 4),
-                        _ => None,
-                    };
-                    match bang {
-                        Some(k) if !self.in_exec => {
-                            let (end, version) = skip_version(s, k);
-                            if version.is_some_and(|v| v > ALWAYS_EXECUTED_VERSION) {
-                                self.seen |= SEEN_VERSIONED;
-                            }
-                            if version.is_some_and(|v| v >= self.plain_from) {
-                                i = skip_block(s, end);
-                            } else {
-                                self.in_exec = true;
-                                i = end;
-                            }
-                        }
-                        _ => i = skip_block(s, i + 2),
-                    }
-                }
+                b'/' if s.get(i + 1) == Some(&b'*') => i = self.block_comment(i),
                 b'*' if self.in_exec && s.get(i + 1) == Some(&b'/') => {
                     self.in_exec = false;
                     i += 2;
                 }
-                _ => break,
+                _ => return Some(i),
             }
         }
-        let after_dot = std::mem::replace(&mut self.after_dot, false);
+    }
+
+    /// The `/*` at `i`: skips the comment, or enters an executable one (`/*!`, `/*M!`,
+    /// with an optional version) that this reading runs. Returns where lexing goes on.
+    #[inline(always)]
+    fn block_comment(&mut self, i: usize) -> usize {
+        let s = self.s;
+        let bang = match s.get(i + 2) {
+            Some(b'!') => Some(i + 3),
+            Some(b'M' | b'm') if s.get(i + 3) == Some(&b'!') => Some(i + 4),
+            _ => None,
+        };
+        match bang {
+            Some(k) if !self.in_exec => {
+                let (end, version) = skip_version(s, k);
+                if version.is_some_and(|v| v > ALWAYS_EXECUTED_VERSION) {
+                    self.seen |= SEEN_VERSIONED;
+                }
+                if version.is_some_and(|v| v >= self.plain_from) {
+                    skip_block(s, end)
+                } else {
+                    self.in_exec = true;
+                    end
+                }
+            }
+            _ => skip_block(s, i + 2),
+        }
+    }
+
+    /// The token starting at `i` (`after_dot`: right after a `.` glued to an identifier
+    /// character, so a word is a name's part).
+    #[inline(always)]
+    fn token_at(&mut self, i: usize, after_dot: bool) -> Lexed {
+        let s = self.s;
+        let n = s.len();
         let b = s[i];
         let c = class(b);
         // Most frequent first.
-        let (tk, start, end, next) = if c == C_IDENT {
+        if c == C_IDENT {
             let j = word_end(s, i);
             let tk = if after_dot { Tk::Ident } else { Tk::Word };
             (tk, i, j, j)
@@ -312,51 +346,62 @@ impl<'a> Iterator for Lexer<'a> {
             let j = scan_quoted_ident(s, i + 1, b'`');
             (Tk::Ident, i + 1, j, (j + 1).min(n))
         } else if c == C_QUOTE {
-            if b == b'"' {
-                self.seen |= SEEN_DOUBLE_QUOTE;
-            }
-            if b == b'"' && self.quirks & Q_ANSI_QUOTES != 0 {
-                let j = scan_quoted_ident(s, i + 1, b'"');
-                (Tk::Ident, i + 1, j, (j + 1).min(n))
-            } else {
-                let j = self.scan_string(i + 1, b);
-                (Tk::Str, i + 1, j, (j + 1).min(n))
-            }
+            self.quoted(i, b)
         } else if c == C_AT {
-            match s.get(i + 1) {
-                Some(b'@') => {
-                    let j = span(s, i + 2, S_VAR);
-                    (Tk::SysVar, i + 2, j, j)
-                }
-                Some(&c) if is_ident(c) => {
-                    let j = span(s, i + 2, S_VAR);
-                    (Tk::UserVar, i, j, j)
-                }
-                Some(&c) if c == b'\'' || c == b'"' => {
-                    if c == b'"' {
-                        self.seen |= SEEN_DOUBLE_QUOTE;
-                    }
-                    let j = (self.scan_string(i + 2, c) + 1).min(n);
-                    (Tk::UserVar, i, j, j)
-                }
-                Some(b'`') => {
-                    let j = (scan_quoted_ident(s, i + 2, b'`') + 1).min(n);
-                    (Tk::UserVar, i, j, j)
-                }
-                _ => (Tk::Punct, i, i + 1, i + 1),
-            }
+            self.variable(i)
         } else if c == C_COLON && s.get(i + 1) == Some(&b'=') {
             (Tk::Assign, i, i + 2, i + 2)
         } else {
             // One-byte tokens.
             self.after_dot = c == C_DOT && s.get(i + 1).is_some_and(|&c| is_ident(c));
             (ONE_BYTE[c as usize], i, i + 1, i + 1)
-        };
-        self.pos = next;
-        Some(Token {
-            tk,
-            text: s.get(start..end).unwrap_or_default(),
-            start,
-        })
+        }
+    }
+
+    /// The text quoted with `q` (`'` or `"`) at `i`: a string, or under `ANSI_QUOTES` a
+    /// `"`-quoted identifier.
+    #[inline(always)]
+    fn quoted(&mut self, i: usize, q: u8) -> Lexed {
+        let n = self.s.len();
+        if q == b'"' {
+            self.seen |= SEEN_DOUBLE_QUOTE;
+        }
+        if q == b'"' && self.quirks & Q_ANSI_QUOTES != 0 {
+            let j = scan_quoted_ident(self.s, i + 1, b'"');
+            (Tk::Ident, i + 1, j, (j + 1).min(n))
+        } else {
+            let j = self.scan_string(i + 1, q);
+            (Tk::Str, i + 1, j, (j + 1).min(n))
+        }
+    }
+
+    /// The `@` at `i`: a system variable (`@@[scope.]name`), a user variable (`@name`,
+    /// `@'name'`, `@"name"`, `` @`name` ``), or a lone `@`.
+    #[inline(always)]
+    fn variable(&mut self, i: usize) -> Lexed {
+        let s = self.s;
+        let n = s.len();
+        match s.get(i + 1) {
+            Some(b'@') => {
+                let j = span(s, i + 2, S_VAR);
+                (Tk::SysVar, i + 2, j, j)
+            }
+            Some(&c) if is_ident(c) => {
+                let j = span(s, i + 2, S_VAR);
+                (Tk::UserVar, i, j, j)
+            }
+            Some(&c) if c == b'\'' || c == b'"' => {
+                if c == b'"' {
+                    self.seen |= SEEN_DOUBLE_QUOTE;
+                }
+                let j = (self.scan_string(i + 2, c) + 1).min(n);
+                (Tk::UserVar, i, j, j)
+            }
+            Some(b'`') => {
+                let j = (scan_quoted_ident(s, i + 2, b'`') + 1).min(n);
+                (Tk::UserVar, i, j, j)
+            }
+            _ => (Tk::Punct, i, i + 1, i + 1),
+        }
     }
 }
