@@ -51,85 +51,105 @@ pub(crate) fn write_targets(sql: &str) -> Option<Vec<&str>> {
     if classify(sql).flags.contains(Flags::UNCERTAIN) {
         return None;
     }
-    // The first statement, lexed in its context (it may start inside an executable
-    // comment).
+    let (mut lx, kind) = first_statement(sql)?;
+    let verb = lx.next()?.kw();
+    let name = match (kind, verb) {
+        (Kind::Insert, Kw::Insert) | (Kind::Replace, Kw::Replace) => insert_target(lx),
+        (Kind::Update, Kw::Update) => update_target(lx),
+        (Kind::Delete, Kw::Delete) => delete_target(lx),
+        (Kind::Ddl, Kw::Truncate) => truncate_target(lx),
+        (Kind::LoadData, Kw::Load) => load_target(lx),
+        _ => None,
+    }?;
+    let name = sql.get(name.start..name.start + name.text.len())?;
+    (!name.is_empty()).then(|| vec![name])
+}
+
+/// The first non-empty statement of `sql`, lexed in its context (it may start inside
+/// an executable comment): a lexer at its start, and its kind.
+fn first_statement(sql: &str) -> Option<(Lexer<'_>, Kind)> {
     let mut lx = Lexer::new(sql.as_bytes());
-    let (mut lx, class) = loop {
-        if lx.at_end() {
-            return None;
-        }
+    while !lx.at_end() {
         let before = lx.clone();
         let (class, _) = classify_one(&mut lx);
         if class.kind != Kind::Empty {
-            break (before, class);
+            return Some((before, class.kind));
         }
-    };
-    let verb = lx.next()?.kw();
-    let name = match (class.kind, verb) {
-        (Kind::Insert, Kw::Insert) | (Kind::Replace, Kw::Replace) => {
-            eat_words(&mut lx, &[b"LOW_PRIORITY", b"DELAYED", b"HIGH_PRIORITY"]);
-            eat_words(&mut lx, &[b"IGNORE"]);
-            eat_words(&mut lx, &[b"INTO"]);
-            qualified_name(&mut lx)?
+    }
+    None
+}
+
+/// `INSERT|REPLACE [LOW_PRIORITY|DELAYED|HIGH_PRIORITY] [IGNORE] [INTO] t`: `t`. `lx`
+/// is just after the verb, as in the functions below.
+fn insert_target(mut lx: Lexer<'_>) -> Option<Token<'_>> {
+    eat_words(&mut lx, &[b"LOW_PRIORITY", b"DELAYED", b"HIGH_PRIORITY"]);
+    eat_words(&mut lx, &[b"IGNORE"]);
+    eat_words(&mut lx, &[b"INTO"]);
+    qualified_name(&mut lx)
+}
+
+/// `UPDATE [LOW_PRIORITY] [IGNORE] t [[AS] alias] SET`: `t`.
+fn update_target(mut lx: Lexer<'_>) -> Option<Token<'_>> {
+    eat_words(&mut lx, &[b"LOW_PRIORITY"]);
+    eat_words(&mut lx, &[b"IGNORE"]);
+    let name = qualified_name(&mut lx)?;
+    skip_alias(&mut lx);
+    lx.next()
+        .is_some_and(|t| is_word(t, b"SET"))
+        .then_some(name)
+}
+
+/// `DELETE [LOW_PRIORITY] [QUICK] [IGNORE] FROM t [[AS] alias]`, then `WHERE`, `ORDER`,
+/// `LIMIT`, `RETURNING` or the statement's end: `t`.
+fn delete_target(mut lx: Lexer<'_>) -> Option<Token<'_>> {
+    eat_words(&mut lx, &[b"LOW_PRIORITY"]);
+    eat_words(&mut lx, &[b"QUICK"]);
+    eat_words(&mut lx, &[b"IGNORE"]);
+    if !eat_words(&mut lx, &[b"FROM"]) {
+        return None;
+    }
+    let name = qualified_name(&mut lx)?;
+    skip_alias(&mut lx);
+    match lx.next() {
+        None => Some(name),
+        Some(t) if t.tk == Tk::Semi => Some(name),
+        Some(t)
+            if [&b"WHERE"[..], b"ORDER", b"LIMIT", b"RETURNING"]
+                .iter()
+                .any(|w| is_word(t, w)) =>
+        {
+            Some(name)
         }
-        (Kind::Update, Kw::Update) => {
-            eat_words(&mut lx, &[b"LOW_PRIORITY"]);
-            eat_words(&mut lx, &[b"IGNORE"]);
-            let name = qualified_name(&mut lx)?;
-            skip_alias(&mut lx);
-            if !lx.next().is_some_and(|t| is_word(t, b"SET")) {
-                return None;
-            }
-            name
+        Some(_) => None,
+    }
+}
+
+/// `TRUNCATE [TABLE] t`, alone in its statement: `t`.
+fn truncate_target(mut lx: Lexer<'_>) -> Option<Token<'_>> {
+    lx.eat(Kw::Table);
+    let name = qualified_name(&mut lx)?;
+    if lx.next().is_some_and(|t| t.tk != Tk::Semi) {
+        return None;
+    }
+    Some(name)
+}
+
+/// `LOAD DATA|XML ... INTO TABLE t`: `t`.
+fn load_target(mut lx: Lexer<'_>) -> Option<Token<'_>> {
+    // `INTO` of this statement.
+    loop {
+        let t = lx.next()?;
+        if t.tk == Tk::Semi {
+            return None;
         }
-        (Kind::Delete, Kw::Delete) => {
-            eat_words(&mut lx, &[b"LOW_PRIORITY"]);
-            eat_words(&mut lx, &[b"QUICK"]);
-            eat_words(&mut lx, &[b"IGNORE"]);
-            if !eat_words(&mut lx, &[b"FROM"]) {
-                return None;
-            }
-            let name = qualified_name(&mut lx)?;
-            skip_alias(&mut lx);
-            match lx.next() {
-                None => {}
-                Some(t) if t.tk == Tk::Semi => {}
-                Some(t)
-                    if [&b"WHERE"[..], b"ORDER", b"LIMIT", b"RETURNING"]
-                        .iter()
-                        .any(|w| is_word(t, w)) => {}
-                Some(_) => return None,
-            }
-            name
+        if is_word(t, b"INTO") {
+            break;
         }
-        (Kind::Ddl, Kw::Truncate) => {
-            lx.eat(Kw::Table);
-            let name = qualified_name(&mut lx)?;
-            if lx.next().is_some_and(|t| t.tk != Tk::Semi) {
-                return None;
-            }
-            name
-        }
-        (Kind::LoadData, Kw::Load) => {
-            // `INTO` of this statement.
-            loop {
-                let t = lx.next()?;
-                if t.tk == Tk::Semi {
-                    return None;
-                }
-                if is_word(t, b"INTO") {
-                    break;
-                }
-            }
-            if !lx.eat(Kw::Table) {
-                return None;
-            }
-            qualified_name(&mut lx)?
-        }
-        _ => return None,
-    };
-    let name = sql.get(name.start..name.start + name.text.len())?;
-    (!name.is_empty()).then(|| vec![name])
+    }
+    if !lx.eat(Kw::Table) {
+        return None;
+    }
+    qualified_name(&mut lx)
 }
 
 /// Words that are never a table's name or alias where this module looks for one: they
