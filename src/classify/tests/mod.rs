@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// Flags OR-ed in a constant (`BitOr` is no `const fn`): `flags!(UVW | RII)`.
+macro_rules! flags {
+    ($($flag:ident)|+) => {
+        Flags(0 $(| $flag.0)+)
+    };
+}
+
 mod calls;
 mod panics;
 mod readings;
@@ -27,6 +34,30 @@ const RFR: Flags = Flags::READS_FOUND_ROWS;
 const PH: Flags = Flags::PLACEHOLDER;
 const UNC: Flags = Flags::UNCERTAIN;
 const CUF: Flags = Flags::CALLS_UNKNOWN_FUNCTION;
+
+/// A statement and the kind and flags it must classify with.
+type Case = (&'static str, Kind, Flags);
+
+/// Classifies every case of every topic, and reports all failures at once (with their
+/// topic).
+fn assert_classified(topics: &[(&str, &[Case])]) {
+    let mut failures = Vec::new();
+    for (topic, cases) in topics {
+        for &(sql, kind, flags) in *cases {
+            let got = classify(sql);
+            let want = Classification { kind, flags };
+            if got != want {
+                failures.push(format!("{topic}: {sql:?}: got {got:?}, want {want:?}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
 
 #[test]
 fn write_kinds_and_names() {
