@@ -9,8 +9,8 @@ use super::lexer::{
 };
 use super::{Classification, Flags, Kind};
 
-/// [`classify`] in one reading, without [`Flags::UNCERTAIN`]; also returns the lexer's
-/// `SEEN_*` bits.
+/// [`classify`](super::classify) in one reading, without [`Flags::UNCERTAIN`]; also
+/// returns the lexer's `SEEN_*` bits.
 pub(super) fn classify_in(s: &[u8], reading: Reading) -> (Classification, u8) {
     let mut lx = Lexer::with_reading(s, reading);
     let mut acc = Classification {
