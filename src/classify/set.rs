@@ -6,8 +6,13 @@
 //! `?`) must be evaluated once, on the node the routing decision picked, and its result
 //! propagated: re-running `SET @n = @n + 1` or `SET @id = LAST_INSERT_ID()` on another
 //! node would give another value there.
+//!
+//! [`parse_set`] gives the classifier a `SET` statement's kind (session, global,
+//! transaction, autocommit) and flags.
 
-use super::{Kw, Lexer, Tk, Token};
+use super::keywords::Kw;
+use super::lexer::{Lexer, Tk, Token};
+use super::{Flags, Kind};
 
 /// What a session statement assigns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,146 +310,188 @@ pub(crate) fn assigned_user_variables(stmt: &str) -> Vec<&str> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Classifies a `SET` statement from just after `SET` (not `SET STATEMENT`): a list of
+/// assignments, each with an optional scope that sticks to the following ones.
+/// A global assignment anywhere makes it `SetGlobal`; else `autocommit` anywhere makes it
+/// `SetAutocommit`; else `SetSession`.
+pub(super) fn parse_set(mut la: Lexer<'_>) -> (Kind, Flags) {
+    let mut set = SetList::default();
+    let mut first = true;
+    while let Some(t) = la.next() {
+        if t.tk == Tk::Semi {
+            break;
+        }
+        let Some(t) = set.scope(t, &mut la) else {
+            break;
+        };
+        let setting = set.target(t, first, &la);
+        if setting == Setting::Transaction {
+            return (set.transaction_kind(), set.flags);
+        }
+        first = false;
+        if la.peek_tk() == Some(Tk::Eq) || la.peek_tk() == Some(Tk::Assign) {
+            la.next();
+        }
+        let (value, more) = skip_value(&mut la);
+        if setting == Setting::Autocommit {
+            // The last assignment wins; only a one-token literal has a known value.
+            set.autocommit = true;
+            set.autocommit_value = value;
+        }
+        if !more {
+            break;
+        }
+    }
+    set.kind()
+}
 
-    fn shape(sql: &str) -> Option<Vec<(String, bool)>> {
-        assignments(sql).map(|a| {
-            a.iter()
-                .map(|a| {
-                    let t = match a.target {
-                        Target::User(n) => format!("user {n}"),
-                        Target::System(n) => format!("sys {n}"),
-                        Target::Names => "names".into(),
-                        Target::Transaction => "transaction".into(),
-                        Target::Database => "db".into(),
-                    };
-                    (t, a.constant)
-                })
-                .collect()
-        })
+/// What the assignments of a `SET` seen so far add up to.
+#[derive(Default)]
+struct SetList {
+    flags: Flags,
+    /// The last scope keyword was a global one: it sticks to the following assignments.
+    global_scope: bool,
+    /// Some assignment is global (or sets a password or role).
+    any_global: bool,
+    /// Some assignment sets `autocommit`.
+    autocommit: bool,
+    /// The value of the last one, if a one-token literal.
+    autocommit_value: Option<bool>,
+}
+
+/// What an assignment's target is, as far as the statement's kind cares.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setting {
+    /// `[scope] TRANSACTION`, first: the statement is `SET [scope] TRANSACTION ...`.
+    Transaction,
+    /// The session's `autocommit`.
+    Autocommit,
+    Other,
+}
+
+impl SetList {
+    /// Takes an optional scope keyword (`GLOBAL`, `PERSIST`, `PERSIST_ONLY`, `SESSION`,
+    /// `LOCAL`) at `t`; returns the target's first token (`t` if it was no scope),
+    /// `None` if the statement ends first.
+    fn scope<'a>(&mut self, t: Token<'a>, la: &mut Lexer<'a>) -> Option<Token<'a>> {
+        match t.kw() {
+            Kw::Global | Kw::Persist | Kw::PersistOnly => self.global_scope = true,
+            Kw::Session | Kw::Local => self.global_scope = false,
+            _ => return Some(t),
+        }
+        la.next().filter(|n| n.tk != Tk::Semi)
     }
 
-    fn one(t: &str, constant: bool) -> Option<Vec<(String, bool)>> {
-        Some(vec![(t.to_string(), constant)])
+    /// Notes what the assignment's target `t` (after its scope; `la` just after it)
+    /// makes of the statement. `first`: the statement's first assignment.
+    fn target(&mut self, t: Token<'_>, first: bool, la: &Lexer<'_>) -> Setting {
+        match t.tk {
+            Tk::Word => match t.kw() {
+                Kw::Transaction if first => return Setting::Transaction,
+                Kw::Password | Kw::Role => self.any_global = true,
+                Kw::Default if la.peek_kw() == Kw::Role => self.any_global = true,
+                // Character set assignments are always session ones.
+                Kw::Names | Kw::Charset | Kw::Character => {}
+                Kw::Autocommit if !self.global_scope => return Setting::Autocommit,
+                _ => self.any_global |= self.global_scope,
+            },
+            Tk::Ident => self.any_global |= self.global_scope,
+            Tk::UserVar => self.flags |= Flags::USER_VARIABLE_WRITE,
+            Tk::SysVar => return self.system_variable(t.text),
+            _ => {}
+        }
+        Setting::Other
     }
 
-    #[test]
-    fn constants_and_expressions() {
-        assert_eq!(shape("SET @x = 1"), one("user @x", true));
-        assert_eq!(shape("SET @x := -1"), one("user @x", true));
-        assert_eq!(shape("SET @x = 'a;b'"), one("user @x", true));
-        assert_eq!(
-            shape("SET @x = _utf8mb4'a' COLLATE utf8mb4_bin"),
-            one("user @x", true)
-        );
-        assert_eq!(shape("SET @x = X'0A'"), one("user @x", true));
-        assert_eq!(shape("SET @x = NULL"), one("user @x", true));
-        assert_eq!(shape("SET @`a b` = 2"), one("user @`a b`", true));
-        assert_eq!(shape("SET @n = @n + 1"), one("user @n", false));
-        assert_eq!(shape("SET @x = ?"), one("user @x", false));
-        assert_eq!(shape("SET @id = LAST_INSERT_ID()"), one("user @id", false));
-        assert_eq!(
-            shape("SET @v = (SELECT COUNT(*) FROM t)"),
-            one("user @v", false)
-        );
-        assert_eq!(shape("SET @l = GET_LOCK('l', 0)"), one("user @l", false));
-        assert_eq!(shape("SET @u = CURRENT_USER"), one("user @u", false));
-        assert_eq!(shape("SET @c = some_column"), one("user @c", false));
-        assert_eq!(
-            shape("SET time_zone = '+01:00'"),
-            one("sys time_zone", true)
-        );
-        assert_eq!(shape("SET time_zone = ?"), one("sys time_zone", false));
-        assert_eq!(
-            shape("SET SESSION sql_mode = ANSI"),
-            one("sys sql_mode", true)
-        );
-        assert_eq!(
-            shape("SET @@session.sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')"),
-            one("sys sql_mode", false)
-        );
-        assert_eq!(
-            shape("SET @@time_zone = DEFAULT"),
-            one("sys time_zone", true)
-        );
-        assert_eq!(shape("SET @@local.x = 1"), one("sys x", true));
-        assert_eq!(
-            shape("SET NAMES utf8mb4 COLLATE utf8mb4_bin"),
-            one("names", true)
-        );
-        assert_eq!(shape("SET CHARACTER SET latin1"), one("names", true));
-        assert_eq!(shape("USE other"), one("db", true));
-        assert_eq!(
-            shape("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"),
-            one("transaction", true)
-        );
-        assert_eq!(
-            shape("SET @a = 1, @b = @a + 1, time_zone = 'SYSTEM'"),
-            Some(vec![
-                ("user @a".into(), true),
-                ("user @b".into(), false),
-                ("sys time_zone".into(), true)
-            ])
-        );
-        assert_eq!(shape("SET @a = f(1, 2), @b = 3").unwrap().len(), 2);
+    /// A system variable's target, `@@[scope.]name` (`text`: after the `@@`): its own
+    /// scope, not the sticky one.
+    fn system_variable(&mut self, text: &[u8]) -> Setting {
+        let (scope, name) = match text.iter().rposition(|&b| b == b'.') {
+            Some(dot) => (&text[..dot], &text[dot + 1..]),
+            None => (&b""[..], text),
+        };
+        let global = [&b"global"[..], b"persist", b"persist_only"]
+            .iter()
+            .any(|g| scope.eq_ignore_ascii_case(g));
+        if global {
+            self.any_global = true;
+        } else if name.eq_ignore_ascii_case(b"autocommit") {
+            return Setting::Autocommit;
+        }
+        Setting::Other
     }
 
-    #[test]
-    fn not_session_statements() {
-        for sql in [
-            "SET GLOBAL max_connections = 10",
-            "SET @@global.x = 1",
-            "SET PASSWORD = 'x'",
-            "SET ROLE r",
-            "SET DEFAULT ROLE r FOR u",
-            "SELECT 1",
-            "SET",
-            "SET x",
-        ] {
-            assert_eq!(shape(sql), None, "{sql}");
+    /// The kind of `SET [scope] TRANSACTION ...`.
+    fn transaction_kind(&self) -> Kind {
+        if self.global_scope {
+            Kind::SetGlobal
+        } else {
+            Kind::SetTransaction
         }
     }
 
-    #[test]
-    fn keys_of_targets() {
-        assert_eq!(Target::User("@`A`").keys(), vec!["@a"]);
-        assert_eq!(Target::System("Time_Zone").keys(), vec!["@@time_zone"]);
-        assert!(Target::Names
-            .keys()
-            .contains(&"@@character_set_results".to_string()));
-        assert_eq!(Target::User("@x").read_back().as_deref(), Some("@x"));
-        assert_eq!(
-            Target::System("time_zone").read_back().as_deref(),
-            Some("@@session.time_zone")
-        );
-    }
-
-    #[test]
-    fn user_variables_assigned_outside_set() {
-        assert_eq!(
-            assigned_user_variables("SELECT @a := 1, @b := 2"),
-            vec!["@a", "@b"]
-        );
-        assert_eq!(
-            assigned_user_variables("SELECT id, name INTO @i, @n FROM t LIMIT 1"),
-            vec!["@i", "@n"]
-        );
-        assert_eq!(
-            assigned_user_variables("SELECT @a := @a + 1, @A := 2"),
-            vec!["@a"]
-        );
-        assert!(assigned_user_variables("SELECT @a FROM t").is_empty());
-        assert!(assigned_user_variables("SELECT @a = 1").is_empty());
-        assert_eq!(
-            assigned_user_variables("GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT"),
-            vec!["@n", "@r"]
-        );
-        assert_eq!(
-            assigned_user_variables("GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT"),
-            vec!["@m"]
-        );
-        assert!(assigned_user_variables("SELECT 1 INTO OUTFILE '/tmp/x'").is_empty());
+    /// The statement's kind and flags, once every assignment is seen.
+    fn kind(self) -> (Kind, Flags) {
+        let mut flags = self.flags;
+        if self.autocommit {
+            match self.autocommit_value {
+                Some(false) => flags |= Flags::AUTOCOMMIT_OFF,
+                Some(true) => flags |= Flags::AUTOCOMMIT_ON,
+                None => {}
+            }
+        }
+        let kind = if self.any_global {
+            Kind::SetGlobal
+        } else if self.autocommit {
+            Kind::SetAutocommit
+        } else {
+            Kind::SetSession
+        };
+        (kind, flags)
     }
 }
+
+/// Consumes one assignment's value, up to a `,` outside parentheses (or the statement's
+/// end). Returns the boolean it stands for if it is a one-token literal, and whether
+/// another assignment follows.
+fn skip_value(la: &mut Lexer<'_>) -> (Option<bool>, bool) {
+    let mut depth: i64 = 0;
+    let mut value: Option<bool> = None;
+    let mut value_tokens = 0usize;
+    loop {
+        let Some(v) = la.next() else {
+            return (value, false);
+        };
+        match v.tk {
+            Tk::Semi => return (value, false),
+            Tk::Comma if depth == 0 => return (value, true),
+            Tk::LParen => depth += 1,
+            Tk::RParen => depth -= 1,
+            _ => {}
+        }
+        value_tokens += 1;
+        value = if value_tokens == 1 {
+            bool_value(v)
+        } else {
+            None
+        };
+    }
+}
+
+/// The boolean a one-token `SET` value stands for, if it is a literal one.
+fn bool_value(t: Token<'_>) -> Option<bool> {
+    if !matches!(t.tk, Tk::Word | Tk::Str) {
+        return None;
+    }
+    let v = t.text;
+    if v == b"0" || v.eq_ignore_ascii_case(b"off") || v.eq_ignore_ascii_case(b"false") {
+        Some(false)
+    } else if v == b"1" || v.eq_ignore_ascii_case(b"on") || v.eq_ignore_ascii_case(b"true") {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;
