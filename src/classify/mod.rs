@@ -69,7 +69,7 @@ use keywords::Kw;
 use lexer::{Lexer, Reading, Tk};
 use readings::{classify_in, readings_differ};
 #[cfg(test)]
-pub(crate) use tables::refers_to_table;
+pub(crate) use tables::{is_reserved_word, refers_to_table};
 pub(crate) use tables::{table_refs, write_targets};
 
 /// What a statement is, as far as routing cares.
