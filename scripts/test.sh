@@ -9,6 +9,13 @@ cd "$REPO_ROOT"
 T_ALL=$SECONDS
 setup_machine
 
+phase_start "static checks"
+# The module layers (no cycle), the size limits, the minimum Rust version.
+python3 scripts/check_layers.py
+python3 scripts/check_sizes.py
+bash scripts/check_msrv.sh
+phase_end
+
 phase_start "cargo test"
 rc=0
 cargo test --all-features "$@" || rc=$?
