@@ -41,9 +41,16 @@ impl ManageConnection for ClusterManager {
     type Connection = ClusterConnection;
     type Error = diesel::r2d2::Error;
 
-    /// Never touches the network: node connections open on first use.
+    /// Opens one node, as `ClusterConnection::establish` does (see there what fails), so
+    /// a pool built against a misconfigured cluster fails; other nodes open on first use.
     fn connect(&self) -> Result<ClusterConnection, Self::Error> {
-        Ok(self.cluster.connect())
+        let mut conn = self.cluster.connect();
+        conn.open_at_establish().map_err(|e| {
+            diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                e.to_string(),
+            ))
+        })?;
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut ClusterConnection) -> Result<(), Self::Error> {

@@ -61,7 +61,10 @@ impl Connection for ClusterConnection {
                 cluster.as_ref().err(),
             ));
         }
-        Ok(Self::with_instrumentation(cluster?, instrumentation))
+        let mut conn = Self::with_instrumentation(cluster?, instrumentation);
+        conn.open_at_establish()
+            .map_err(|e| diesel::result::ConnectionError::BadConnection(e.to_string()))?;
+        Ok(conn)
     }
 
     fn execute_returning_count<T>(&mut self, source: &T) -> QueryResult<usize>

@@ -9,6 +9,7 @@ use diesel::result::{Error as DieselError, QueryResult};
 use super::ClusterConnection;
 use crate::error::Error;
 use crate::instrument::Forwarder;
+use crate::role::Role;
 use crate::transport::errors::open_error_is_unavailable;
 use crate::transport::{connect_node, is_connection_error, open_error, NodeConn};
 
@@ -29,6 +30,36 @@ impl ClusterConnection {
             self.nodes[i] = None;
         }
         self.open_node(i).map_err(Error::into_diesel)
+    }
+
+    /// Opens one node when the connection is established, so that `establish` fails on
+    /// what no retry will fix, as `MysqlConnection::establish` does: the node the first
+    /// statement most likely needs (the master; a replica first when the default role
+    /// is `Replica`), then, while nodes are unreachable, the others in order. A node that
+    /// answers and refuses the login (credentials, grants, an unknown database) ends it
+    /// with that error: every node has the same account and database. `Ok` once one node
+    /// is open, so an application starts while the master, or some replicas, are down;
+    /// `Err` when none can be reached.
+    pub(crate) fn open_at_establish(&mut self) -> Result<(), Error> {
+        let shared = self.cluster.topology().clone();
+        let master = shared.master();
+        let mut order: Vec<usize> = (0..shared.nodes.len()).filter(|&i| i != master).collect();
+        if shared.config.default_role == Role::Replica {
+            order.push(master);
+        } else {
+            order.insert(0, master);
+        }
+        let mut unreachable = None;
+        for i in order {
+            match self.open_node(i) {
+                Ok(()) => return Ok(()),
+                Err(e @ (Error::NodeRefused { .. } | Error::SessionState { .. })) => return Err(e),
+                Err(e) => unreachable = Some(e),
+            }
+        }
+        Err(unreachable.unwrap_or_else(|| Error::NoMaster {
+            reason: "the cluster has no node".into(),
+        }))
     }
 
     /// Whether node `i`'s connection was opened with credentials other than the

@@ -1,8 +1,8 @@
 //! Opening one node connection, bounded in time, and guarding its socket.
 
-use std::io::{ErrorKind, Read};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use diesel::mysql::MysqlConnection;
 use diesel::RunQueryDsl;
 
 use super::socket::{self, SocketId};
-use super::watchdog::{Registration, Sockets};
+use super::watchdog::{connect_timer, Registration, Sockets};
 use crate::url::NodeAddress;
 
 /// A freshly opened node connection and its socket, when it could be found. The
@@ -24,9 +24,12 @@ pub(crate) struct Connected {
 /// Connects to a node within `timeout`. The MySQL client that Diesel uses has no connect
 /// timeout reachable through its URL: it would block for minutes on a host that drops
 /// packets, and forever on a server process that hangs (its kernel still accepts TCP
-/// connections). So a probe goes first: a TCP connect with the timeout, then a wait of
-/// the same bound for the server's greeting, the first packet every live server sends.
-/// It costs one loopback handshake (~100 us) and only runs when a node connection opens.
+/// connections). So the real connect is timed: a deadline on the process's connect timer
+/// (see [`super::watchdog::connect_timer`]) shuts down, when `timeout` passes, the
+/// sockets to the node that this connect opened (still connecting, or connected and
+/// waiting for the greeting); the client then fails at once. Nothing else is opened:
+/// one TCP connection per node connection, as with a raw `MysqlConnection`, and no
+/// half-open probe for the server to count in `Aborted_connects` or log.
 ///
 /// Then the client's own socket is found (see [`crate::transport::socket`]) and given the
 /// `network_timeout` bound; the caller registers it (see [`crate::transport::watchdog`]).
@@ -49,28 +52,18 @@ pub(crate) fn connect_node(
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve host: {e}"))?
         .collect();
-    let mut last = String::from("no address");
-    let mut reached = false;
-    for addr in &addrs {
-        match TcpStream::connect_timeout(addr, timeout).and_then(|s| greeted(s, timeout)) {
-            Ok(()) => {
-                reached = true;
-                break;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
-                last = format!(
-                    "{addr} accepted the connection but sent no greeting: timed out after \
-                     {timeout:?} (the server process is not answering)"
-                );
-            }
-            Err(e) => last = format!("can't connect to {addr}: {e}"),
-        }
-    }
-    if !reached {
-        return Err(last);
-    }
     let before = socket::connected_ids(&addrs);
-    let mut conn = quiet(establish(address)?);
+    let known = before.iter().map(SocketId::inode).collect();
+    let (deadline, cut) = connect_timer().arm_connect(addrs.clone(), known, timeout);
+    let fired = deadline.fired();
+    let established = establish(address);
+    drop(deadline);
+    let mut conn = match (established, fired.load(Ordering::Relaxed)) {
+        (Ok(conn), false) => quiet(conn),
+        // Cut at the deadline (or done too late to count).
+        (_, true) => return Err(timed_out(address, timeout, *cut.lock())),
+        (Err(e), false) => return Err(e),
+    };
     // The client's socket is now open: find it, and bound how long it can wait on a
     // silent peer. It is the one socket to the server that wasn't there before the
     // connect; only when another thread connected to the same server meanwhile (two new
@@ -96,15 +89,19 @@ pub(crate) fn connect_node(
     })
 }
 
-/// Waits for the first byte of the server's greeting on a probe connection.
-fn greeted(mut probe: TcpStream, timeout: Duration) -> std::io::Result<()> {
-    probe.set_read_timeout(Some(timeout))?;
-    match probe.read(&mut [0u8; 1])? {
-        0 => Err(std::io::Error::new(
-            ErrorKind::ConnectionAborted,
-            "the server closed the connection before its greeting",
-        )),
-        _ => Ok(()),
+/// The error of a connect cut at its deadline, saying what did not answer.
+fn timed_out(address: &NodeAddress, timeout: Duration, cut: socket::Cut) -> String {
+    let host = address.host_port();
+    if cut.connected > 0 && cut.connecting == 0 {
+        format!(
+            "{host} accepted the connection but did not complete the handshake: timed out \
+             after {timeout:?} (connect_timeout; the server process is not answering)"
+        )
+    } else {
+        format!(
+            "can't connect to {host}: timed out after {timeout:?} (connect_timeout; the \
+             host does not answer)"
+        )
     }
 }
 
@@ -254,8 +251,9 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "127.0.0.1:{port} accepted the connection but sent no greeting: timed out \
-                 after 200ms (the server process is not answering)"
+                "127.0.0.1:{port} accepted the connection but did not complete the \
+                 handshake: timed out after 200ms (connect_timeout; the server process is \
+                 not answering)"
             )
         );
         assert!(open_error_is_unavailable(&err), "{err}");

@@ -114,6 +114,11 @@ impl SocketId {
         None
     }
 
+    /// The socket's inode number (as `/proc/net/tcp` shows it).
+    pub(crate) fn inode(&self) -> u64 {
+        self.inode.1
+    }
+
     /// Whether the descriptor still names this socket.
     pub(crate) fn is_current(&self) -> bool {
         SocketId::of(self.fd).is_some_and(|now| now == *self)
@@ -182,6 +187,106 @@ pub(crate) fn bound_silent_peers(peers: &[SocketAddr], timeout: Duration) -> usi
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn bound_silent_peers(_peers: &[SocketAddr], _timeout: Duration) -> usize {
     0
+}
+
+/// Shuts down this process's TCP sockets to one of `peers` that are connecting
+/// (`SYN_SENT`) or connected, except those whose inode is in `known` (the sockets that
+/// were there before the connect being timed out). A socket still connecting has no peer
+/// for `getpeername`, so the kernel's socket table (`/proc/net/tcp`, `tcp6`) says which
+/// inodes go to `peers`; the process's descriptors say which of those are ours. Returns
+/// how many were shut down: the connect they belong to fails at once ("Can't connect",
+/// or "Lost connection ... reading initial communication packet" for a server that
+/// accepted and never greeted).
+#[cfg(target_os = "linux")]
+pub(crate) fn sever_new_connections(peers: &[SocketAddr], known: &[u64]) -> Cut {
+    let mut inodes = Vec::new();
+    for (table, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            inodes.extend(
+                text.lines()
+                    .skip(1)
+                    .filter_map(|l| to_peer_inode(l, v6, peers)),
+            );
+        }
+    }
+    inodes.retain(|(i, _)| !known.contains(i));
+    let mut cut = Cut::default();
+    if inodes.is_empty() {
+        return cut;
+    }
+    let ours: Vec<(Fd, bool)> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let target = target.to_string_lossy();
+            let inode: u64 = target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            let connected = inodes.iter().find(|(i, _)| *i == inode)?.1;
+            Some((entry.file_name().to_str()?.parse::<Fd>().ok()?, connected))
+        })
+        .collect();
+    for (fd, connected) in ours {
+        if sever(fd) {
+            match connected {
+                true => cut.connected += 1,
+                false => cut.connecting += 1,
+            }
+        }
+    }
+    cut
+}
+
+/// The sockets [`sever_new_connections`] shut down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// Still connecting (`SYN_SENT`): the host did not answer.
+    pub(crate) connecting: usize,
+    /// Connected: the server accepted and did not finish the handshake in time.
+    pub(crate) connected: usize,
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn sever_new_connections(_peers: &[SocketAddr], _known: &[u64]) -> Cut {
+    Cut::default()
+}
+
+/// The inode of a `/proc/net/tcp` line whose socket is connecting (state 02) or
+/// connected (01) to one of `peers`, and whether it is connected.
+#[cfg(target_os = "linux")]
+fn to_peer_inode(line: &str, v6: bool, peers: &[SocketAddr]) -> Option<(u64, bool)> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (remote, state, inode) = (fields.get(2)?, fields.get(3)?, fields.get(9)?);
+    if *state != "01" && *state != "02" {
+        return None;
+    }
+    let (ip, port) = remote.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    // The address is printed 32 bits at a time, each word in the host's byte order.
+    let words: Vec<u32> = (0..ip.len() / 8)
+        .map(|i| u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let addr: std::net::IpAddr = match (v6, words.as_slice()) {
+        (false, [w]) => std::net::Ipv4Addr::from(w.to_ne_bytes()).into(),
+        (true, [a, b, c, d]) => {
+            let mut bytes = [0u8; 16];
+            for (i, w) in [a, b, c, d].iter().enumerate() {
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+            }
+            let v6 = std::net::Ipv6Addr::from(bytes);
+            v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
+        }
+        _ => return None,
+    };
+    let matches = peers.iter().any(|p| p.port() == port && p.ip() == addr);
+    matches
+        .then(|| Some((inode.parse().ok()?, *state == "01")))
+        .flatten()
 }
 
 #[cfg(target_os = "linux")]
@@ -270,6 +375,38 @@ pub(crate) fn bound_silent(fd: Fd, timeout: Duration) -> bool {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_socket_table_is_read() {
+        let peer: SocketAddr = "127.0.0.1:3401".parse().unwrap();
+        let v6_peer: SocketAddr = "[::1]:3402".parse().unwrap();
+        let line = |remote: &str, state: &str, inode: u64| {
+            format!("  0: 0100007F:B6A2 {remote} {state} 00000000:00000000 00:00000000 00000000  0  0 {inode} 1 0")
+        };
+        // 127.0.0.1:3401 (0x0D49), connecting, then connected; another port; listening.
+        assert_eq!(
+            to_peer_inode(&line("0100007F:0D49", "02", 77), false, &[peer]),
+            Some((77, false))
+        );
+        assert_eq!(
+            to_peer_inode(&line("0100007F:0D49", "01", 78), false, &[peer]),
+            Some((78, true))
+        );
+        assert_eq!(
+            to_peer_inode(&line("0100007F:0D4A", "01", 79), false, &[peer]),
+            None
+        );
+        assert_eq!(
+            to_peer_inode(&line("0100007F:0D49", "0A", 80), false, &[peer]),
+            None
+        );
+        // ::1 and the IPv4-mapped form of 127.0.0.1 in the tcp6 table.
+        let v6 = line("00000000000000000000000001000000:0D4A", "02", 81);
+        assert_eq!(to_peer_inode(&v6, true, &[v6_peer]), Some((81, false)));
+        let mapped = line("0000000000000000FFFF00000100007F:0D49", "01", 82);
+        assert_eq!(to_peer_inode(&mapped, true, &[peer]), Some((82, true)));
+        assert_eq!(to_peer_inode("garbage", false, &[peer]), None);
+    }
 
     #[test]
     fn finds_and_configures_sockets_by_peer() {

@@ -38,7 +38,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::transport::socket::{Severed, SocketId};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use crate::transport::socket::{self, Severed, SocketId};
 
 /// The sockets of the open application connections to one node.
 #[derive(Debug, Default)]
@@ -101,10 +104,24 @@ impl Drop for Registration {
     }
 }
 
+/// What a deadline cuts.
+#[derive(Debug)]
+enum Target {
+    /// An open connection's socket.
+    Socket(SocketId),
+    /// The sockets of a connect in progress: this process's sockets to `peers`
+    /// (connecting or connected) other than the `known` inodes, there before it began.
+    Connect {
+        peers: Vec<SocketAddr>,
+        known: Vec<u64>,
+        cut: Arc<Mutex<socket::Cut>>,
+    },
+}
+
 #[derive(Debug)]
 struct Deadline {
     id: u64,
-    socket: SocketId,
+    target: Target,
     at: Instant,
     fired: Arc<AtomicBool>,
     /// The deadline passed after the descriptor stopped naming the socket.
@@ -138,10 +155,14 @@ pub(crate) struct Timer {
 
 impl Timer {
     pub(crate) fn start() -> Timer {
+        Timer::start_named("diesel-cluster-watchdog")
+    }
+
+    fn start_named(name: &str) -> Timer {
         let shared = Arc::new(TimerShared::default());
         let for_thread = shared.clone();
         let thread = thread::Builder::new()
-            .name("diesel-cluster-watchdog".into())
+            .name(name.into())
             .spawn(move || run(&for_thread))
             .map_err(|e| log::error!("could not start the watchdog thread: {e}"))
             .ok();
@@ -152,6 +173,30 @@ impl Timer {
     /// the descriptor still names it). The guard must drop before the descriptor is
     /// closed.
     pub(crate) fn arm(&self, socket: SocketId, timeout: Duration) -> Armed {
+        self.arm_target(Target::Socket(socket), timeout)
+    }
+
+    /// Cuts the connect about to start if the returned guard is still alive after
+    /// `timeout`: every socket of this process to `peers` that is connecting or connected
+    /// and whose inode is not in `known` (see [`socket::sever_new_connections`]). The
+    /// guard must drop as soon as the connect returned.
+    /// The second value tells, once the deadline fired, what it shut down.
+    pub(crate) fn arm_connect(
+        &self,
+        peers: Vec<SocketAddr>,
+        known: Vec<u64>,
+        timeout: Duration,
+    ) -> (Armed, Arc<Mutex<socket::Cut>>) {
+        let cut = Arc::new(Mutex::new(socket::Cut::default()));
+        let target = Target::Connect {
+            peers,
+            known,
+            cut: cut.clone(),
+        };
+        (self.arm_target(target, timeout), cut)
+    }
+
+    fn arm_target(&self, target: Target, timeout: Duration) -> Armed {
         let fired = Arc::new(AtomicBool::new(false));
         let mut state = self.shared.state.lock();
         let id = state.next_id;
@@ -159,7 +204,7 @@ impl Timer {
         let at = Instant::now() + timeout;
         state.deadlines.push(Deadline {
             id,
-            socket,
+            target,
             at,
             fired: fired.clone(),
             gone: false,
@@ -175,6 +220,14 @@ impl Timer {
             fired,
         }
     }
+}
+
+/// The timer of every connect of the process (see [`super::connect::connect_node`]):
+/// one thread for the process (named `dcl-connect`), started at the first connect, idle
+/// while no connect is under way.
+pub(crate) fn connect_timer() -> &'static Timer {
+    static TIMER: OnceLock<Timer> = OnceLock::new();
+    TIMER.get_or_init(|| Timer::start_named("dcl-connect"))
 }
 
 impl Drop for Timer {
@@ -197,11 +250,19 @@ fn run(shared: &TimerShared) {
                 continue;
             }
             if d.at <= now {
-                // A descriptor that no longer names the socket was closed by its client
-                // after an error: the check it guarded has failed by itself, nothing hung.
-                if d.socket.sever_if_same() == Severed::Replaced {
-                    d.gone = true;
-                    continue;
+                match &d.target {
+                    // A descriptor that no longer names the socket was closed by its
+                    // client after an error: the check it guarded has failed by itself,
+                    // nothing hung.
+                    Target::Socket(socket) => {
+                        if socket.sever_if_same() == Severed::Replaced {
+                            d.gone = true;
+                            continue;
+                        }
+                    }
+                    Target::Connect { peers, known, cut } => {
+                        *cut.lock() = socket::sever_new_connections(peers, known);
+                    }
                 }
                 d.fired.store(true, Relaxed);
             } else {
