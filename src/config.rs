@@ -94,6 +94,10 @@ pub(crate) struct Config {
     /// A replica whose smoothed round trip is above this gets no reads.
     pub(crate) max_replica_latency: Option<Duration>,
     pub(crate) replica_affinity: bool,
+    /// How long a cluster shared per URL (made by `ClusterConnection::establish`)
+    /// outlives its last connection, so that a program connecting per unit of work does
+    /// not start its monitor again each time.
+    pub(crate) linger: Duration,
 }
 
 /// The heartbeat table's default name.
@@ -121,6 +125,7 @@ impl Default for Config {
             heartbeat: None,
             max_replica_latency: None,
             replica_affinity: false,
+            linger: Duration::from_secs(30),
         }
     }
 }
@@ -232,6 +237,10 @@ pub(crate) const URL_OPTIONS: &[(&str, Apply)] = &[
     }),
     ("replica_affinity", |c, v| {
         c.replica_affinity = flag("replica_affinity", v)?;
+        Ok(())
+    }),
+    ("linger", |c, v| {
+        c.linger = url::parse_duration("linger", v)?;
         Ok(())
     }),
 ];

@@ -332,7 +332,7 @@ fn clusters_made_from_a_url_share_state_and_end_with_their_last_connection() {
     let c = cluster();
     // A URL of our own so that no other test's connections share the registry entry.
     let url = format!(
-        "{}?monitor_interval=100ms&ejection_cooldown=4s",
+        "{}?monitor_interval=100ms&ejection_cooldown=4s&linger=300ms",
         c.cluster_url
     );
     let before = monitor_threads();
@@ -362,7 +362,7 @@ fn clusters_made_from_a_url_share_state_and_end_with_their_last_connection() {
         h.join().unwrap();
     }
     eventually(
-        "the URL's monitor thread ended with its last connection",
+        "the URL's monitor thread ended once the cluster was unused for its linger",
         || ours.is_disjoint(&monitor_threads()),
     );
     // A new connection from the same URL makes a fresh cluster (and monitor).
@@ -373,4 +373,34 @@ fn clusters_made_from_a_url_share_state_and_end_with_their_last_connection() {
         .nodes
         .iter()
         .all(|n| n.statements == 0));
+}
+
+/// A program that connects per unit of work (establish, one statement, drop) keeps one
+/// cluster, and so one monitor, for as long as it keeps coming back within the linger.
+#[test]
+fn a_cluster_made_from_a_url_outlives_its_last_connection_for_its_linger() {
+    let _g = common::fault_lock();
+    let c = cluster();
+    let url = format!("{}?monitor_interval=100ms&linger=2s", c.cluster_url);
+    let before = monitor_threads();
+    let first = ClusterConnection::establish(&url).unwrap();
+    let id = first.cluster().clone();
+    drop(first);
+    let mut ours = BTreeSet::new();
+    eventually("the URL's monitor started", || {
+        ours = monitor_threads().difference(&before).copied().collect();
+        ours.len() >= 2
+    });
+    for i in 0..20 {
+        let mut conn = ClusterConnection::establish(&url).unwrap();
+        assert!(*conn.cluster() == id, "unit of work {i} got a new cluster");
+        check_read(c, &mut conn, Role::Master, &format!("unit of work {i}"));
+        drop(conn);
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(ours.is_subset(&monitor_threads()), "the monitor kept running");
+    drop(id);
+    eventually("the monitor ended once unused for its linger", || {
+        ours.is_disjoint(&monitor_threads())
+    });
 }

@@ -410,7 +410,10 @@ fn bad_urls_are_clear_errors_without_the_password() {
     let c = cluster();
     let url = c.cluster_url.replace("app_pw", "wrong-s3cr3t-pw");
     let err = ClusterConnection::establish(&url).unwrap_err();
-    assert!(matches!(err, diesel::ConnectionError::BadConnection(_)), "{err:?}");
+    assert!(
+        matches!(err, diesel::ConnectionError::BadConnection(_)),
+        "{err:?}"
+    );
     let shown = format!("{err} / {err:?}");
     assert!(shown.contains("master"), "{shown}");
     assert!(!shown.contains("s3cr3t"), "password leaked: {shown}");

@@ -78,6 +78,7 @@ impl Builder {
     /// | `heartbeat` | `true`, `false`, or a table name | [`heartbeat`](Builder::heartbeat), [`heartbeat_table`](Builder::heartbeat_table) |
     /// | `max_replica_latency` | duration | [`max_replica_latency`](Builder::max_replica_latency) |
     /// | `replica_affinity` | `true`, `false` | [`replica_affinity`](Builder::replica_affinity) |
+    /// | `linger` | duration (default `30s`) | none: how long a cluster shared per URL outlives its last connection (see [`ClusterConnection::establish`](crate::ClusterConnection)) |
     ///
     /// Diesel's own `ssl_mode`, `ssl_ca`, `ssl_cert` and `ssl_key` apply to every node.
     /// Unknown options are an error.

@@ -9,7 +9,7 @@ mod builder;
 mod registry;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use self::builder::Builder;
 use crate::error::Error;
@@ -40,6 +40,8 @@ pub struct Cluster {
 struct Inner {
     topology: Arc<Topology>,
     monitor: Option<MonitorHandle>,
+    /// The URL it is shared under, for a cluster made by `ClusterConnection::establish`.
+    registry_key: OnceLock<String>,
 }
 
 impl Drop for Inner {
@@ -73,7 +75,11 @@ impl Cluster {
     /// A handle on `topology`, kept current by `monitor`.
     pub(crate) fn new(topology: Arc<Topology>, monitor: Option<MonitorHandle>) -> Cluster {
         Cluster {
-            inner: Arc::new(Inner { topology, monitor }),
+            inner: Arc::new(Inner {
+                topology,
+                monitor,
+                registry_key: OnceLock::new(),
+            }),
         }
     }
 
@@ -81,6 +87,14 @@ impl Cluster {
     #[inline]
     pub(crate) fn topology(&self) -> &Arc<Topology> {
         &self.inner.topology
+    }
+
+    /// A connection of this cluster was dropped: a cluster shared per URL starts its
+    /// linger from now.
+    pub(crate) fn connection_closed(&self) {
+        if let Some(key) = self.inner.registry_key.get() {
+            registry::touch(key);
+        }
     }
 
     /// Whether the monitor runs (for tests).

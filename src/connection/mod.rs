@@ -105,6 +105,14 @@ pub struct ClusterConnection {
     internal_statements: u64,
 }
 
+/// A cluster shared per URL lingers from its last connection's drop (see
+/// `cluster::registry`).
+impl Drop for ClusterConnection {
+    fn drop(&mut self) {
+        self.cluster.connection_closed();
+    }
+}
+
 impl std::fmt::Debug for ClusterConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterConnection")

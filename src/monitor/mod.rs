@@ -63,6 +63,9 @@ pub(crate) fn start(shared: Weak<Topology>, interval: Duration) -> MonitorHandle
                     let probe = probe.get_or_insert_with(|| Probe::new(&shared));
                     probe.check(&shared);
                     shared.first_round.notify(true);
+                    if let Some(after_round) = shared.after_round.get() {
+                        after_round();
+                    }
                 }
                 let deadline = Instant::now() + interval;
                 while !stop_flag.load(Ordering::Relaxed) {

@@ -12,6 +12,7 @@ pub(crate) mod select;
 pub(crate) mod tokens;
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -36,6 +37,9 @@ pub(crate) struct Topology {
     pub(crate) tokens: TokenBook,
     /// Opens when the monitor's first round is over.
     pub(crate) first_round: FirstRound,
+    /// Run by the monitor after each round: the URL registry's sweep of clusters that
+    /// outlived their linger (see `cluster::registry`), for a cluster shared per URL.
+    pub(crate) after_round: OnceLock<fn()>,
 }
 
 impl Topology {
@@ -49,6 +53,7 @@ impl Topology {
             master: AtomicUsize::new(0),
             failover_lock: Mutex::new(None),
             tokens: Default::default(),
+            after_round: OnceLock::new(),
         }
     }
 

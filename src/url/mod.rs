@@ -148,6 +148,7 @@ pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
     "replica_affinity",
     "heartbeat",
     "max_replica_latency",
+    "linger",
 ];
 
 /// Parses a cluster URL. Never panics; every malformed input is an `Error::InvalidUrl`
