@@ -398,7 +398,10 @@ fn a_cluster_made_from_a_url_outlives_its_last_connection_for_its_linger() {
         drop(conn);
         thread::sleep(Duration::from_millis(50));
     }
-    assert!(ours.is_subset(&monitor_threads()), "the monitor kept running");
+    assert!(
+        ours.is_subset(&monitor_threads()),
+        "the monitor kept running"
+    );
     drop(id);
     eventually("the monitor ended once unused for its linger", || {
         ours.is_disjoint(&monitor_threads())
