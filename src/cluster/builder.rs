@@ -171,7 +171,7 @@ impl Builder {
         self.mark("max_replica_lag")
     }
 
-    /// How often the monitor thread checks replica lag and probes ejected nodes.
+    /// How often the monitor thread checks replica lag and ejected nodes.
     /// Default 1 s; `None` disables the monitor.
     pub fn monitor_interval(mut self, interval: Option<Duration>) -> Self {
         self.config.monitor_interval = interval;
@@ -185,9 +185,9 @@ impl Builder {
         self.mark("ejection_cooldown")
     }
 
-    /// Bound on connecting to a node: a TCP probe with this timeout, then a wait of the
-    /// same bound for the server's greeting, run before the MySQL handshake, so a dead or
-    /// unreachable host, or a server process that hangs, fails fast. Default 2 s.
+    /// Bound on connecting to a node: the client's connect (TCP, the server's greeting,
+    /// the handshake) is cut when it passes, so a dead or unreachable host, or a server
+    /// process that hangs, fails fast. Default 2 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self.mark("connect_timeout")

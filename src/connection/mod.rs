@@ -57,8 +57,13 @@ type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHashe
 
 /// A Diesel connection to a replicated cluster, usable wherever a `MysqlConnection` is.
 ///
-/// Make one with [`Connection::establish`](diesel::Connection::establish) (multi-host URL), [`Cluster::connect`], or a
-/// pool ([`Cluster::manager`] or `diesel::r2d2::ConnectionManager<ClusterConnection>`).
+/// Make one with [`Connection::establish`](diesel::Connection::establish) (multi-host
+/// URL), [`Cluster::connect`], or a pool ([`Cluster::manager`] or
+/// `diesel::r2d2::ConnectionManager<ClusterConnection>`). `establish` and the pools open
+/// one node first and fail as `MysqlConnection::establish` does on a refused login, an
+/// unknown database or a cluster with no node reachable; `Cluster::connect` opens
+/// nothing (see *Connecting* in [`guide::replicas`](crate::guide::replicas)). Other node
+/// connections open when a statement first needs them.
 ///
 /// Where each statement runs (see [Routing](crate::guide::routing) for the whole rule):
 ///
@@ -87,6 +92,8 @@ pub struct ClusterConnection {
     pins: pins::PinState,
     /// The replica the balancer last chose (kept with `Builder::replica_affinity`).
     last_replica: Option<usize>,
+    /// The replica opened at establish, for the first replica read.
+    first_pick: Option<usize>,
     last_node: Option<usize>,
     session: Session,
     /// Per slot: this connection's session state can't be applied there (e.g. its `USE`
@@ -166,6 +173,7 @@ impl ClusterConnection {
             tx: ClusterTransactionState::default(),
             pins: pins::PinState::default(),
             last_replica: None,
+            first_pick: None,
             last_node: None,
             session: Session::default(),
             unfit: vec![false; n],

@@ -34,20 +34,25 @@ impl ClusterConnection {
 
     /// Opens one node when the connection is established, so that `establish` fails on
     /// what no retry will fix, as `MysqlConnection::establish` does: the node the first
-    /// statement most likely needs (the master; a replica first when the default role
-    /// is `Replica`), then, while nodes are unreachable, the others in order. A node that
-    /// answers and refuses the login (credentials, grants, an unknown database) ends it
-    /// with that error: every node has the same account and database. `Ok` once one node
-    /// is open, so an application starts while the master, or some replicas, are down;
-    /// `Err` when none can be reached.
+    /// statement most likely needs (in replica role, from the scope or the default role,
+    /// the replica the balancer picks, which the first read then uses; else the master),
+    /// then, while nodes are unreachable, the others in order. A node that answers and
+    /// refuses the login (credentials, grants, an unknown database) ends it with that
+    /// error: every node has the same account and database. `Ok` once one node is open,
+    /// so an application starts while the master, or some replicas, are down; `Err` when
+    /// none can be reached.
     pub(crate) fn open_at_establish(&mut self) -> Result<(), Error> {
         let shared = self.cluster.topology().clone();
         let master = shared.master();
         let mut order: Vec<usize> = (0..shared.nodes.len()).filter(|&i| i != master).collect();
-        if shared.config.default_role == Role::Replica {
-            order.push(master);
-        } else {
-            order.insert(0, master);
+        order.insert(0, master);
+        if self.effective_role() == Role::Replica {
+            let (first, _) = self.pick_read_node(&[]);
+            order.retain(|&i| i != first);
+            order.insert(0, first);
+            if first != master {
+                self.first_pick = Some(first);
+            }
         }
         let mut unreachable = None;
         for i in order {
@@ -179,6 +184,13 @@ impl ClusterConnection {
         let shared = &self.cluster.topology();
         if consistency == crate::Consistency::Strong {
             return (shared.master(), false);
+        }
+        // The replica opened at establish for this first read (still fit for it).
+        if let Some(i) = self.first_pick.take() {
+            if !exclude.contains(&i) && shared.is_usable_replica(i, shared.master(), consistency) {
+                self.last_replica = Some(i);
+                return (i, false);
+            }
         }
         if shared.config.replica_affinity {
             if let Some(i) = self.last_replica {

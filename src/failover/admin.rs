@@ -37,7 +37,7 @@ pub(super) struct WaitResult {
 }
 
 /// A node as `promote` found it, through an admin connection.
-pub(super) struct Probed {
+pub(super) struct Inspected {
     pub(super) conn: MysqlConnection,
     /// What it applied (`@@gtid_current_pos`).
     pub(super) applied: ConsistencyToken,
@@ -101,11 +101,11 @@ pub(super) fn parse_position(
 }
 
 /// Connects to node `i` with the admin credentials and reads its replication state.
-pub(super) fn probe(
+pub(super) fn inspect(
     shared: &Topology,
     i: usize,
     admin: &(String, Secret),
-) -> Result<Probed, Error> {
+) -> Result<Inspected, Error> {
     let node = &shared.nodes[i];
     let mut address: NodeAddress = node.address.clone();
     address.user = admin.0.clone();
@@ -152,7 +152,7 @@ pub(super) fn probe(
         }
         None => (None, false, false),
     };
-    Ok(Probed {
+    Ok(Inspected {
         conn,
         applied,
         received,
@@ -164,7 +164,7 @@ pub(super) fn probe(
 
 /// Runs an admin statement; `secret` is a password the statement holds, kept out of
 /// errors (only the statement's first words are shown then).
-pub(super) fn exec(p: &mut Probed, label: &str, sql: &str, secret: &str) -> Result<(), Error> {
+pub(super) fn exec(p: &mut Inspected, label: &str, sql: &str, secret: &str) -> Result<(), Error> {
     let what = if secret.is_empty() {
         sql
     } else {
@@ -183,7 +183,7 @@ pub(super) fn sql_verb(sql: &str) -> &str {
 
 /// `MASTER_GTID_WAIT` on `p`: whether it applied `position` within the timeout.
 pub(super) fn wait_for(
-    p: &mut Probed,
+    p: &mut Inspected,
     label: &str,
     position: &ConsistencyToken,
 ) -> Result<bool, Error> {

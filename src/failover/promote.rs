@@ -11,7 +11,7 @@ use crate::topology::Topology;
 use crate::url::Secret;
 
 use super::admin::{
-    admin_error, exec, parse_position, probe, quote, wait_for, Positions, Probed, SlaveStatus,
+    admin_error, exec, inspect, parse_position, quote, wait_for, Inspected, Positions, SlaveStatus,
 };
 use super::{switch_master, CATCH_UP_TIMEOUT};
 
@@ -29,9 +29,9 @@ pub(crate) fn promote(shared: &Topology, name: Option<&str>) -> Result<String, E
     });
 
     // 1. Look at every node; change nothing yet.
-    let mut probed = probe_all(shared, old, named, &admin)?;
-    let switchover = probed[old].is_some();
-    let reached: Vec<Option<Reached>> = probed
+    let mut inspected = inspect_all(shared, old, named, &admin)?;
+    let switchover = inspected[old].is_some();
+    let reached: Vec<Option<Reached>> = inspected
         .iter()
         .map(|p| {
             p.as_ref().map(|p| Reached {
@@ -41,8 +41,8 @@ pub(crate) fn promote(shared: &Topology, name: Option<&str>) -> Result<String, E
         })
         .collect();
     let target = select::promotion_target(&reached, &labels, old, named, switchover)?;
-    let to_repoint: Vec<usize> = (0..probed.len())
-        .filter(|&i| i != target && probed[i].is_some())
+    let to_repoint: Vec<usize> = (0..inspected.len())
+        .filter(|&i| i != target && inspected[i].is_some())
         .collect();
     let replication = match (&shared.config.replication, to_repoint.is_empty()) {
         (Some(r), _) => Some(r.clone()),
@@ -51,15 +51,15 @@ pub(crate) fn promote(shared: &Topology, name: Option<&str>) -> Result<String, E
     };
 
     // 2. Make sure the candidate has everything it should have.
-    let Some(mut candidate) = probed[target].take() else {
+    let Some(mut candidate) = inspected[target].take() else {
         return Err(FailoverError::NoReachableReplica.into());
     };
     let target_label = labels[target];
     if switchover {
-        let Some(old_probe) = probed[old].as_mut() else {
+        let Some(old_view) = inspected[old].as_mut() else {
             return Err(FailoverError::NoReachableReplica.into());
         };
-        switchover_catch_up(old_probe, labels[old], &mut candidate, target_label)?;
+        switchover_catch_up(old_view, labels[old], &mut candidate, target_label)?;
     } else {
         failover_catch_up(&mut candidate, target_label)?;
         has_what_the_master_had(shared, old, &mut candidate, target_label)?;
@@ -69,7 +69,7 @@ pub(crate) fn promote(shared: &Topology, name: Option<&str>) -> Result<String, E
     make_writable(
         &mut candidate,
         target_label,
-        probed[old].as_mut(),
+        inspected[old].as_mut(),
         labels[old],
     )?;
     switch_master(shared, old, target);
@@ -83,9 +83,9 @@ pub(crate) fn promote(shared: &Topology, name: Option<&str>) -> Result<String, E
 
     // 4. Point the others at it.
     if let Some(account) = replication {
-        repoint(shared, &mut probed, old, target, to_repoint, &account);
+        repoint(shared, &mut inspected, old, target, to_repoint, &account);
     }
-    for (i, _) in probed.iter().enumerate().filter(|(_, p)| p.is_none()) {
+    for (i, _) in inspected.iter().enumerate().filter(|(_, p)| p.is_none()) {
         if i != target && i != old {
             log::warn!(
                 "promote: {} was unreachable; point it at {target_label} by hand",
@@ -100,9 +100,9 @@ pub(crate) fn promote(shared: &Topology, name: Option<&str>) -> Result<String, E
 /// switchover, the old master (made read-only to catch the candidate up) gets its
 /// writes back.
 fn make_writable(
-    candidate: &mut Probed,
+    candidate: &mut Inspected,
     label: &str,
-    old_master: Option<&mut Probed>,
+    old_master: Option<&mut Inspected>,
     old_label: &str,
 ) -> Result<(), Error> {
     for sql in ["STOP SLAVE", "RESET SLAVE ALL", "SET GLOBAL read_only = 0"] {
@@ -116,18 +116,18 @@ fn make_writable(
     Ok(())
 }
 
-/// Probes every node with the admin account. The named candidate must answer, and so
+/// Inspects every node with the admin account. The named candidate must answer, and so
 /// must the master's login if it answers at all (else it couldn't be made read-only).
-fn probe_all(
+fn inspect_all(
     shared: &Topology,
     old: usize,
     named: Option<usize>,
     admin: &(String, Secret),
-) -> Result<Vec<Option<Probed>>, Error> {
-    let mut probed = Vec::with_capacity(shared.nodes.len());
+) -> Result<Vec<Option<Inspected>>, Error> {
+    let mut inspected = Vec::with_capacity(shared.nodes.len());
     for i in 0..shared.nodes.len() {
-        match probe(shared, i, admin) {
-            Ok(p) => probed.push(Some(p)),
+        match inspect(shared, i, admin) {
+            Ok(p) => inspected.push(Some(p)),
             Err(e) if named == Some(i) => {
                 return Err(FailoverError::Unreachable {
                     node: shared.nodes[i].label.clone(),
@@ -140,19 +140,19 @@ fn probe_all(
             }
             Err(e) => {
                 log::warn!("promote: {e}");
-                probed.push(None);
+                inspected.push(None);
             }
         }
     }
-    Ok(probed)
+    Ok(inspected)
 }
 
 /// Switchover: the master is made read-only and the candidate waits until it applied
 /// the master's last write. On failure the master gets its writes back.
 fn switchover_catch_up(
-    old: &mut Probed,
+    old: &mut Inspected,
     old_label: &str,
-    candidate: &mut Probed,
+    candidate: &mut Inspected,
     target_label: &str,
 ) -> Result<(), Error> {
     exec(old, old_label, "SET GLOBAL read_only = 1", "")?;
@@ -183,7 +183,7 @@ fn switchover_catch_up(
 }
 
 /// Failover: the candidate stops fetching and applies what it already received.
-fn failover_catch_up(candidate: &mut Probed, label: &str) -> Result<(), Error> {
+fn failover_catch_up(candidate: &mut Inspected, label: &str) -> Result<(), Error> {
     if !candidate.replicating {
         return Ok(());
     }
@@ -221,7 +221,7 @@ fn failover_catch_up(candidate: &mut Probed, label: &str) -> Result<(), Error> {
 fn has_what_the_master_had(
     shared: &Topology,
     old: usize,
-    candidate: &mut Probed,
+    candidate: &mut Inspected,
     label: &str,
 ) -> Result<(), Error> {
     let floor = shared.nodes[old].master_position();
@@ -257,7 +257,7 @@ fn has_what_the_master_had(
 /// is stopped or broken) and gets no lag-bounded reads until fixed by hand.
 fn repoint(
     shared: &Topology,
-    probed: &mut [Option<Probed>],
+    inspected: &mut [Option<Inspected>],
     old: usize,
     target: usize,
     to_repoint: Vec<usize>,
@@ -267,7 +267,7 @@ fn repoint(
     let target_label = &shared.nodes[target].label;
     let secret = password.expose();
     for i in to_repoint {
-        let Some(p) = probed[i].as_mut() else {
+        let Some(p) = inspected[i].as_mut() else {
             continue;
         };
         let label = &shared.nodes[i].label;

@@ -11,7 +11,7 @@ use crate::topology::Topology;
 use crate::transport::watchdog::{Armed, Timer};
 use crate::transport::{Connected, Guarded};
 
-/// The deadline of one node's checks in a round (see `Probe::guarded`).
+/// The deadline of one node's checks in a round (see `Checks::guarded`).
 pub(super) struct Check {
     pub(super) node: usize,
     pub(super) until: Instant,

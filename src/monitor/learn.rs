@@ -1,6 +1,6 @@
 //! What the monitor learns, written into the topology: a node answered (its round trip,
 //! readmission), did not answer (ejection) or refused the login, hung; a replica's lag;
-//! a node's GTID position; the heartbeat's outcome. No connection here: the probe reads
+//! a node's GTID position; the heartbeat's outcome. No connection here: the checks read
 //! the servers and hands the readings over, so each rule is tested on plain topology
 //! data.
 

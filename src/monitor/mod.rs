@@ -1,7 +1,7 @@
 //! The cluster's background monitor: one thread per cluster that, every interval, reads
 //! each replica's replication lag (`SHOW SLAVE STATUS`, and the heartbeat table when it
 //! is on, see [`crate::Builder::heartbeat`]), measures each node's round trip, reads each
-//! node's GTID position for `status()`, probes ejected nodes so they come back as soon
+//! node's GTID position for `status()`, checks ejected nodes so they come back as soon
 //! as they answer, and looks for a new master when the current one is gone. It holds
 //! only a weak reference to the cluster and ends when the cluster is dropped.
 
@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use crate::topology::Topology;
 
+mod checks;
 mod conn;
 mod heartbeat;
 mod learn;
-mod probe;
 mod replication;
 
-use probe::Probe;
+use checks::Checks;
 
 /// Stops the monitor thread when told to (or when the cluster is dropped).
 #[derive(Debug)]
@@ -50,7 +50,7 @@ pub(crate) fn start(shared: Weak<Topology>, interval: Duration) -> MonitorHandle
     let thread = thread::Builder::new()
         .name("diesel-cluster-monitor".into())
         .spawn(move || {
-            let mut probe: Option<Probe> = None;
+            let mut checks: Option<Checks> = None;
             // First check right away, so lag is known before the first interval ends.
             loop {
                 if stop_flag.load(Ordering::Relaxed) {
@@ -60,8 +60,8 @@ pub(crate) fn start(shared: Weak<Topology>, interval: Duration) -> MonitorHandle
                     let Some(shared) = shared.upgrade() else {
                         break;
                     };
-                    let probe = probe.get_or_insert_with(|| Probe::new(&shared));
-                    probe.check(&shared);
+                    let checks = checks.get_or_insert_with(|| Checks::new(&shared));
+                    checks.check(&shared);
                     shared.first_round.notify(true);
                     if let Some(after_round) = shared.after_round.get() {
                         after_round();

@@ -248,7 +248,7 @@ impl Node {
         was_up
     }
 
-    /// Ends an ejection early (after a successful probe).
+    /// Ends an ejection early (after a successful check by the monitor).
     pub(crate) fn readmit(&self) {
         self.ejected_until.store(0, Relaxed);
     }

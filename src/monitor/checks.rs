@@ -29,7 +29,7 @@ struct PosRow {
 }
 
 /// Per-node connections the monitor keeps between checks.
-pub(super) struct Probe {
+pub(super) struct Checks {
     conns: Vec<Option<MonitorConn>>,
     heartbeat: Option<Heartbeat>,
     /// Shuts down the socket of a check that overruns its deadline.
@@ -38,9 +38,9 @@ pub(super) struct Probe {
     check: Option<Check>,
 }
 
-impl Probe {
-    pub(super) fn new(shared: &Topology) -> Probe {
-        Probe {
+impl Checks {
+    pub(super) fn new(shared: &Topology) -> Checks {
+        Checks {
             conns: (0..shared.nodes.len()).map(|_| None).collect(),
             heartbeat: shared.config.heartbeat.as_ref().map(|table| Heartbeat {
                 table: table.clone(),
