@@ -314,17 +314,7 @@ impl Tail {
                 }
             }
             Kw::SqlCalcFoundRows => self.flags |= Flags::CALC_FOUND_ROWS,
-            Kw::LastInsertId
-            | Kw::FoundRows
-            | Kw::RowCount
-            | Kw::GetLock
-            | Kw::ReleaseLock
-            | Kw::ReleaseAllLocks
-            | Kw::IsFreeLock
-            | Kw::IsUsedLock
-            | Kw::Nextval
-            | Kw::Setval
-            | Kw::Lastval => self.flags |= function_flags(kw, lx),
+            kw if is_flagged_function(kw) => self.flags |= function_flags(kw, lx),
             Kw::Next | Kw::Previous => {
                 let mut la = lx.clone();
                 if la.eat(Kw::Value) && la.eat(Kw::For) {
