@@ -7,6 +7,7 @@ use diesel::mysql::MysqlConnection;
 use diesel::result::{Error as DieselError, QueryResult};
 
 use super::ClusterConnection;
+use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::instrument::Forwarder;
 use crate::role::Role;
@@ -182,7 +183,7 @@ impl ClusterConnection {
     fn pick_from(&mut self, exclude: &[usize]) -> (usize, bool) {
         let consistency = self.effective_consistency();
         let shared = &self.cluster.topology();
-        if consistency == crate::Consistency::Strong {
+        if consistency == Consistency::Strong {
             return (shared.master(), false);
         }
         // The replica opened at establish for this first read (still fit for it).
@@ -207,8 +208,8 @@ impl ClusterConnection {
             // the lag: the GTID wait on the replica proves it has the write (and moves the
             // read to the master if not), so any live replica may serve it.
             let master = shared.master();
-            (consistency == crate::Consistency::Causal && !shared.nodes[master].is_up())
-                .then(|| shared.pick_replica(crate::Consistency::Eventual, exclude))
+            (consistency == Consistency::Causal && !shared.nodes[master].is_up())
+                .then(|| shared.pick_replica(Consistency::Eventual, exclude))
                 .flatten()
         });
         match picked {

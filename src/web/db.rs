@@ -85,7 +85,7 @@ impl Db {
     /// Notes a write's position for the response's pin cookie, for writes made without
     /// [`run`](Db::run) (e.g. on a connection of your own:
     /// [`ClusterConnection::consistency_token`]).
-    pub fn record_write(&self, token: crate::ConsistencyToken) {
+    pub fn record_write(&self, token: crate::consistency::ConsistencyToken) {
         if !token.is_empty() {
             self.state.record(token);
         }
