@@ -6,7 +6,7 @@
 //! around the reads under test only (`cluster.sh sync` waits with it too). Every test
 //! holds `common::fault_lock()`, so no other test's waits are counted, and restores the
 //! cluster when it ends (also when it fails).
-mod common;
+use crate::common;
 
 use common::db::{read_counter as read, write_counter as write};
 

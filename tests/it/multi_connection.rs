@@ -1,5 +1,5 @@
 //! `#[derive(MultiConnection)]` enums accept a `ClusterConnection` unchanged.
-mod common;
+use crate::common;
 
 use diesel::prelude::*;
 use diesel::sql_types::Integer;

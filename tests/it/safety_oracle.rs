@@ -114,7 +114,7 @@
 //! A `SET TRANSACTION` or raw-transaction pin whose statement was refused may leave
 //! its characteristic for the next statement: pins bleed a little, which only adds
 //! cases.
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -1,9 +1,9 @@
 //! A short chaos run inside the test suite: the workload of `examples/chaos` (shared
 //! source) for 15 s against the `chaos` cluster, with the whole fault schedule
 //! compressed into it. `scripts/chaos.sh` runs the full 60 s version.
-mod common;
+use crate::common;
 
-#[path = "../examples/chaos/workload.rs"]
+#[path = "../../examples/chaos/workload.rs"]
 mod workload;
 
 use std::time::Duration;

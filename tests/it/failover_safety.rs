@@ -12,7 +12,7 @@
 //! Cluster `failover` (session kills, a killed master) and `splitbrain` (topology broken
 //! on purpose, rebuilt with `cluster.sh reset` at the end). Each test holds
 //! `common::fault_lock()` and leaves its cluster healthy (see [`Restore`]).
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The foundation against the real cluster: roles, Diesel's DSL, transactions, pools,
 //! migrations, bad input.
-mod common;
+use crate::common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

@@ -1,6 +1,6 @@
 //! Statement routing and session state inside one connection (design.md section 5),
 //! against the real cluster.
-mod common;
+use crate::common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;

@@ -1,7 +1,7 @@
 //! Users' Diesel `Instrumentation` sees the statements they sent, from whichever node ran
 //! them, and nothing the library sent for itself. With nothing to route, the event stream
 //! is exactly `MysqlConnection`'s.
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -14,7 +14,7 @@
 //!
 //! Skipped, with a message, only where network namespaces can't be made (not root, or
 //! `ip netns add` refused).
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

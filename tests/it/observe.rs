@@ -5,7 +5,7 @@
 //!
 //! Every test injects faults, holds `common::fault_lock()` and leaves the cluster
 //! healthy when it ends, passed or failed (see [`Restore`]).
-mod common;
+use crate::common;
 
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -18,7 +18,7 @@ use diesel_cluster::{with_consistency, with_replica, BalancePolicy, Cluster, Con
 use common::db::{try_port, wait_until, PATIENCE};
 use common::Restore;
 
-#[path = "../examples/status.rs"]
+#[path = "../../examples/status.rs"]
 #[allow(dead_code)]
 mod status_example;
 

@@ -2,10 +2,11 @@
 //! (`src/classify/functions.rs`) against the running server: a newer server's new
 //! functions, or a name that stopped being native, fail here.
 
-mod common;
+use crate::common;
 
-#[allow(dead_code)]
-#[path = "../src/classify/functions.rs"]
+// The classifier's own file, named as in the library (inside this module of the same name).
+#[allow(dead_code, clippy::module_inception)]
+#[path = "../../src/classify/functions.rs"]
 mod functions;
 
 use std::collections::BTreeSet;

@@ -5,7 +5,7 @@
 //! holds `common::fault_lock()` and leaves the cluster healthy when it ends, even when it
 //! fails (see [`Restore`]). Intervals are short (monitor 200 ms, cooldown 1 s) so the
 //! whole file runs in well under a minute.
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

@@ -16,7 +16,7 @@
 //! - each checked-out connection's session looks the same from every node: `@x`,
 //!   `@@time_zone` and `DATABASE()` read in master, replica and auto scope agree with
 //!   each other and with the test's model of that connection.
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -6,7 +6,7 @@
 //! Each side writes to a table of its own, so the two histories are identical and
 //! AUTO_INCREMENT ids agree; only session values (and the master's copy of a side's own
 //! rows) are compared, never replica data, which may lag.
-mod common;
+use crate::common;
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};

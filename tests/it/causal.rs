@@ -4,7 +4,7 @@
 //! Every test stops replication or depends on where reads land, so each holds
 //! `common::fault_lock()` and restores replication before it returns (also when it
 //! fails: see [`Restore`]). They use their own cluster, `causal`.
-mod common;
+use crate::common;
 
 use common::db::{read_counter as read, write_counter as write};
 

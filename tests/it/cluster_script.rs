@@ -1,5 +1,5 @@
 //! Checks the local test cluster itself (scripts/cluster.sh): std only.
-mod common;
+use crate::common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -2,7 +2,7 @@
 //! effect on a replica (the replicas are `read_only`, so a stray write shows as error
 //! 1290 there), or broke the "one connection" semantics. The servers are the judges:
 //! rows and locks are read with root connections to each node, not through the library.
-mod common;
+use crate::common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
