@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[test]
 fn a_short_chaos_run_keeps_every_promise() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("chaos");
     let cluster = common::cluster("chaos");
     let config = workload::Config {
         cluster: cluster.name.clone(),

@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 #[test]
 fn main_cluster_replicates() {
+    let _g = common::shared("main");
     let c = common::cluster("main");
 
     assert_eq!(

@@ -48,6 +48,7 @@ fn stored_call(conn: &mut MysqlConnection, name: &str, quoted: bool) -> bool {
 
 #[test]
 fn compiled_tables_match_the_server() {
+    let _g = common::shared("funcs");
     let cluster = common::cluster("funcs");
     let mut conn = MysqlConnection::establish(&cluster.admin_url).expect("connect");
     diesel::sql_query("SET SESSION max_statement_time = 1")

@@ -65,6 +65,7 @@ where
 
 #[test]
 fn event_stream_equals_mysql_connections_when_nothing_is_routed() {
+    let _g = common::shared("main");
     let c = common::cluster("main");
 
     let raw_events = Recorder::default();
@@ -86,6 +87,7 @@ fn event_stream_equals_mysql_connections_when_nothing_is_routed() {
 
 #[test]
 fn internal_statements_stay_out_of_user_instrumentation() {
+    let _g = common::shared("main");
     let c = common::cluster("main");
     let cluster = Cluster::builder()
         .url(&c.cluster_url)

@@ -383,7 +383,7 @@ fn a_partitioned_replica_is_ejected_without_hanging_anyone() {
         return;
     }
     ensure_command("ip", "iproute2");
-    let _g = common::fault_lock();
+    let _g = common::exclusive("chaos");
     cleanup();
     if let Err(e) = run("ip", &["netns", "add", names().ns.as_str()]) {
         eprintln!("SKIPPED partition test: cannot create a network namespace: {e}");

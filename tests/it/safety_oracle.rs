@@ -1620,7 +1620,7 @@ fn data_state(c: &TestCluster, node: &str) -> String {
 /// connection shows up in the general log (text and prepared) and in the lock check.
 #[test]
 fn oracle_sees_what_runs_on_a_replica() {
-    let _serial = common::fault_lock();
+    let _g = common::exclusive("oracle");
     let c = cluster();
     let mut oracle = Oracle::start(c);
     let (text_marker, prepared_marker, absent) = (
@@ -1727,7 +1727,7 @@ fn corpus_is_well_formed() {
 /// The safety rule, judged by the replicas' general logs: see the module docs.
 #[test]
 fn no_side_effect_ever_runs_on_a_replica() {
-    let _serial = common::fault_lock();
+    let _g = common::exclusive("oracle");
     let started = Instant::now();
     let c = cluster();
     create_schema(c);
