@@ -1,6 +1,10 @@
 //! Concurrency: many threads with nested role scopes sharing a small pool, pool
 //! exhaustion, clusters dropped while their connections live, and the monitor thread's
 //! life. Reads only: the `main` cluster is enough, and it is never faulted here.
+//!
+//! A binary of its own: the monitor-thread tests count this process's monitor threads,
+//! and any other test's cluster would be counted with them. Within it the tests run one
+//! at a time (every test builds a monitored cluster): see [`alone`].
 mod common;
 
 use std::collections::BTreeSet;
@@ -19,6 +23,13 @@ use diesel_cluster::{
 
 fn cluster() -> &'static common::TestCluster {
     common::cluster("main")
+}
+
+/// One test of this binary at a time: each starts monitor threads, which the others
+/// count (poison-tolerant). Taken after the cluster guard, like any lock of a test's own.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The ports a read in `role` may land on. Reads use `Eventual` consistency, so a
@@ -102,7 +113,8 @@ fn check_read(c: &common::TestCluster, conn: &mut ClusterConnection, role: Role,
 
 #[test]
 fn thirty_two_threads_with_nested_scopes_share_a_pool_of_eight() {
-    let _g = common::fault_lock();
+    let _g = common::shared("main");
+    let _alone = alone();
     let c = cluster();
     let cluster = build(c);
     let pool = Pool::builder()
@@ -178,7 +190,8 @@ fn thirty_two_threads_with_nested_scopes_share_a_pool_of_eight() {
 
 #[test]
 fn an_exhausted_pool_times_out_then_recovers() {
-    let _g = common::fault_lock();
+    let _g = common::shared("main");
+    let _alone = alone();
     let c = cluster();
     let cluster = build(c);
     let pool = Pool::builder()
@@ -216,7 +229,8 @@ fn an_exhausted_pool_times_out_then_recovers() {
 
 #[test]
 fn connections_outlive_their_cluster_handle_and_the_monitor_ends_with_the_last() {
-    let _g = common::fault_lock();
+    let _g = common::shared("main");
+    let _alone = alone();
     let c = cluster();
     let before = monitor_threads();
     let cluster = build(c);
@@ -283,7 +297,8 @@ fn connections_outlive_their_cluster_handle_and_the_monitor_ends_with_the_last()
 
 #[test]
 fn the_monitor_thread_ends_with_the_cluster() {
-    let _g = common::fault_lock();
+    let _g = common::shared("main");
+    let _alone = alone();
     let c = cluster();
     for round in 0..3 {
         let before = monitor_threads();
@@ -328,7 +343,8 @@ fn the_monitor_thread_ends_with_the_cluster() {
 
 #[test]
 fn clusters_made_from_a_url_share_state_and_end_with_their_last_connection() {
-    let _g = common::fault_lock();
+    let _g = common::shared("main");
+    let _alone = alone();
     let c = cluster();
     // A URL of our own so that no other test's connections share the registry entry.
     let url = format!(
@@ -379,7 +395,8 @@ fn clusters_made_from_a_url_share_state_and_end_with_their_last_connection() {
 /// cluster, and so one monitor, for as long as it keeps coming back within the linger.
 #[test]
 fn a_cluster_made_from_a_url_outlives_its_last_connection_for_its_linger() {
-    let _g = common::fault_lock();
+    let _g = common::shared("main");
+    let _alone = alone();
     let c = cluster();
     let url = format!("{}?monitor_interval=100ms&linger=2s", c.cluster_url);
     let before = monitor_threads();

@@ -52,7 +52,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn log_lines_name_nodes_and_never_hold_a_password() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("chaos");
     common::capture::install();
     let c = common::cluster("chaos");
 

@@ -86,7 +86,7 @@ fn counters_gauges_and_causal_waits_match_a_scripted_sequence() {
         .install()
         .expect("the only recorder of this process");
 
-    let _g = common::fault_lock();
+    let _g = common::exclusive("observe");
     let c = common::cluster("observe");
     let _restore = Restore(c);
     let cluster = Cluster::builder()

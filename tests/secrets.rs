@@ -61,6 +61,7 @@ fn assert_not_ejected(cluster: &Cluster, nodes: &[&str]) {
 
 #[test]
 fn a_wrong_master_password_fails_statements_and_ejects_no_node() {
+    let _c = common::shared("secrets");
     let _g = capture();
     let c = cluster();
     const WRONG: &str = "Wr0ng-Master-pw";
@@ -128,6 +129,7 @@ fn a_wrong_master_password_fails_statements_and_ejects_no_node() {
 
 #[test]
 fn a_wrong_replica_password_fails_replica_reads_and_ejects_no_replica() {
+    let _c = common::shared("secrets");
     let _g = capture();
     let c = cluster();
     const WRONG: &str = "Wr0ng-Replica-pw";
@@ -201,6 +203,7 @@ fn a_wrong_replica_password_fails_replica_reads_and_ejects_no_replica() {
 
 #[test]
 fn an_unknown_database_is_the_callers_error_too() {
+    let _c = common::shared("secrets");
     let _g = capture();
     let c = cluster();
     // As `admin`, who may see every database: `app` would get "access denied to
@@ -243,6 +246,7 @@ fn bad_urls_through_establish_never_show_the_password() {
 
 #[test]
 fn promote_refuses_to_run_when_the_master_refuses_the_admin_login() {
+    let _c = common::exclusive("secrets");
     let _g = capture();
     let c = cluster();
     let _restore = common::Restore(c);

@@ -3,7 +3,7 @@
 //!
 //! Each test starts an axum app on 127.0.0.1:0 and talks to it with a hyper client; the
 //! app reports which node ran each request's queries in an `x-db-node` header. Every test
-//! holds `common::fault_lock()`: some delay the replicas, and the others assert where
+//! holds `common::exclusive("web")`: some delay the replicas, and the others assert where
 //! reads go, which a delay being set or cleared (replication restarts) would disturb.
 mod common;
 
@@ -318,7 +318,7 @@ fn is_replica(node: &str) -> bool {
 
 #[test]
 fn methods_and_route_overrides_choose_the_node() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("web");
     let app = App::start(
         cluster_with(Duration::from_secs(1)),
         ReplicationLayer::builder(),
@@ -386,7 +386,7 @@ fn methods_and_route_overrides_choose_the_node() {
 
 #[test]
 fn get_after_post_reads_its_own_write_with_delayed_replicas() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("web");
     let c = migrated();
     // A short causal timeout keeps 20 rounds quick: after it, reads go to the master.
     let app = App::start(
@@ -476,7 +476,7 @@ fn get_after_post_reads_its_own_write_with_delayed_replicas() {
 
 #[test]
 fn garbage_tampered_and_expired_pins_are_ignored_safely() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("web");
     let app = App::start(
         cluster_with(Duration::from_millis(300)),
         ReplicationLayer::builder(),
@@ -555,7 +555,7 @@ fn garbage_tampered_and_expired_pins_are_ignored_safely() {
 /// reads to the master.
 #[test]
 fn signed_pins_refuse_made_up_values() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("web");
     let key = b"0123456789abcdef0123456789abcdef".to_vec();
     let app = App::start(
         cluster_with(Duration::from_millis(300)),
@@ -630,7 +630,7 @@ fn raw_get(addr: SocketAddr, path: &str, cookie: &[u8]) -> String {
 
 #[test]
 fn sticky_window_pins_reads_to_the_master() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("web");
     let app = App::start(
         cluster_with(Duration::from_secs(1)),
         ReplicationLayer::builder()
@@ -679,6 +679,7 @@ fn sticky_window_pins_reads_to_the_master() {
 
 #[test]
 fn layer_settings_are_checked() {
+    let _g = common::shared("web");
     let pool = pool_for(cluster_with(Duration::from_secs(1)));
     for (builder, option) in [
         (
@@ -722,7 +723,7 @@ fn layer_settings_are_checked() {
 
 #[test]
 fn sessions_written_in_a_get_live_on_the_master() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("web");
     let c = migrated();
     let app = App::start(
         cluster_with(Duration::from_secs(1)),

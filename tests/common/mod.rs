@@ -2,15 +2,39 @@
 //! (one master, two GTID replicas) driven by `scripts/cluster.sh`.
 //!
 //! Std only, so it builds whatever state the library is in.
+//!
+//! # Who may use a cluster, and when
+//!
+//! The tests of one binary run on parallel threads, and tests of several files share a
+//! cluster (`main`, `chaos`, `diffsess`). So a test holds a guard on each cluster it uses
+//! for its whole duration, taken before it first touches the cluster:
+//!
+//! * [`shared`]`(NAME)`: it only needs the cluster healthy and uses rows, tables,
+//!   databases and sessions of its own (unique names). Shared holders run together.
+//! * [`exclusive`]`(NAME)`: it injects faults (kill, freeze, stop, restart, delay,
+//!   stop-sql, reset, a [`Restore`]), changes server-wide settings, or judges the cluster
+//!   as a whole (server counters, every session, general logs, where reads land while a
+//!   node is down). It runs alone on that cluster; tests of other clusters go on.
+//!
+//! A test takes its cluster guards before any lock of its own (a module's mutex): with
+//! the other order, a test waiting for the cluster while holding the mutex and one
+//! holding the cluster while waiting for the mutex would wait for each other.
+//!
+//! [`cluster`] and the fault-injecting methods of [`TestCluster`] check it: a test thread
+//! that uses a cluster without a guard, or injects a fault under a shared one, panics
+//! with a message saying what to take. Threads a test spawns (unnamed: libtest names its
+//! test threads) may use a cluster while some test holds a guard on it, and inject faults
+//! while one holds it exclusively.
 #![allow(dead_code)]
 
 pub mod capture;
 pub mod db;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 /// Puts a fault-injection cluster back in a healthy topology when dropped, so a test
 /// that fails half-way leaves a usable cluster to the next one: `cluster.sh start`
@@ -20,6 +44,8 @@ pub struct Restore(pub &'static TestCluster);
 
 impl Drop for Restore {
     fn drop(&mut self) {
+        // `try_run` checks for the exclusive guard, which the test declared before its
+        // `Restore` and so still holds here.
         if let Err(e) = self.0.try_run(&["start"]) {
             eprintln!("could not restore cluster {}: {e}", self.0.name);
         }
@@ -81,8 +107,10 @@ pub fn cluster_script(name: &str, args: &[&str]) -> String {
     check(name, args, out)
 }
 
-/// The cluster `name`, started (or checked healthy) once per process.
+/// The cluster `name`, started (or checked healthy) once per process. The calling test
+/// must hold a guard on it ([`shared`] or [`exclusive`], see the module docs).
 pub fn cluster(name: &str) -> &'static TestCluster {
+    check_guard(name, false);
     static CLUSTERS: OnceLock<Mutex<HashMap<String, &'static TestCluster>>> = OnceLock::new();
     let mut map = CLUSTERS
         .get_or_init(|| Mutex::new(HashMap::new()))
@@ -127,21 +155,180 @@ fn parse_urls(name: &str, text: &str) -> TestCluster {
     }
 }
 
-/// Process-wide lock that fault-injecting tests of one binary hold so that
-/// they do not disturb each other (poison-tolerant).
-pub fn fault_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+// ---------------------------------------------------------------- guards
+
+/// A test's use of one cluster, shared or exclusive, held until dropped; see the module
+/// docs. Poison-tolerant: a test that panics releases its guard while unwinding.
+#[must_use = "a guard is held until it is dropped: bind it (`let _g = ...`) for the whole test"]
+pub struct ClusterGuard {
+    name: String,
+    exclusive: bool,
+    /// Taken while this thread already held the cluster: only the outer guard counts.
+    nested: bool,
+}
+
+/// Shared use of cluster `name` for the calling test: waits while a test uses it
+/// exclusively (or waits to).
+pub fn shared(name: &str) -> ClusterGuard {
+    acquire(name, false)
+}
+
+/// Exclusive use of cluster `name` for the calling test: waits until no other test uses
+/// it. While it waits, tests asking for shared use wait behind it (no starvation).
+pub fn exclusive(name: &str) -> ClusterGuard {
+    acquire(name, true)
+}
+
+#[derive(Default)]
+struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    shared: usize,
+    exclusive: bool,
+    waiting_exclusive: usize,
+}
+
+thread_local! {
+    /// The guards this thread holds: (cluster, exclusive).
+    static HELD: RefCell<Vec<(String, bool)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn gate(name: &str) -> &'static Gate {
+    static GATES: OnceLock<Mutex<HashMap<String, &'static Gate>>> = OnceLock::new();
+    let mut gates = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    gates
+        .entry(name.to_string())
+        .or_insert_with(|| Box::leak(Box::default()))
+}
+
+fn gate_state(g: &Gate) -> MutexGuard<'_, GateState> {
+    g.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether this thread holds a guard on `name`: `Some(exclusive)`.
+fn held_here(name: &str) -> Option<bool> {
+    HELD.with(|h| {
+        let h = h.borrow();
+        let mine = h.iter().filter(|(n, _)| n == name);
+        mine.map(|&(_, e)| e).reduce(|a, b| a || b)
+    })
+}
+
+fn acquire(name: &str, exclusive: bool) -> ClusterGuard {
+    let nested = match held_here(name) {
+        None => false,
+        Some(true) => true,
+        Some(false) if !exclusive => true,
+        Some(false) => panic!(
+            "exclusive use of cluster {name} asked by a test that holds it shared:              take `common::exclusive(\"{name}\")` first, instead of `shared`"
+        ),
+    };
+    if !nested {
+        let g = gate(name);
+        let mut s = gate_state(g);
+        if exclusive {
+            s.waiting_exclusive += 1;
+            while s.exclusive || s.shared > 0 {
+                s = g.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            s.waiting_exclusive -= 1;
+            s.exclusive = true;
+        } else {
+            while s.exclusive || s.waiting_exclusive > 0 {
+                s = g.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            s.shared += 1;
+        }
+    }
+    HELD.with(|h| h.borrow_mut().push((name.to_string(), exclusive)));
+    ClusterGuard {
+        name: name.to_string(),
+        exclusive,
+        nested,
+    }
+}
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            if let Some(i) = h
+                .iter()
+                .rposition(|(n, e)| *n == self.name && *e == self.exclusive)
+            {
+                h.remove(i);
+            }
+        });
+        if !self.nested {
+            let g = gate(&self.name);
+            let mut s = gate_state(g);
+            if self.exclusive {
+                s.exclusive = false;
+            } else {
+                s.shared -= 1;
+            }
+            drop(s);
+            g.changed.notify_all();
+        }
+    }
+}
+
+/// Panics unless the calling test may use cluster `name` (`exclusive`: inject faults
+/// into it). A test thread (libtest names them) must hold the guard itself; a thread a
+/// test spawned (unnamed) needs some test to hold it.
+fn check_guard(name: &str, exclusive: bool) {
+    match held_here(name) {
+        Some(true) => return,
+        Some(false) if !exclusive => return,
+        _ => {}
+    }
+    if std::thread::current().name().is_none() {
+        let s = gate_state(gate(name));
+        if s.exclusive || (!exclusive && s.shared > 0) {
+            return;
+        }
+    }
+    if exclusive {
+        panic!(
+            "a fault injected into cluster {name} by a test that does not hold it \
+             exclusively: begin the test with `let _g = common::exclusive(\"{name}\");`"
+        );
+    }
+    panic!(
+        "cluster {name} used by a test that holds no guard on it: begin the test with \
+         `let _g = common::shared(\"{name}\");` (or `common::exclusive`, if it injects \
+         faults or judges the whole cluster)"
+    );
+}
+
+/// [`check_guard`] for a `cluster.sh` command on cluster `name`.
+fn check_command(name: &str, args: &[&str]) {
+    let reads = matches!(
+        args.first().copied(),
+        Some("sql" | "sync" | "status" | "urls")
+    );
+    check_guard(name, !reads);
 }
 
 impl TestCluster {
     /// Runs `cluster.sh --name NAME ARGS...`, panicking on failure; returns stdout.
+    /// Every command but `sql`, `sync`, `status` and `urls` changes the nodes: it needs
+    /// the [`exclusive`] guard.
     pub fn run(&self, args: &[&str]) -> String {
+        check_command(&self.name, args);
         cluster_script(&self.name, args)
     }
 
     /// Like [`run`](Self::run) but returns stderr as the error instead of panicking.
     pub fn try_run(&self, args: &[&str]) -> Result<String, String> {
+        check_command(&self.name, args);
         let out = run_script(&self.name, args);
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())

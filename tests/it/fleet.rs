@@ -2,10 +2,10 @@
 //! re-admission, lag awareness, promotion, unreachable nodes, monitor privileges.
 //!
 //! Every test injects faults into (or at least needs a healthy) cluster `fleet`, so each
-//! holds `common::fault_lock()` and leaves the cluster healthy when it ends, even when it
-//! fails (see [`Restore`]). Intervals are short (monitor 200 ms, cooldown 1 s) so the
-//! whole file runs in well under a minute.
-mod common;
+//! holds `common::exclusive("fleet")` and leaves the cluster healthy when it ends, even
+//! when it fails (see [`Restore`]). Intervals are short (monitor 200 ms, cooldown 1 s)
+//! so the whole file runs in well under a minute.
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -84,7 +84,7 @@ fn spread(c: &common::TestCluster, conn: &mut ClusterConnection, n: usize) -> [u
 
 #[test]
 fn reads_survive_dying_replicas_and_return_to_restarted_ones() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
@@ -206,7 +206,7 @@ fn reads_survive_dying_replicas_and_return_to_restarted_ones() {
 
 #[test]
 fn lagging_replicas_get_no_reads_but_eventual_reads_still_use_them() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c)
@@ -261,7 +261,7 @@ fn lagging_replicas_get_no_reads_but_eventual_reads_still_use_them() {
 
 #[test]
 fn round_robin_spreads_reads_evenly_across_connections() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
@@ -311,7 +311,7 @@ fn round_robin_spreads_reads_evenly_across_connections() {
 
 #[test]
 fn a_port_where_nothing_listens_costs_one_fast_failure_and_an_ejection() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let dead = {
@@ -391,7 +391,7 @@ fn a_port_where_nothing_listens_costs_one_fast_failure_and_an_ejection() {
 
 #[test]
 fn a_missing_monitor_privilege_shows_in_the_node_state() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     // app_nomon may SELECT but not SHOW SLAVE STATUS.
@@ -426,7 +426,7 @@ fn a_missing_monitor_privilege_shows_in_the_node_state() {
 
 #[test]
 fn promote_after_the_master_stops_and_switch_over_again() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     // Replicas use the read-only account: once promoted, a replica is reached with the
@@ -549,7 +549,7 @@ fn promote_after_the_master_stops_and_switch_over_again() {
 
 #[test]
 fn a_master_promoted_by_an_outside_tool_is_found() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c)
@@ -585,7 +585,7 @@ fn a_master_promoted_by_an_outside_tool_is_found() {
 
 #[test]
 fn a_read_meant_for_the_master_never_moves_to_a_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c).monitor_interval(None).build().unwrap();
@@ -662,7 +662,7 @@ fn bounded<T: Send + 'static>(
 /// and the reads waiting on it are cut and retried on the other replica.
 #[test]
 fn a_hung_replica_is_cut_off_and_its_reads_move_on() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = hang_builder(c).build().unwrap();
@@ -747,7 +747,7 @@ fn a_hung_replica_is_cut_off_and_its_reads_move_on() {
 /// monitor's deadline, and is not retried anywhere. Reads go on meanwhile.
 #[test]
 fn a_write_to_a_hung_master_fails_once_and_reads_go_on() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = hang_builder(c).build().unwrap();
@@ -807,7 +807,7 @@ fn a_write_to_a_hung_master_fails_once_and_reads_go_on() {
 /// timeout, and the master is neither ejected nor cut off.
 #[test]
 fn a_global_read_lock_on_the_master_is_not_a_hang() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("fleet");
     let c = fleet();
     let _restore = Restore(c);
     let cluster = builder(c)

@@ -1,10 +1,10 @@
-//! Read-your-writes against the real cluster (design section 6): GTID causal reads,
+//! Read-your-writes against the real cluster (the guide's consistency page): GTID causal reads,
 //! sticky windows, consistency tokens.
 //!
 //! Every test stops replication or depends on where reads land, so each holds
-//! `common::fault_lock()` and restores replication before it returns (also when it
+//! `common::exclusive("causal")` and restores replication before it returns (also when it
 //! fails: see [`Restore`]). They use their own cluster, `causal`.
-mod common;
+use crate::common;
 
 use common::db::{read_counter as read, write_counter as write};
 
@@ -110,7 +110,7 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn round_trips_are_counted_zero_without_a_write_at_most_two_with_one() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("causal");
     let _restore = Restore(tc());
     let id = counter_row();
     let cluster = builder().build().unwrap();
@@ -181,7 +181,7 @@ fn round_trips_are_counted_zero_without_a_write_at_most_two_with_one() {
 /// before each write (so no replica has it) and restarted while the read waits.
 #[test]
 fn causal_reads_wait_for_every_kind_of_write() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("causal");
     let _restore = Restore(tc());
     let id = counter_row();
     // No monitor: stopped replicas stay candidates, so reads do go there and wait.
@@ -273,8 +273,8 @@ fn causal_reads_wait_for_every_kind_of_write() {
 /// the master's binlog position, which covers the write, in the same statement.
 #[test]
 fn the_write_position_survives_noop_writes_and_a_lost_session() {
+    let _g = common::exclusive("causal");
     let c = tc();
-    let _g = common::fault_lock();
     let _restore = Restore(c);
     let id = counter_row();
     let cluster = builder()
@@ -319,8 +319,8 @@ fn the_write_position_survives_noop_writes_and_a_lost_session() {
 /// A position spanning two replication domains (`0-1-10_1-1-5`) waits for both.
 #[test]
 fn multi_domain_tokens_wait_for_every_domain() {
+    let _g = common::exclusive("causal");
     let c = tc();
-    let _g = common::fault_lock();
     let _restore = Restore(c);
     let id = counter_row();
     // One replica, so every read targets it; no monitor, so it stays a candidate while
@@ -404,7 +404,7 @@ fn multi_domain_tokens_wait_for_every_domain() {
 /// the write on a replica. The same through a [`Scope`].
 #[test]
 fn tokens_travel_to_other_connections_and_threads() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("causal");
     let _restore = Restore(tc());
     let id = counter_row();
     let settings = |b: Builder| {
@@ -460,7 +460,7 @@ fn tokens_travel_to_other_connections_and_threads() {
 /// the same position does not wait again (see `tests/tokens.rs`).
 #[test]
 fn a_replica_that_cannot_catch_up_sends_the_read_to_the_master() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("causal");
     let _restore = Restore(tc());
     let id = counter_row();
     let cluster = builder()
@@ -556,7 +556,7 @@ fn write_read_pairs(consistency: Consistency, pairs: i64) -> PairStats {
 
 #[test]
 fn thousand_write_read_pairs_causal_never_stale_eventual_stale() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("causal");
     let _restore = Restore(tc());
 
     let causal = write_read_pairs(Consistency::Causal, 1000);
@@ -583,7 +583,7 @@ fn thousand_write_read_pairs_causal_never_stale_eventual_stale() {
 /// the replicas; no statement is added.
 #[test]
 fn sticky_window_sends_reads_to_the_master_then_back() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("causal");
     let _restore = Restore(tc());
     let id = counter_row();
     let window = Duration::from_millis(400);
@@ -640,7 +640,7 @@ fn sticky_window_sends_reads_to_the_master_then_back() {
 
 #[test]
 fn a_replica_dying_before_the_causal_wait_moves_the_read_to_the_other_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("causal");
     let c = tc();
     let id = counter_row();
     // No monitor: only the read path can find out that the replica is gone.

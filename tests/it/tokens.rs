@@ -1,12 +1,12 @@
-//! What a consistency token can cost (design 5a: no forged input costs more than one
-//! bounded wait), and what routing knows before and after the monitor measured a replica.
+//! What a consistency token can cost (tokens come from clients: no forged one may cost
+//! more than one bounded wait), and what routing knows before and after the monitor measured a replica.
 //!
 //! The judge of "did it wait" is the replicas' own counter of `MASTER_GTID_WAIT` calls
 //! (`Master_gtid_wait_count`, `Master_gtid_wait_timeouts` in `SHOW GLOBAL STATUS`), read
 //! around the reads under test only (`cluster.sh sync` waits with it too). Every test
-//! holds `common::fault_lock()`, so no other test's waits are counted, and restores the
-//! cluster when it ends (also when it fails).
-mod common;
+//! holds `common::exclusive("tokens")`, so no other test's waits are counted, and
+//! restores the cluster when it ends (also when it fails).
+use crate::common;
 
 use common::db::{read_counter as read, write_counter as write};
 
@@ -83,7 +83,7 @@ fn last_node(conn: &ClusterConnection) -> String {
 /// cost one read of the master's position per distinct token for the whole cluster.
 #[test]
 fn forged_tokens_never_wait_on_a_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("tokens");
     let c = tc();
     let _restore = Restore(c);
     let id = counter_row();
@@ -134,7 +134,7 @@ fn forged_tokens_never_wait_on_a_replica() {
 /// first one is waited for (and served by a replica) again.
 #[test]
 fn a_token_that_timed_out_is_not_waited_for_again() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("tokens");
     let c = tc();
     let _restore = Restore(c);
     let id = counter_row();
@@ -194,7 +194,7 @@ fn a_token_that_timed_out_is_not_waited_for_again() {
 /// never waited on.
 #[test]
 fn a_fresh_token_reads_its_write_and_skips_a_delayed_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("tokens");
     let c = tc();
     let _restore = Restore(c);
     let id = counter_row();
@@ -249,7 +249,7 @@ fn a_fresh_token_reads_its_write_and_skips_a_delayed_replica() {
 /// read the write (on the other replica), and the stopped one never gets a wait.
 #[test]
 fn eventual_token_reads_never_wait_on_a_stopped_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("tokens");
     let c = tc();
     let _restore = Restore(c);
     let id = counter_row();
@@ -286,7 +286,7 @@ fn eventual_token_reads_never_wait_on_a_stopped_replica() {
 /// Defect 13: a killed replica's lag is unknown, not the 0 measured before it died.
 #[test]
 fn a_killed_replica_has_no_lag() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("tokens");
     let c = tc();
     let _restore = Restore(c);
     let cluster = builder()
@@ -312,7 +312,7 @@ fn a_killed_replica_has_no_lag() {
 /// build), and to the replicas once they are measured.
 #[test]
 fn bounded_reads_wait_for_the_monitor_to_measure_a_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("tokens");
     let c = tc();
     let _restore = Restore(c);
     c.freeze("replica1");

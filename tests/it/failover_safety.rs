@@ -11,8 +11,8 @@
 //!
 //! Cluster `failover` (session kills, a killed master) and `splitbrain` (topology broken
 //! on purpose, rebuilt with `cluster.sh reset` at the end). Each test holds
-//! `common::fault_lock()` and leaves its cluster healthy (see [`Restore`]).
-mod common;
+//! `common::exclusive` on its cluster and leaves it healthy (see [`Restore`]).
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -88,7 +88,7 @@ fn background_writer(
 
 #[test]
 fn a_transaction_after_the_session_was_killed_begins_on_a_new_one() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("failover");
     let c = common::db::migrated("failover");
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
@@ -123,7 +123,7 @@ fn a_transaction_after_the_session_was_killed_begins_on_a_new_one() {
 
 #[test]
 fn a_session_killed_inside_a_transaction_fails_it_without_ejecting_the_master() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("failover");
     let c = common::db::migrated("failover");
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
@@ -147,7 +147,7 @@ fn a_session_killed_inside_a_transaction_fails_it_without_ejecting_the_master() 
 
 #[test]
 fn a_begin_on_a_dead_master_fails_and_ejects_it() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("failover");
     let c = common::db::migrated("failover");
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
@@ -168,7 +168,10 @@ fn a_begin_on_a_dead_master_fails_and_ejects_it() {
 fn splitbrain() -> &'static common::TestCluster {
     use diesel_migrations::MigrationHarness;
     let c = common::cluster("splitbrain");
-    let mut conn = ClusterConnection::establish(&c.cluster_url).unwrap();
+    // A cluster of its own, not the one shared per URL (which outlives its connections):
+    // the previous test's `reset` rebuilt these servers, and what that cluster learned
+    // of them (which node is the master, its GTID position) is no longer true.
+    let mut conn = Cluster::from_url(&c.cluster_url).unwrap().connect();
     conn.run_pending_migrations(common::db::MIGRATIONS).unwrap();
     c.sync();
     c
@@ -218,7 +221,7 @@ fn master_position_seen(cluster: &Cluster) {
 
 #[test]
 fn a_writable_replica_that_still_replicates_is_never_taken_for_the_master() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("splitbrain");
     let c = splitbrain();
     let _rebuild = Rebuild(c);
     let cluster = builder(c).build().unwrap();
@@ -246,7 +249,7 @@ fn a_writable_replica_that_still_replicates_is_never_taken_for_the_master() {
 
 #[test]
 fn a_writable_node_behind_the_master_is_never_taken_for_the_master() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("splitbrain");
     let c = splitbrain();
     let _rebuild = Rebuild(c);
     let cluster = builder(c).build().unwrap();
@@ -304,7 +307,7 @@ fn a_writable_node_behind_the_master_is_never_taken_for_the_master() {
 
 #[test]
 fn promote_refuses_a_failover_that_would_lose_what_the_master_committed() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("splitbrain");
     let c = splitbrain();
     let _rebuild = Rebuild(c);
     let cluster = builder(c)
@@ -343,7 +346,7 @@ fn promote_refuses_a_failover_that_would_lose_what_the_master_committed() {
 
 #[test]
 fn the_monitor_replaces_its_killed_session_without_ejecting_the_master() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("failover");
     let c = common::db::migrated("failover");
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();
@@ -369,7 +372,7 @@ fn the_monitor_replaces_its_killed_session_without_ejecting_the_master() {
 
 #[test]
 fn a_transaction_whose_characteristics_died_with_the_session_fails() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("failover");
     let c = common::db::migrated("failover");
     let _restore = Restore(c);
     let cluster = builder(c).build().unwrap();

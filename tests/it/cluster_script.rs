@@ -1,10 +1,11 @@
 //! Checks the local test cluster itself (scripts/cluster.sh): std only.
-mod common;
+use crate::common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[test]
 fn main_cluster_replicates() {
+    let _g = common::shared("main");
     let c = common::cluster("main");
 
     assert_eq!(

@@ -5,14 +5,15 @@
 //! `MysqlConnection` (`Questions`). And what `establish` reports: what
 //! `MysqlConnection::establish` reports, for the errors no retry fixes.
 //!
-//! Its own cluster (`connect`): the counters are global, so no other test may connect
-//! to these servers meanwhile.
-mod common;
+//! Its own cluster (`connect`), held exclusively: the counters are global, so no other
+//! test may connect to these servers meanwhile.
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel::ConnectionError;
 use diesel_cluster::{with_replica, ClusterConnection};
+
+use crate::common;
 
 fn cluster() -> &'static common::TestCluster {
     common::cluster("connect")
@@ -76,7 +77,7 @@ const ROUNDS: i64 = 20;
 
 #[test]
 fn a_connection_costs_the_servers_what_a_raw_one_costs() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("connect");
     let c = cluster();
     let mut counters = Counters::open(&c.admin_url);
 
@@ -129,7 +130,7 @@ fn opened_by(c: &common::TestCluster, unit: impl Fn()) -> (i64, i64) {
 
 #[test]
 fn replica_reads_open_one_connection_per_node_used() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("connect");
     let c = cluster();
     let url = format!("{}?monitor_interval=off", c.cluster_url);
     // Established in replica scope: the replica its first read uses, nothing else.
@@ -162,7 +163,7 @@ fn outcome<T>(r: Result<T, ConnectionError>) -> Result<(), String> {
 
 #[test]
 fn establish_fails_where_a_raw_establish_fails() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("connect");
     let c = cluster();
     // Ports where nothing listens (bound, read, released).
     let free = || {
@@ -212,7 +213,7 @@ fn establish_fails_where_a_raw_establish_fails() {
 
 #[test]
 fn establish_succeeds_with_only_the_master_down_and_replicas_serve_reads() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("connect");
     let c = cluster();
     c.stop("master");
     let url = format!("{}?monitor_interval=200ms&linger=0s", c.cluster_url);

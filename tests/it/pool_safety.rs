@@ -1,5 +1,5 @@
 //! r2d2: no checkout ever hands out a connection with an open transaction or a poisoned
-//! session (design.md 5a). A property test over random statement sequences on a pool of
+//! session: a pool user must get what a fresh connection gives. A property test over random statement sequences on a pool of
 //! 2 `ClusterConnection`s; the oracle is the servers' own view, read from admin
 //! connections to every node, never the library:
 //!
@@ -16,11 +16,11 @@
 //! - each checked-out connection's session looks the same from every node: `@x`,
 //!   `@@time_zone` and `DATABASE()` read in master, replica and auto scope agree with
 //!   each other and with the test's model of that connection.
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -30,6 +30,9 @@ use diesel::sql_types::{Integer, Nullable, Text};
 use diesel_cluster::{with_master, Cluster, ClusterConnection, Role};
 use proptest::prelude::*;
 
+/// Shared with `differential`, whose tests hold it shared. The tests here hold it
+/// exclusively: the oracle watches every app session of the cluster and the setup
+/// changes global lock waits, so they run alone on it (and one at a time).
 const CLUSTER: &str = "diffsess";
 const TABLE: &str = "app.pool_safety_t";
 const MASTER_ONLY_DB: &str = "pool_safety_master_only";
@@ -43,12 +46,6 @@ fn tc() -> &'static common::TestCluster {
 struct V {
     #[diesel(sql_type = Nullable<Text>)]
     v: Option<String>,
-}
-
-/// The tests of this binary watch every app session of the cluster: one at a time.
-fn lock() -> MutexGuard<'static, ()> {
-    static L: Mutex<()> = Mutex::new(());
-    L.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 // ------------------------------------------------------------------ statements
@@ -690,7 +687,7 @@ const ROLES: [Role; 3] = [Role::Master, Role::Auto, Role::Replica];
 /// list of what leaks, in one run (the property test below shrinks to one case).
 #[test]
 fn each_statement_alone_leaves_nothing_behind() {
-    let _l = lock();
+    let _g = common::exclusive(CLUSTER);
     // A leak on a replica can stall its replication of the test table: heal at the end.
     let _restore = common::Restore(tc());
     let _setup = Setup::new();
@@ -762,7 +759,7 @@ fn each_statement_alone_leaves_nothing_behind() {
 
 #[test]
 fn random_sequences_never_hand_out_an_unsafe_connection() {
-    let _l = lock();
+    let _g = common::exclusive(CLUSTER);
     // A leak on a replica can stall its replication of the test table: heal at the end.
     let _restore = common::Restore(tc());
     let _setup = Setup::new();

@@ -1,4 +1,5 @@
-//! Differential test of design.md 5 and 5a: scripted sessions run on one plain
+//! Differential test of the session promise (a `ClusterConnection` behaves as one
+//! `MysqlConnection`) and of the safety rule: scripted sessions run on one plain
 //! `MysqlConnection` and on a `ClusterConnection` in each default role give the same
 //! answers for `LAST_INSERT_ID()`, `FOUND_ROWS()`, `ROW_COUNT()`, user variables,
 //! `@@time_zone`, `DATABASE()` (and a few more session values) after each step.
@@ -6,7 +7,7 @@
 //! Each side writes to a table of its own, so the two histories are identical and
 //! AUTO_INCREMENT ids agree; only session values (and the master's copy of a side's own
 //! rows) are compared, never replica data, which may lag.
-mod common;
+use crate::common;
 
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
@@ -357,7 +358,8 @@ fn diverges(
     Ok(())
 }
 
-/// Serialises the tests of this binary that share side tables; poison-tolerant.
+/// Serialises the tests of this module that share side tables; poison-tolerant. Taken
+/// after the cluster guard.
 fn lock() -> MutexGuard<'static, ()> {
     static L: Mutex<()> = Mutex::new(());
     L.lock().unwrap_or_else(|e| e.into_inner())
@@ -419,6 +421,7 @@ const COUNT: &str = "SELECT CAST(COUNT(*) AS CHAR) AS v FROM {t}";
 
 #[test]
 fn last_insert_id_survives_replica_reads() {
+    let _g = common::shared(CLUSTER);
     check(
         "lii_reads",
         &[
@@ -439,6 +442,7 @@ fn last_insert_id_survives_replica_reads() {
 
 #[test]
 fn insert_of_last_insert_id_in_master_scope() {
+    let _g = common::shared(CLUSTER);
     check(
         "lii_insert",
         &[
@@ -456,6 +460,7 @@ fn insert_of_last_insert_id_in_master_scope() {
 
 #[test]
 fn multi_row_insert_and_last_insert_id_expr() {
+    let _g = common::shared(CLUSTER);
     check(
         "lii_multi",
         &[
@@ -476,6 +481,7 @@ fn multi_row_insert_and_last_insert_id_expr() {
 
 #[test]
 fn found_rows_follows_the_last_select() {
+    let _g = common::shared(CLUSTER);
     check(
         "found_rows",
         &[
@@ -507,6 +513,7 @@ fn found_rows_follows_the_last_select() {
 
 #[test]
 fn set_from_found_rows_and_row_count() {
+    let _g = common::shared(CLUSTER);
     check(
         "set_fr_rc",
         &[
@@ -527,6 +534,7 @@ fn set_from_found_rows_and_row_count() {
 
 #[test]
 fn write_needing_replica_found_rows_is_refused_or_right() {
+    let _g = common::shared(CLUSTER);
     check(
         "fr_write",
         &[
@@ -545,6 +553,7 @@ fn write_needing_replica_found_rows_is_refused_or_right() {
 
 #[test]
 fn row_count_and_warnings_follow_the_previous_statement() {
+    let _g = common::shared(CLUSTER);
     check(
         "row_count",
         &[
@@ -566,6 +575,7 @@ fn row_count_and_warnings_follow_the_previous_statement() {
 /// statements the library sent for itself; found by the property test.
 #[test]
 fn row_count_of_a_fresh_connection() {
+    let _g = common::shared(CLUSTER);
     check("fresh_row_count", &[probe(Def, Probe::RowCount)]);
     check(
         "fresh_set_row_count",
@@ -582,6 +592,7 @@ fn row_count_of_a_fresh_connection() {
 
 #[test]
 fn get_diagnostics_into_a_variable() {
+    let _g = common::shared(CLUSTER);
     check(
         "diagnostics",
         &[
@@ -602,6 +613,7 @@ fn get_diagnostics_into_a_variable() {
 /// connection; found by the property test.
 #[test]
 fn diagnostics_of_a_failed_session_statement() {
+    let _g = common::shared(CLUSTER);
     check(
         "session_diag",
         &[
@@ -619,6 +631,7 @@ fn diagnostics_of_a_failed_session_statement() {
 
 #[test]
 fn set_from_last_insert_id_everywhere() {
+    let _g = common::shared(CLUSTER);
     check(
         "set_lii",
         &[
@@ -637,6 +650,7 @@ fn set_from_last_insert_id_everywhere() {
 
 #[test]
 fn counter_increments_once_per_set() {
+    let _g = common::shared(CLUSTER);
     let mut s = vec![exec(Def, "SET @n = 0")];
     for _ in 0..3 {
         s.push(exec(Def, "SET @n = @n + 1"));
@@ -655,6 +669,7 @@ fn counter_increments_once_per_set() {
 
 #[test]
 fn bound_set_reaches_every_node() {
+    let _g = common::shared(CLUSTER);
     check(
         "bound",
         &[
@@ -672,6 +687,7 @@ fn bound_set_reaches_every_node() {
 
 #[test]
 fn set_from_a_subquery_reads_once() {
+    let _g = common::shared(CLUSTER);
     check(
         "subquery",
         &[
@@ -694,6 +710,7 @@ fn set_from_a_subquery_reads_once() {
 
 #[test]
 fn time_zone_and_sql_mode_reach_replica_reads() {
+    let _g = common::shared(CLUSTER);
     check(
         "tz",
         &[
@@ -722,6 +739,7 @@ fn time_zone_and_sql_mode_reach_replica_reads() {
 
 #[test]
 fn use_database_in_each_scope() {
+    let _g = common::shared(CLUSTER);
     let mut s = vec![exec(Def, "USE other_db")];
     for sc in [Def, Master, Replica, Auto] {
         s.push(probe(sc, Probe::Database));
@@ -749,6 +767,7 @@ fn use_database_in_each_scope() {
 
 #[test]
 fn use_of_a_database_only_the_master_has_is_all_or_nothing() {
+    let _g = common::shared(CLUSTER);
     let _l = lock();
     let c = tc();
     let create = format!(
@@ -786,6 +805,7 @@ fn use_of_a_database_only_the_master_has_is_all_or_nothing() {
 
 #[test]
 fn select_assignment_sets_a_variable() {
+    let _g = common::shared(CLUSTER);
     check(
         "select_assign",
         &[
@@ -924,6 +944,7 @@ impl Drop for DropTables {
 
 #[test]
 fn random_scripts_agree_with_one_connection() {
+    let _g = common::shared(CLUSTER);
     let _l = lock();
     let mut admin = Admin::new();
     let clusters: Vec<(Role, Cluster, (String, String), bool)> = ROLES
@@ -983,6 +1004,7 @@ fn random_scripts_agree_with_one_connection() {
 /// the promise about where the right-hand side is read.
 #[test]
 fn set_from_a_subquery_is_evaluated_once_on_the_roles_node() {
+    let _g = common::shared(CLUSTER);
     let mut admin = Admin::new();
     let t = fresh_table(&mut admin, "diff_once");
     let _drop = DropTables(vec![t.clone()]);

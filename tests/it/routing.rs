@@ -1,6 +1,6 @@
-//! Statement routing and session state inside one connection (design.md section 5),
+//! Statement routing and session state inside one connection (the guide's routing page),
 //! against the real cluster.
-mod common;
+use crate::common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -48,6 +48,7 @@ fn count_everywhere(c: &common::TestCluster, name: &str) -> Vec<String> {
 
 #[test]
 fn writes_in_replica_scope_are_refused_before_any_server_sees_them() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     let name = unique("refused");
@@ -108,6 +109,7 @@ fn writes_in_replica_scope_are_refused_before_any_server_sees_them() {
 
 #[test]
 fn use_database_follows_to_the_replicas() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     // Open the master first, then switch databases, then read from a replica that is
@@ -132,6 +134,7 @@ fn use_database_follows_to_the_replicas() {
 
 #[test]
 fn session_variables_apply_on_every_node() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     // A replica connection is open before the SET, another opens after it.
@@ -180,6 +183,7 @@ fn session_variables_apply_on_every_node() {
 
 #[test]
 fn last_insert_id_reads_the_node_that_inserted() {
+    let _g = common::shared("main");
     let mut conn = conn();
     let name = unique("lid");
     diesel::sql_query(format!("INSERT INTO users (name) VALUES ('{name}')"))
@@ -220,6 +224,7 @@ fn users_id(conn: &mut ClusterConnection, name: &str) -> i64 {
 
 #[test]
 fn found_rows_and_warnings_stay_on_the_previous_node() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     with_replica(|| {
@@ -267,6 +272,7 @@ fn found_rows_and_warnings_stay_on_the_previous_node() {
 
 #[test]
 fn temporary_tables_keep_their_statements_on_their_node() {
+    let _g = common::shared("main");
     let mut conn = conn();
     let _replica = use_replica();
     conn.batch_execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY, v TEXT)")
@@ -292,6 +298,7 @@ fn temporary_tables_keep_their_statements_on_their_node() {
 
 #[test]
 fn auto_role_splits_reads_and_writes() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     let name = unique("auto");
@@ -346,6 +353,7 @@ fn auto_role_splits_reads_and_writes() {
 
 #[test]
 fn raw_transactions_stay_on_one_node() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     with_role(Role::Auto, || {
@@ -391,6 +399,7 @@ fn raw_transactions_stay_on_one_node() {
 
 #[test]
 fn the_query_log_records_node_role_sql_and_duration() {
+    let _g = common::shared("main");
     let mut conn = conn();
     conn.set_query_log(true);
     port(&mut conn);
@@ -437,6 +446,7 @@ fn the_query_log_records_node_role_sql_and_duration() {
 
 #[test]
 fn autocommit_off_keeps_the_connection_on_one_node() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     let name = unique("autocommit");
@@ -465,6 +475,7 @@ fn autocommit_off_keeps_the_connection_on_one_node() {
 
 #[test]
 fn transaction_settings_reach_every_node() {
+    let _g = common::shared("main");
     let mut conn = conn();
     with_replica(|| {
         // Open one replica, then set the session's isolation level: the other replica,
@@ -513,6 +524,7 @@ fn transaction_settings_reach_every_node() {
 
 #[test]
 fn replica_affinity_keeps_a_connection_on_one_replica() {
+    let _g = common::shared("main");
     let c = cluster();
     let cluster = Cluster::builder()
         .url(&c.cluster_url)

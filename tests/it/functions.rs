@@ -2,10 +2,11 @@
 //! (`src/classify/functions.rs`) against the running server: a newer server's new
 //! functions, or a name that stopped being native, fail here.
 
-mod common;
+use crate::common;
 
-#[allow(dead_code)]
-#[path = "../src/classify/functions.rs"]
+// The classifier's own file, named as in the library (inside this module of the same name).
+#[allow(dead_code, clippy::module_inception)]
+#[path = "../../src/classify/functions.rs"]
 mod functions;
 
 use std::collections::BTreeSet;
@@ -47,6 +48,7 @@ fn stored_call(conn: &mut MysqlConnection, name: &str, quoted: bool) -> bool {
 
 #[test]
 fn compiled_tables_match_the_server() {
+    let _g = common::shared("funcs");
     let cluster = common::cluster("funcs");
     let mut conn = MysqlConnection::establish(&cluster.admin_url).expect("connect");
     diesel::sql_query("SET SESSION max_statement_time = 1")

@@ -1,7 +1,7 @@
 //! Users' Diesel `Instrumentation` sees the statements they sent, from whichever node ran
 //! them, and nothing the library sent for itself. With nothing to route, the event stream
 //! is exactly `MysqlConnection`'s.
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
@@ -65,6 +65,7 @@ where
 
 #[test]
 fn event_stream_equals_mysql_connections_when_nothing_is_routed() {
+    let _g = common::shared("main");
     let c = common::cluster("main");
 
     let raw_events = Recorder::default();
@@ -86,6 +87,7 @@ fn event_stream_equals_mysql_connections_when_nothing_is_routed() {
 
 #[test]
 fn internal_statements_stay_out_of_user_instrumentation() {
+    let _g = common::shared("main");
     let c = common::cluster("main");
     let cluster = Cluster::builder()
         .url(&c.cluster_url)

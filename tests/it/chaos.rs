@@ -1,16 +1,16 @@
 //! A short chaos run inside the test suite: the workload of `examples/chaos` (shared
 //! source) for 15 s against the `chaos` cluster, with the whole fault schedule
 //! compressed into it. `scripts/chaos.sh` runs the full 60 s version.
-mod common;
+use crate::common;
 
-#[path = "../examples/chaos/workload.rs"]
+#[path = "../../examples/chaos/workload.rs"]
 mod workload;
 
 use std::time::Duration;
 
 #[test]
 fn a_short_chaos_run_keeps_every_promise() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("chaos");
     let cluster = common::cluster("chaos");
     let config = workload::Config {
         cluster: cluster.name.clone(),

@@ -1,10 +1,11 @@
 //! A replica behind a network partition (as root): a MariaDB replica runs in a network
 //! namespace of its own, reached through a veth pair (10.213.0.1 host side, 10.213.0.2 in
-//! the namespace) and replicating from the `chaos` cluster's master through a small
-//! forwarder; then every packet on the pair is dropped (`tc` blackhole qdisc both ways).
+//! the namespace, with the default `CLUSTER_ROOT`: see [`Names`]) and replicating from
+//! the `chaos` cluster's master through a small forwarder; then every packet on the pair
+//! is dropped (`tc` blackhole qdisc both ways).
 //!
 //! What is guaranteed, and checked: connections opened to the partitioned node give up
-//! within `connect_timeout` (a TCP probe runs before the MySQL handshake), the node is
+//! within `connect_timeout` (the connect is cut at its deadline), the node is
 //! ejected, reads go to the other replica, and no thread reading on fresh or pooled
 //! connections hangs. A statement already in flight on a connection that was open to
 //! the node before the partition fails within `network_timeout` (TCP keepalive and
@@ -14,7 +15,7 @@
 //!
 //! Skipped, with a message, only where network namespaces can't be made (not root, or
 //! `ip netns add` refused).
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -28,12 +29,51 @@ use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use diesel_cluster::{with_replica, Cluster, ClusterConnection, Consistency, Health};
 
-const NS: &str = "dcl-part";
-const HOST_IF: &str = "dclp-h";
-const NS_IF: &str = "dclp-n";
-const HOST_ADDR: &str = "10.213.0.1";
-const NS_ADDR: &str = "10.213.0.2";
-const DIR: &str = "/tmp/dcl-part";
+/// The host-wide names this test makes: a network namespace, a veth pair and its /30, a
+/// data directory. With the default `CLUSTER_ROOT` (`/tmp/dcl`): `dcl-part`, `dclp-h` and
+/// `dclp-n`, 10.213.0.1 and .2, `/tmp/dcl-part`. Another `CLUSTER_ROOT` (a second suite
+/// run on the same host) gets names and a subnet of its own, derived from it, so two runs
+/// never remove each other's namespace or server.
+struct Names {
+    ns: String,
+    host_if: String,
+    ns_if: String,
+    host_addr: String,
+    ns_addr: String,
+    dir: String,
+}
+
+fn names() -> &'static Names {
+    static NAMES: std::sync::OnceLock<Names> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let root = std::env::var("CLUSTER_ROOT").unwrap_or_else(|_| "/tmp/dcl".into());
+        let root = root.trim_end_matches('/');
+        let dir = format!("{root}-part");
+        if root == "/tmp/dcl" {
+            return Names {
+                ns: "dcl-part".into(),
+                host_if: "dclp-h".into(),
+                ns_if: "dclp-n".into(),
+                host_addr: "10.213.0.1".into(),
+                ns_addr: "10.213.0.2".into(),
+                dir,
+            };
+        }
+        // FNV-1a of the root: 1..=250, the third octet and the names' suffix.
+        let h = root.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let k = h % 250 + 1;
+        Names {
+            ns: format!("dcl-part-{k}"),
+            host_if: format!("dclp{k}h"),
+            ns_if: format!("dclp{k}n"),
+            host_addr: format!("10.213.{k}.1"),
+            ns_addr: format!("10.213.{k}.2"),
+            dir,
+        }
+    })
+}
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The smallest network timeout the builder accepts.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -60,13 +100,14 @@ fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
 }
 
 fn in_ns(args: &[&str]) -> Result<String, String> {
-    let mut all = vec!["netns", "exec", NS];
+    let mut all = vec!["netns", "exec", names().ns.as_str()];
     all.extend_from_slice(args);
     run("ip", &all)
 }
 
 fn cnf() -> String {
-    format!("{DIR}/my.cnf")
+    let dir = &names().dir;
+    format!("{dir}/my.cnf")
 }
 
 /// Our mariadbd, found by its defaults file (also one left by a killed run).
@@ -95,9 +136,9 @@ fn cleanup() {
     while !our_mariadbd().is_empty() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(50));
     }
-    let _ = run("ip", &["link", "del", HOST_IF]);
-    let _ = run("ip", &["netns", "del", NS]);
-    let _ = std::fs::remove_dir_all(DIR);
+    let _ = run("ip", &["link", "del", names().host_if.as_str()]);
+    let _ = run("ip", &["netns", "del", names().ns.as_str()]);
+    let _ = std::fs::remove_dir_all(names().dir.as_str());
 }
 
 struct Cleanup;
@@ -119,21 +160,29 @@ fn ensure_command(cmd: &str, package: &str) {
 
 /// The namespace with its veth pair, or why it can't be made.
 fn make_namespace() -> Result<(), String> {
-    run("ip", &["netns", "add", NS])?;
+    let Names {
+        ns,
+        host_if,
+        ns_if,
+        host_addr,
+        ns_addr,
+        ..
+    } = names();
+    run("ip", &["netns", "add", ns])?;
     run(
         "ip",
         &[
-            "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF,
+            "link", "add", host_if, "type", "veth", "peer", "name", ns_if,
         ],
     )?;
-    run("ip", &["link", "set", NS_IF, "netns", NS])?;
+    run("ip", &["link", "set", ns_if, "netns", ns])?;
     run(
         "ip",
-        &["addr", "add", &format!("{HOST_ADDR}/30"), "dev", HOST_IF],
+        &["addr", "add", &format!("{host_addr}/30"), "dev", host_if],
     )?;
-    run("ip", &["link", "set", HOST_IF, "up"])?;
-    in_ns(&["ip", "addr", "add", &format!("{NS_ADDR}/30"), "dev", NS_IF])?;
-    in_ns(&["ip", "link", "set", NS_IF, "up"])?;
+    run("ip", &["link", "set", host_if, "up"])?;
+    in_ns(&["ip", "addr", "add", &format!("{ns_addr}/30"), "dev", ns_if])?;
+    in_ns(&["ip", "link", "set", ns_if, "up"])?;
     in_ns(&["ip", "link", "set", "lo", "up"])?;
     Ok(())
 }
@@ -142,7 +191,10 @@ fn make_namespace() -> Result<(), String> {
 fn partition() {
     // `blackhole` is built into every kernel with traffic control; `pfifo limit 0` (a
     // queue that holds nothing) is the fallback.
-    for (dev, ns) in [(HOST_IF, false), (NS_IF, true)] {
+    for (dev, ns) in [
+        (names().host_if.as_str(), false),
+        (names().ns_if.as_str(), true),
+    ] {
         let attempt = |qdisc: &[&str]| {
             let mut args = vec!["tc", "qdisc", "add", "dev", dev, "root"];
             args.extend_from_slice(qdisc);
@@ -159,14 +211,18 @@ fn partition() {
 }
 
 fn heal() {
-    run("tc", &["qdisc", "del", "dev", HOST_IF, "root"]).unwrap();
-    in_ns(&["tc", "qdisc", "del", "dev", NS_IF, "root"]).unwrap();
+    run(
+        "tc",
+        &["qdisc", "del", "dev", names().host_if.as_str(), "root"],
+    )
+    .unwrap();
+    in_ns(&["tc", "qdisc", "del", "dev", names().ns_if.as_str(), "root"]).unwrap();
 }
 
-/// Forwards connections to `HOST_ADDR:port` to the master on 127.0.0.1 (it listens on
+/// Forwards connections to `host_addr:port` to the master on 127.0.0.1 (it listens on
 /// loopback only), so the namespaced replica can replicate from it.
 fn forward_to(master_port: u16) -> u16 {
-    let listener = TcpListener::bind((HOST_ADDR, 0)).unwrap();
+    let listener = TcpListener::bind((names().host_addr.as_str(), 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     thread::spawn(move || {
         for client in listener.incoming().flatten() {
@@ -196,12 +252,13 @@ fn forward_to(master_port: u16) -> u16 {
 }
 
 fn root_sql(sql: &str) -> Result<String, String> {
+    let dir = &names().dir;
     run(
         "mariadb",
         &[
             "--no-defaults",
             "-uroot",
-            &format!("--socket={DIR}/mysqld.sock"),
+            &format!("--socket={dir}/mysqld.sock"),
             "--connect-timeout=5",
             "-N",
             "-B",
@@ -211,28 +268,34 @@ fn root_sql(sql: &str) -> Result<String, String> {
     )
 }
 
-/// Starts a replica inside the namespace, bound to `NS_ADDR`, replicating from the
+/// Starts a replica inside the namespace, bound to `ns_addr`, replicating from the
 /// cluster's master from its current position on (its accounts are made locally).
 fn start_ns_replica(c: &common::TestCluster) {
+    let Names {
+        dir,
+        host_addr,
+        ns_addr,
+        ..
+    } = names();
     let root = std::env::var("CLUSTER_ROOT").unwrap_or_else(|_| "/tmp/dcl".into());
     let template = format!("{root}/.template");
     assert!(
         Path::new(&template).is_dir(),
         "no datadir template at {template} (scripts/cluster.sh start makes it)"
     );
-    std::fs::create_dir_all(DIR).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
     run(
         "cp",
-        &["-a", &format!("{template}/."), &format!("{DIR}/data/")],
+        &["-a", &format!("{template}/."), &format!("{dir}/data/")],
     )
     .unwrap();
-    let _ = std::fs::remove_file(format!("{DIR}/data/.dcl-template"));
+    let _ = std::fs::remove_file(format!("{dir}/data/.dcl-template"));
     std::fs::write(
         cnf(),
         format!(
-            "[mariadbd]\nuser=root\ndatadir={DIR}/data\nsocket={DIR}/mysqld.sock\n\
-             pid-file={DIR}/mysqld.pid\nlog-error={DIR}/error.log\nport=3306\n\
-             bind-address={NS_ADDR}\nserver-id={NS_SERVER_ID}\nlog-bin=binlog\n\
+            "[mariadbd]\nuser=root\ndatadir={dir}/data\nsocket={dir}/mysqld.sock\n\
+             pid-file={dir}/mysqld.pid\nlog-error={dir}/error.log\nport=3306\n\
+             bind-address={ns_addr}\nserver-id={NS_SERVER_ID}\nlog-bin=binlog\n\
              relay-log=relay-bin\nbinlog-format=ROW\nlog-slave-updates=1\n\
              gtid-strict-mode=1\nslave-net-timeout=10\ninnodb-buffer-pool-size=32M\n\
              innodb-log-file-size=16M\ninnodb-flush-log-at-trx-commit=2\nsync-binlog=0\n\
@@ -245,9 +308,9 @@ fn start_ns_replica(c: &common::TestCluster) {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("mariadbd");
-    let log = std::fs::File::create(format!("{DIR}/mariadbd.out")).unwrap();
+    let log = std::fs::File::create(format!("{dir}/mariadbd.out")).unwrap();
     let mut child = Command::new("ip")
-        .args(["netns", "exec", NS, "setsid", mariadbd])
+        .args(["netns", "exec", names().ns.as_str(), "setsid", mariadbd])
         .arg(format!("--defaults-file={}", cnf()))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -261,7 +324,7 @@ fn start_ns_replica(c: &common::TestCluster) {
         assert!(
             Instant::now() < deadline,
             "the namespaced replica did not start: {}",
-            std::fs::read_to_string(format!("{DIR}/error.log")).unwrap_or_default()
+            std::fs::read_to_string(format!("{dir}/error.log")).unwrap_or_default()
         );
         thread::sleep(Duration::from_millis(100));
     }
@@ -274,7 +337,7 @@ fn start_ns_replica(c: &common::TestCluster) {
          GRANT SELECT ON app.* TO 'app_ro'@'%';
          GRANT SLAVE MONITOR ON *.* TO 'app_ro'@'%';
          SET GLOBAL gtid_slave_pos = '{pos}';
-         CHANGE MASTER TO MASTER_HOST='{HOST_ADDR}', MASTER_PORT={fwd}, MASTER_USER='repl',
+         CHANGE MASTER TO MASTER_HOST='{host_addr}', MASTER_PORT={fwd}, MASTER_USER='repl',
            MASTER_PASSWORD='repl_pw', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
          START SLAVE;"
     ))
@@ -313,19 +376,20 @@ fn within<T: Send + 'static>(
 
 #[test]
 fn a_partitioned_replica_is_ejected_without_hanging_anyone() {
+    let ns_addr = &names().ns_addr;
     let is_root = run("id", &["-u"]).map(|s| s.trim() == "0").unwrap_or(false);
     if !is_root {
         eprintln!("SKIPPED partition test: network namespaces need root");
         return;
     }
     ensure_command("ip", "iproute2");
-    let _g = common::fault_lock();
+    let _g = common::exclusive("chaos");
     cleanup();
-    if let Err(e) = run("ip", &["netns", "add", NS]) {
+    if let Err(e) = run("ip", &["netns", "add", names().ns.as_str()]) {
         eprintln!("SKIPPED partition test: cannot create a network namespace: {e}");
         return;
     }
-    let _ = run("ip", &["netns", "del", NS]);
+    let _ = run("ip", &["netns", "del", names().ns.as_str()]);
     ensure_command("tc", "iproute2");
     let _cleanup = Cleanup;
     make_namespace().unwrap();
@@ -334,7 +398,7 @@ fn a_partitioned_replica_is_ejected_without_hanging_anyone() {
     start_ns_replica(c);
     eprintln!("namespaced replica up in {:?}", started.elapsed());
 
-    let ns_url = format!("mysql://app_ro:ro_pw@{NS_ADDR}:3306/app");
+    let ns_url = format!("mysql://app_ro:ro_pw@{ns_addr}:3306/app");
     let cluster = Cluster::builder()
         .master(&c.master_url)
         .replica(&c.replica1_url)

@@ -1,5 +1,5 @@
 //! `#[derive(MultiConnection)]` enums accept a `ClusterConnection` unchanged.
-mod common;
+use crate::common;
 
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
@@ -12,6 +12,7 @@ enum AnyConnection {
 
 #[test]
 fn a_cluster_connection_works_inside_a_multi_connection_enum() {
+    let _g = common::shared("main");
     let c = common::cluster("main");
     let mut conn = AnyConnection::establish(&c.cluster_url).unwrap();
     let port = |conn: &mut AnyConnection| -> i32 {

@@ -1,6 +1,6 @@
 //! The foundation against the real cluster: roles, Diesel's DSL, transactions, pools,
 //! migrations, bad input.
-mod common;
+use crate::common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -42,6 +42,7 @@ fn conn() -> ClusterConnection {
 
 #[test]
 fn select_port_follows_the_role() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn();
     let replicas = [c.replica1_port, c.replica2_port];
@@ -96,6 +97,7 @@ fn select_port_follows_the_role() {
 
 #[test]
 fn diesel_dsl_works_unchanged() {
+    let _g = common::shared("main");
     let c = migrated();
     let mut conn = conn();
     let name = unique("dsl");
@@ -218,6 +220,7 @@ fn diesel_dsl_works_unchanged() {
 
 #[test]
 fn a_transaction_stays_on_its_node() {
+    let _g = common::shared("main");
     let c = migrated();
     let mut conn = conn();
     let name = unique("tx");
@@ -297,6 +300,7 @@ fn a_transaction_stays_on_its_node() {
 
 #[test]
 fn pooled_connections_follow_their_threads_scopes() {
+    let _g = common::shared("main");
     let c = migrated();
     let cluster = Cluster::from_url(&c.cluster_url).unwrap();
     let pool = diesel::r2d2::Pool::builder()
@@ -354,6 +358,7 @@ fn pooled_connections_follow_their_threads_scopes() {
 
 #[test]
 fn migrations_run_on_the_master_and_replicate() {
+    let _g = common::shared("main");
     let c = migrated();
     for node in ["master", "replica1", "replica2"] {
         let tables = c.sql(
@@ -372,6 +377,7 @@ fn migrations_run_on_the_master_and_replicate() {
 
 #[test]
 fn bad_urls_are_clear_errors_without_the_password() {
+    let _g = common::shared("main");
     let cases = [
         ("", "empty"),
         ("mysql://app:s3cr3t-pw@/app", "no host"),
@@ -421,6 +427,7 @@ fn bad_urls_are_clear_errors_without_the_password() {
 
 #[test]
 fn is_broken_follows_diesels_rule_over_every_node() {
+    let _g = common::shared("main");
     use diesel::r2d2::R2D2Connection;
     let mut conn = conn();
     assert!(!conn.is_broken());

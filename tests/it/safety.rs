@@ -2,7 +2,7 @@
 //! effect on a replica (the replicas are `read_only`, so a stray write shows as error
 //! 1290 there), or broke the "one connection" semantics. The servers are the judges:
 //! rows and locks are read with root connections to each node, not through the library.
-mod common;
+use crate::common;
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -73,6 +73,7 @@ fn is_refusal(e: &DieselError) -> bool {
 
 #[test]
 fn writes_reading_last_insert_id_follow_the_insert_not_the_previous_statement() {
+    let _g = common::shared("main");
     let c = cluster();
     for role in [Role::Master, Role::Auto] {
         let mut conn = conn(role);
@@ -120,6 +121,7 @@ fn writes_reading_last_insert_id_follow_the_insert_not_the_previous_statement() 
 
 #[test]
 fn a_write_reading_a_replica_statement_state_is_refused_not_rerouted() {
+    let _g = common::shared("main");
     for role in [Role::Master, Role::Auto, Role::Replica] {
         let mut conn = conn(role);
         let name = unique("rc");
@@ -150,6 +152,7 @@ fn a_write_reading_a_replica_statement_state_is_refused_not_rerouted() {
 
 #[test]
 fn a_temporary_table_on_a_replica_never_carries_a_write_to_a_real_table() {
+    let _g = common::shared("main");
     let mut conn = conn(Role::Master);
     with_replica(|| {
         conn.batch_execute("CREATE TEMPORARY TABLE t (id INT)")
@@ -195,6 +198,7 @@ fn a_temporary_table_on_a_replica_never_carries_a_write_to_a_real_table() {
 
 #[test]
 fn bound_session_statements_propagate_their_values() {
+    let _g = common::shared("main");
     for role in [Role::Master, Role::Auto, Role::Replica] {
         let mut conn = conn(role);
         // Open every node first, so the statement has somewhere to propagate to.
@@ -230,6 +234,7 @@ fn bound_session_statements_propagate_their_values() {
 
 #[test]
 fn session_expressions_are_evaluated_once_and_their_values_propagated() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn(Role::Auto);
     let name = unique("setid");
@@ -260,6 +265,7 @@ fn session_expressions_are_evaluated_once_and_their_values_propagated() {
 
 #[test]
 fn locks_and_sequences_in_session_statements_run_once_on_the_master() {
+    let _g = common::shared("main");
     let c = cluster();
     c.sql(
         "master",
@@ -327,6 +333,7 @@ fn locks_and_sequences_in_session_statements_run_once_on_the_master() {
 
 #[test]
 fn raw_transactions_are_followed_statement_by_statement() {
+    let _g = common::shared("main");
     let c = cluster();
     let mut conn = conn(Role::Auto);
     let name = unique("rawtx");
@@ -374,6 +381,7 @@ fn raw_transactions_are_followed_statement_by_statement() {
 
 #[test]
 fn a_session_statement_is_all_or_nothing() {
+    let _g = common::shared("main");
     let c = cluster();
     let db = unique("only_master").to_lowercase().replace('-', "_");
     c.sql(
@@ -418,6 +426,7 @@ fn a_session_statement_is_all_or_nothing() {
 
 #[test]
 fn compound_statements_are_refused_in_replica_scope() {
+    let _g = common::shared("main");
     let mut conn = conn(Role::Master);
     let name = unique("compound");
     let err = with_replica(|| {

@@ -1,4 +1,4 @@
-//! The independent proof of the safety rule (design.md 5a): a statement that may change
+//! The independent proof of the safety rule (see the guide's routing page): a statement that may change
 //! data, take a lock, advance a sequence or have any other side effect never runs on a
 //! replica, whatever the role and whatever pin is active.
 //!
@@ -114,7 +114,7 @@
 //! A `SET TRANSACTION` or raw-transaction pin whose statement was refused may leave
 //! its characteristic for the next statement: pins bleed a little, which only adds
 //! cases.
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -1620,7 +1620,7 @@ fn data_state(c: &TestCluster, node: &str) -> String {
 /// connection shows up in the general log (text and prepared) and in the lock check.
 #[test]
 fn oracle_sees_what_runs_on_a_replica() {
-    let _serial = common::fault_lock();
+    let _g = common::exclusive("oracle");
     let c = cluster();
     let mut oracle = Oracle::start(c);
     let (text_marker, prepared_marker, absent) = (
@@ -1727,7 +1727,7 @@ fn corpus_is_well_formed() {
 /// The safety rule, judged by the replicas' general logs: see the module docs.
 #[test]
 fn no_side_effect_ever_runs_on_a_replica() {
-    let _serial = common::fault_lock();
+    let _g = common::exclusive("oracle");
     let started = Instant::now();
     let c = cluster();
     create_schema(c);

@@ -3,9 +3,9 @@
 //! table (also as `examples/status.rs --once` prints it) with one replica killed and one
 //! lagging.
 //!
-//! Every test injects faults, holds `common::fault_lock()` and leaves the cluster
+//! Every test injects faults, holds `common::exclusive("observe")` and leaves the cluster
 //! healthy when it ends, passed or failed (see [`Restore`]).
-mod common;
+use crate::common;
 
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -18,7 +18,7 @@ use diesel_cluster::{with_consistency, with_replica, BalancePolicy, Cluster, Con
 use common::db::{try_port, wait_until, PATIENCE};
 use common::Restore;
 
-#[path = "../examples/status.rs"]
+#[path = "../../examples/status.rs"]
 #[allow(dead_code)]
 mod status_example;
 
@@ -36,7 +36,7 @@ fn admin_url(port: u16) -> String {
 /// behind.
 #[test]
 fn heartbeat_lag_sees_a_short_stall_and_bounded_reads_avoid_it() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("observe");
     let c = observe();
     let _restore = Restore(c);
     let interval = Duration::from_millis(50);
@@ -229,7 +229,7 @@ fn spread(cluster: &Cluster, c: &common::TestCluster, n: usize) -> (usize, usize
 /// one, and a latency ceiling keeps the slow one out of round-robin, until it recovers.
 #[test]
 fn latency_aware_routing_avoids_a_slow_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("observe");
     let c = observe();
     let _restore = Restore(c);
     let build = |policy| {
@@ -292,7 +292,7 @@ fn latency_aware_routing_avoids_a_slow_replica() {
 /// `Cluster::status()` and in the table `examples/status.rs --once` prints.
 #[test]
 fn status_table_shows_a_killed_and_a_lagging_replica() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("observe");
     let c = observe();
     let _restore = Restore(c);
     let url = format!(
@@ -358,7 +358,7 @@ fn status_table_shows_a_killed_and_a_lagging_replica() {
 /// account) and measures the replicas of the new topology, old master included.
 #[test]
 fn heartbeat_follows_a_switchover() {
-    let _g = common::fault_lock();
+    let _g = common::exclusive("observe");
     let c = observe();
     let _restore = Restore(c);
     let cluster = Cluster::builder()

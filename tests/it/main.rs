@@ -1,0 +1,26 @@
+//! The integration tests against the local MariaDB clusters, in one binary so that the
+//! suite links once: each module is a former `tests/NAME.rs`. The tests that need a
+//! process of their own (a global logger or metrics recorder, a count of the process's
+//! threads, a feature) stay binaries of their own; see `Cargo.toml`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod causal;
+mod chaos;
+mod cluster_script;
+mod connect_cost;
+mod differential;
+mod failover_safety;
+mod fleet;
+mod foundation;
+mod functions;
+mod instrumentation;
+mod multi_connection;
+mod observe;
+mod partition;
+mod pool_safety;
+mod routing;
+mod safety;
+mod safety_oracle;
+mod tokens;
