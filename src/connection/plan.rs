@@ -112,9 +112,10 @@ impl ClusterConnection {
             routing::Context {
                 effect,
                 replicas: shared.has_replicas(),
-                previous: self
-                    .last_node
-                    .filter(|&i| self.nodes[i].is_some() && !self.unfit[i]),
+                // Only a session statement stays where the previous one ran.
+                previous: self.last_node.filter(|&i| {
+                    effect == Effect::Session && self.nodes[i].is_some() && !self.unfit[i]
+                }),
                 reads_data,
             },
         );

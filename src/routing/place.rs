@@ -50,6 +50,7 @@ pub(crate) struct Context {
 /// otherwise it runs where the previous statement ran (no other node to open, and that
 /// node's diagnostics area, which statements using no table leave alone, stays this
 /// connection's, as on one connection).
+#[inline]
 pub(crate) fn place(route: Route, cx: Context) -> Placement {
     let read = cx.effect == Effect::Read;
     let at = |target| Placement {
