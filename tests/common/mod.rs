@@ -227,7 +227,8 @@ fn acquire(name: &str, exclusive: bool) -> ClusterGuard {
         Some(true) => true,
         Some(false) if !exclusive => true,
         Some(false) => panic!(
-            "exclusive use of cluster {name} asked by a test that holds it shared:              take `common::exclusive(\"{name}\")` first, instead of `shared`"
+            "exclusive use of cluster {name} asked by a test that holds it shared: take \
+             `common::exclusive(\"{name}\")` first, instead of `shared`"
         ),
     };
     if !nested {

@@ -381,7 +381,7 @@ fn multi_domain_tokens_wait_for_every_domain() {
 
     // Once replica1 applies domain 1, a later token reads there, and so does the
     // first one (no monitor here: until a replica reached it, it went to the master
-    // without waiting, see `tests/tokens.rs`).
+    // without waiting, see `tests/it/tokens.rs`).
     c.start_sql("replica1");
     c.sync();
     write(&mut writer, id, 2);
@@ -457,7 +457,7 @@ fn tokens_travel_to_other_connections_and_threads() {
 
 /// A replica that can't apply the write within the timeout: the read comes from the
 /// master, and the timeout and fallback are counted on that replica. The next read with
-/// the same position does not wait again (see `tests/tokens.rs`).
+/// the same position does not wait again (see `tests/it/tokens.rs`).
 #[test]
 fn a_replica_that_cannot_catch_up_sends_the_read_to_the_master() {
     let _g = common::exclusive("causal");

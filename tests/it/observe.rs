@@ -249,6 +249,15 @@ fn latency_aware_routing_avoids_a_slow_replica() {
     wait_until(&least, "the monitor measured both replicas", || {
         latency(&least, "replica1").is_some() && latency(&least, "replica2").is_some()
     });
+    // Before the slowdown both replicas must be under the ceiling. A node's first sample
+    // includes the monitor opening its connection, which on a loaded machine can take
+    // longer than 5 ms: then round-robin rightly leaves that replica out (seen: 100/0)
+    // until the smoothed latency comes down, a few rounds later.
+    wait_until(&capped, "both replicas measure under the ceiling", || {
+        ["replica1", "replica2"]
+            .iter()
+            .all(|r| latency(&capped, r).is_some_and(|l| l <= ceiling))
+    });
     let (r1, r2, _) = spread(&capped, c, 100);
     assert!(r1 >= 40 && r2 >= 40, "round-robin before: {r1}/{r2}");
 
