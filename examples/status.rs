@@ -68,7 +68,7 @@ fn main() {
 }
 
 /// The table `--once` prints: the cluster's status once its monitor has looked at every
-/// node. `tests/observe.rs` calls it too.
+/// node. `tests/it/observe.rs` calls it too.
 pub fn snapshot(url: &str) -> Result<String, String> {
     let cluster = Cluster::from_url(url).map_err(|e| e.to_string())?;
     Ok(first_round(&cluster, heartbeat_on(url)).to_string())

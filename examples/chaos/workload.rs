@@ -1,5 +1,5 @@
 //! The chaos workload, shared by `examples/chaos` (the full run, `scripts/chaos.sh`) and
-//! `tests/chaos.rs` (a short run inside the test suite).
+//! `tests/it/chaos.rs` (a short run inside the test suite).
 //!
 //! Worker threads write and read through an r2d2 pool of `ClusterConnection`s while a
 //! fault schedule (run here, through `scripts/cluster.sh`) kills and restarts replicas,

@@ -26,7 +26,7 @@
 //! not answered with "FUNCTION db.name does not exist" (errors 1305 and 1630) for some
 //! argument count. The `bool` of each entry says whether the backticked name is native
 //! too (`` `lower`(x) `` is; `` `count`(*) `` calls a stored function `count`).
-//! `tests/functions.rs` checks these tables against the running server, so that a newer
+//! `tests/it/functions.rs` checks these tables against the running server, so that a newer
 //! server's new functions (or a name that became a stored-function name) are noticed.
 
 /// Whether `name` (an unqualified name followed by `(`, without its quotes) is one the

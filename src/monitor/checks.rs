@@ -186,8 +186,7 @@ impl Checks {
     fn ping(&mut self, shared: &Topology, i: usize) -> bool {
         let node = &shared.nodes[i];
         let kept = self.conns[i].is_some();
-        let mut started = Instant::now();
-        let mut ping = self.select_one(shared, i);
+        let mut ping = self.timed_select_one(shared, i);
         if let Err(e) = &ping {
             let fired = self
                 .check
@@ -199,13 +198,12 @@ impl Checks {
                     node.label
                 );
                 self.conns[i] = None;
-                started = Instant::now();
-                ping = self.select_one(shared, i);
+                ping = self.timed_select_one(shared, i);
             }
         }
         match ping {
-            Ok(()) => {
-                learn::answered(shared, i, started.elapsed());
+            Ok(sample) => {
+                learn::answered(shared, i, sample);
                 true
             }
             Err(e) => {
@@ -214,6 +212,16 @@ impl Checks {
                 false
             }
         }
+    }
+
+    /// The round trip of a `SELECT 1` on node `i`. A connection opened first (the node's
+    /// first check, or after a failure) is not part of the sample: latency-based routing
+    /// compares round trips, not connects.
+    fn timed_select_one(&mut self, shared: &Topology, i: usize) -> Result<Duration, String> {
+        self.conn(shared, i)?;
+        let started = Instant::now();
+        self.select_one(shared, i)?;
+        Ok(started.elapsed())
     }
 
     fn select_one(&mut self, shared: &Topology, i: usize) -> Result<(), String> {
