@@ -185,9 +185,11 @@ impl Builder {
         self.mark("ejection_cooldown")
     }
 
-    /// Bound on connecting to a node: the client's connect (TCP, the server's greeting,
-    /// the handshake) is cut when it passes, so a dead or unreachable host, or a server
-    /// process that hangs, fails fast. Default 2 s.
+    /// Bound on opening a node connection: the whole of `MysqlConnection::establish`
+    /// (TCP, the server's greeting, the handshake, and the session set-up statements
+    /// Diesel sends) is cut when it passes, so a dead or unreachable host, or a server
+    /// process that hangs, fails fast. A server too loaded to complete all of it in time
+    /// counts as unavailable. Default 2 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.config.connect_timeout = timeout;
         self.mark("connect_timeout")
