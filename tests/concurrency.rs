@@ -424,3 +424,21 @@ fn a_cluster_made_from_a_url_outlives_its_last_connection_for_its_linger() {
         ours.is_disjoint(&monitor_threads())
     });
 }
+
+/// A failed `establish` (here: a wrong password on every node) leaves no cluster behind:
+/// its monitor, which would log in with those credentials every round, ends with it.
+#[test]
+fn a_failed_establish_leaves_no_monitor_behind() {
+    let _g = common::shared("main");
+    let _alone = alone();
+    let c = cluster();
+    let url = format!(
+        "{}?monitor_interval=100ms",
+        c.cluster_url.replace("app_pw", "wrong")
+    );
+    let before = monitor_threads();
+    assert!(ClusterConnection::establish(&url).is_err());
+    eventually("no monitor thread outlives the failed establish", || {
+        monitor_threads().is_subset(&before)
+    });
+}

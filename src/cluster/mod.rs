@@ -97,6 +97,14 @@ impl Cluster {
         }
     }
 
+    /// A connection of this cluster failed to establish: a cluster shared per URL does
+    /// not linger (see `registry::release`).
+    pub(crate) fn establish_failed(&self) {
+        if let Some(key) = self.inner.registry_key.get() {
+            registry::release(key);
+        }
+    }
+
     /// Whether the monitor runs (for tests).
     #[cfg(test)]
     pub(crate) fn has_monitor(&self) -> bool {

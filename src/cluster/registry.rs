@@ -66,6 +66,14 @@ impl Cluster {
     }
 }
 
+/// Lets `url`'s cluster end with its last handle, without lingering: its connection
+/// could not be established (a wrong password, no node reachable), and a monitor
+/// logging in with those credentials every round must not outlive it.
+pub(super) fn release(url: &str) {
+    let kept = registry().lock().get_mut(url).and_then(|e| e.keep.take());
+    drop(kept);
+}
+
 /// Marks `url`'s cluster as used now (a connection of it was dropped).
 pub(super) fn touch(url: &str) {
     if let Some(e) = registry().lock().get_mut(url) {

@@ -62,8 +62,12 @@ impl Connection for ClusterConnection {
             ));
         }
         let mut conn = Self::with_instrumentation(cluster?, instrumentation);
-        conn.open_at_establish()
-            .map_err(|e| diesel::result::ConnectionError::BadConnection(e.to_string()))?;
+        if let Err(e) = conn.open_at_establish() {
+            conn.cluster().establish_failed();
+            return Err(diesel::result::ConnectionError::BadConnection(
+                e.to_string(),
+            ));
+        }
         Ok(conn)
     }
 
