@@ -4,7 +4,8 @@
 //! instrumentation on the `ClusterConnection`. Every node connection gets a [`Forwarder`]
 //! that hands its events to the one the user set, so the user sees each statement once,
 //! from whichever node ran it. Statements the library sends for itself (session replay,
-//! GTID waits, the checks of a fresh connection) run muted, so they never show up as if the user had sent them.
+//! GTID waits, finding a fresh connection's socket) run muted, so they never show up as
+//! if the user had sent them.
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;

@@ -91,12 +91,11 @@ fn sweep() {
 fn sweep_locked(map: &mut HashMap<String, Entry>) -> Vec<Arc<Inner>> {
     let mut expired = Vec::new();
     for e in map.values_mut() {
-        let unused = e.keep.as_ref().is_some_and(|k| Arc::strong_count(k) == 1);
-        if unused
-            && e.keep
-                .as_ref()
-                .is_some_and(|k| e.used.elapsed() >= k.topology.config.linger)
-        {
+        // Held by the registry alone, and for longer than its linger.
+        let done = e.keep.as_ref().is_some_and(|k| {
+            Arc::strong_count(k) == 1 && e.used.elapsed() >= k.topology.config.linger
+        });
+        if done {
             expired.extend(e.keep.take());
         }
     }

@@ -40,12 +40,15 @@ impl Connection for ClusterConnection {
     /// Connects to the cluster named by a multi-host URL,
     /// `mysql://user:pw@master,replica1,replica2/db?options` (see
     /// [`Builder::url`](crate::Builder::url)). Connections established from the same URL
-    /// share one cluster state. Node connections open lazily, so this only fails on an
-    /// invalid URL.
+    /// share one cluster state, which outlives the last of them by the URL's `linger`
+    /// (30 s by default), so connecting per unit of work does not start a new monitor
+    /// each time.
     ///
-    /// The shared state lives while a connection from that URL does: establishing a
-    /// connection per request with none kept alive makes a new cluster each time, whose
-    /// monitor thread connects to every node. Keep a pool (or a [`Cluster`]) instead.
+    /// One node is opened before this returns (the master, or in replica role the
+    /// replica the first read uses, else the next reachable node): it fails, as
+    /// `MysqlConnection::establish` does, with `BadConnection` on a refused login, an
+    /// unknown database, or no node reachable, and with `InvalidConnectionUrl` on a bad
+    /// URL. Other node connections open when a statement first needs them.
     fn establish(database_url: &str) -> ConnectionResult<Self> {
         let mut instrumentation = diesel::connection::get_default_instrumentation();
         if let Some(i) = instrumentation.as_mut() {
@@ -53,22 +56,31 @@ impl Connection for ClusterConnection {
                 database_url,
             ));
         }
-        let cluster = Cluster::for_url(database_url)
-            .map_err(|e| diesel::result::ConnectionError::InvalidConnectionUrl(e.to_string()));
-        if let Some(i) = instrumentation.as_mut() {
-            i.on_connection_event(InstrumentationEvent::finish_establish_connection(
-                database_url,
-                cluster.as_ref().err(),
-            ));
-        }
-        let mut conn = Self::with_instrumentation(cluster?, instrumentation);
-        if let Err(e) = conn.open_at_establish() {
+        let cluster = match Cluster::for_url(database_url) {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                let e = diesel::result::ConnectionError::InvalidConnectionUrl(e.to_string());
+                if let Some(i) = instrumentation.as_mut() {
+                    i.on_connection_event(InstrumentationEvent::finish_establish_connection(
+                        database_url,
+                        Some(&e),
+                    ));
+                }
+                return Err(e);
+            }
+        };
+        let mut conn = Self::with_instrumentation(cluster, instrumentation);
+        let opened = conn
+            .open_at_establish()
+            .map_err(|e| diesel::result::ConnectionError::BadConnection(e.to_string()));
+        if opened.is_err() {
             conn.cluster().establish_failed();
-            return Err(diesel::result::ConnectionError::BadConnection(
-                e.to_string(),
-            ));
         }
-        Ok(conn)
+        // As `MysqlConnection` does: the connect is finished once a server answered.
+        conn.instrumentation().on_connection_event(
+            InstrumentationEvent::finish_establish_connection(database_url, opened.as_ref().err()),
+        );
+        opened.map(|()| conn)
     }
 
     fn execute_returning_count<T>(&mut self, source: &T) -> QueryResult<usize>

@@ -2,7 +2,8 @@
 //!
 //! Each statement is classified (once per query type for Diesel's statically typed
 //! queries), routed by the current role scope, pins and node health, and delegated to a
-//! `MysqlConnection` to the chosen node. Node connections open lazily.
+//! `MysqlConnection` to the chosen node. Node connections open when a statement first
+//! needs them (`establish` opens one first, see `diesel_impls`).
 
 mod causal;
 mod diesel_impls;

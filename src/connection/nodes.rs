@@ -45,16 +45,17 @@ impl ClusterConnection {
     pub(crate) fn open_at_establish(&mut self) -> Result<(), Error> {
         let shared = self.cluster.topology().clone();
         let master = shared.master();
-        let mut order: Vec<usize> = (0..shared.nodes.len()).filter(|&i| i != master).collect();
-        order.insert(0, master);
-        if self.effective_role() == Role::Replica {
-            let (first, _) = self.pick_read_node(&[]);
-            order.retain(|&i| i != first);
-            order.insert(0, first);
-            if first != master {
-                self.first_pick = Some(first);
-            }
+        let first = match self.effective_role() {
+            Role::Replica => self.pick_read_node(&[]).0,
+            _ => master,
+        };
+        // Then the master (if it wasn't first), then the rest.
+        let mut order = vec![first];
+        if first != master {
+            self.first_pick = Some(first);
+            order.push(master);
         }
+        order.extend((0..shared.nodes.len()).filter(|&i| i != first && i != master));
         let mut unreachable = None;
         for i in order {
             match self.open_node(i) {

@@ -15,8 +15,9 @@
 //!   and a write reports a lost connection (never retried: the server may still run it
 //!   when it wakes up, as after any connection lost mid-statement).
 //!
-//! New connections are covered elsewhere: opening a node waits at most `connect_timeout`
-//! for the server's greeting (see [`super::connect::connect_node`]).
+//! A connect in progress is covered by the same [`Timer`], the process-wide
+//! [`connect_timer`]: at `connect_timeout` it shuts down the sockets that connect opened
+//! (see [`super::connect::connect_node`]).
 //!
 //! Sockets are shut down, never closed: the descriptor stays its owner's. Two rules keep
 //! a descriptor number that now names another file from being shut down:
@@ -31,15 +32,13 @@
 //!   (same inode, local and peer address, see [`SocketId`]); one that is not is skipped
 //!   and its entry dropped.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-
-use std::net::SocketAddr;
-use std::sync::OnceLock;
 
 use crate::transport::socket::{self, Severed, SocketId};
 
@@ -179,8 +178,8 @@ impl Timer {
     /// Cuts the connect about to start if the returned guard is still alive after
     /// `timeout`: every socket of this process to `peers` that is connecting or connected
     /// and whose inode is not in `known` (see [`socket::sever_new_connections`]). The
-    /// guard must drop as soon as the connect returned.
-    /// The second value tells, once the deadline fired, what it shut down.
+    /// guard must drop as soon as the connect returned; the second value says, once the
+    /// deadline fired, what it shut down.
     pub(crate) fn arm_connect(
         &self,
         peers: Vec<SocketAddr>,
