@@ -43,12 +43,25 @@ impl Hub {
         }
     }
 
-    /// Runs `f` with events muted (for statements the library sends for itself).
-    pub(crate) fn muted<R>(&self, f: impl FnOnce() -> R) -> R {
-        let was = self.muted.swap(true, Relaxed);
-        let r = f();
-        self.muted.store(was, Relaxed);
-        r
+    /// Mutes events until the guard drops (also when a future holding it is dropped
+    /// half-way).
+    pub(crate) fn mute(&self) -> Muted<'_> {
+        Muted {
+            hub: self,
+            was: self.muted.swap(true, Relaxed),
+        }
+    }
+}
+
+/// Puts the hub's muting back as it was, when dropped.
+pub(crate) struct Muted<'a> {
+    hub: &'a Hub,
+    was: bool,
+}
+
+impl Drop for Muted<'_> {
+    fn drop(&mut self) {
+        self.hub.muted.store(self.was, Relaxed);
     }
 }
 

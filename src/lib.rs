@@ -80,6 +80,7 @@ mod classify;
 mod cluster;
 mod config;
 mod connection;
+mod engine;
 mod consistency;
 mod error;
 mod failover;
@@ -118,6 +119,8 @@ pub use crate::scope::{
     use_token, with_consistency, with_master, with_replica, with_role, with_token, Scope,
     ScopeGuard,
 };
+#[cfg(feature = "async")]
+pub use crate::scope::task;
 pub use crate::status::ClusterStatus;
 pub use crate::topology::node::{Health, NodeStatus};
 

@@ -15,9 +15,9 @@ use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::result::{ConnectionResult, QueryResult};
 
 use super::{ClusterConnection, ClusterTransactionManager, ClusterTransactionState};
+use crate::engine::now;
 use crate::classify;
 use crate::cluster::Cluster;
-use crate::error::Error;
 use crate::role::Role;
 use crate::scope;
 use crate::transport;
@@ -87,8 +87,8 @@ impl Connection for ClusterConnection {
     where
         T: QueryFragment<Mysql> + QueryId,
     {
-        let (class, sql) = self.classify_query(source)?;
-        let sql = self.sql_if_needed(source, sql, class)?;
+        let (class, sql) = self.engine.classify_query(source)?;
+        let sql = self.engine.sql_if_needed(source, sql, class)?;
         self.run(
             class,
             sql.as_deref(),
@@ -99,20 +99,20 @@ impl Connection for ClusterConnection {
     }
 
     fn transaction_state(&mut self) -> &mut ClusterTransactionState {
-        &mut self.tx
+        &mut self.engine.tx
     }
 
     fn instrumentation(&mut self) -> &mut dyn Instrumentation {
-        &mut self.forwarder
+        &mut self.engine.forwarder
     }
 
     fn set_instrumentation(&mut self, instrumentation: impl Instrumentation) {
-        self.hub.set(Box::new(instrumentation));
+        self.engine.hub.set(Box::new(instrumentation));
     }
 
     fn set_prepared_statement_cache_size(&mut self, size: CacheSize) {
-        self.cache_size = Some(size);
-        for conn in self.nodes.iter_mut().flatten() {
+        self.engine.cache_size = Some(size);
+        for conn in self.engine.nodes.iter_mut().flatten() {
             conn.set_prepared_statement_cache_size(size);
         }
     }
@@ -151,51 +151,39 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
         T: Query + QueryFragment<Mysql> + QueryId + 'query,
         Mysql: QueryMetadata<T::SqlType>,
     {
-        let (class, sql) = self.classify_query(&source)?;
-        let sql = self.sql_if_needed(&source, sql, class)?;
+        let (class, sql) = self.engine.classify_query(&source)?;
+        let sql = self.engine.sql_if_needed(&source, sql, class)?;
         let debug_sql = || diesel::debug_query::<Mysql, _>(&source).to_string();
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = self
-            .plan(class, sql.as_deref())
-            .map_err(Error::into_diesel)?;
+        let mut plan = now(self.engine.planned(class, sql.as_deref()))?;
         loop {
-            plan = self
-                .prepare_read(plan, &tried)
-                .map_err(Error::into_diesel)?;
-            self.log_route(&plan, class);
+            plan = now(self.engine.attempt(plan, &tried, class))?;
             let started = Instant::now();
-            if let Err(e) = self.open(plan.node) {
-                self.log_query(&plan, debug_sql, started, true);
-                match self.after_failure(&mut plan, &mut tried, e) {
-                    Ok(()) => continue,
-                    Err(e) => return Err(e),
-                }
+            if let Err(e) = now(self.engine.open(plan.node)) {
+                self.engine.log_query(&plan, debug_sql, started, true);
+                now(self.engine.failed(&mut plan, &mut tried, class, None, e))?;
+                continue;
             }
-            self.cluster.topology().nodes[plan.node].count_statement();
-            let conn: *mut MysqlConnection = match self.nodes[plan.node].as_deref_mut() {
+            self.engine.cluster.topology().nodes[plan.node].count_statement();
+            let conn: *mut MysqlConnection = match self.engine.nodes[plan.node].as_deref_mut() {
                 Some(c) => c,
                 None => return Err(diesel::result::Error::BrokenTransactionManager),
             };
-            // SAFETY: `conn` points into `self.nodes`, which is not touched until the
-            // reference made here is dead. On `Ok` the cursor keeps borrowing it for
+            // SAFETY: `conn` points into `self.engine.nodes`, which is not touched until
+            // the reference made here is dead. On `Ok` the cursor keeps borrowing it for
             // `'conn`, and we return at once. On `Err` the error holds no borrow, so `self`
             // may be used again: this is the conditional-return pattern the current borrow
             // checker rejects (NLL problem case #3) though it is sound.
             let result = unsafe { &mut *conn }.load(&source);
-            self.log_query(&plan, debug_sql, started, result.is_err());
+            self.engine
+                .log_query(&plan, debug_sql, started, result.is_err());
             match result {
                 Ok(cursor) => {
-                    self.after_success(&plan, class, sql.as_deref())?;
+                    now(self.engine.after_success(&plan, class, sql.as_deref()))?;
                     // SAFETY: see above; `self` is no longer used after this point.
                     return Ok(cursor);
                 }
-                Err(e) => {
-                    self.cluster.topology().nodes[plan.node].count_error();
-                    match self.after_failure(&mut plan, &mut tried, e) {
-                        Ok(()) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
+                Err(e) => now(self.engine.failed(&mut plan, &mut tried, class, sql.as_deref(), e))?,
             }
         }
     }
@@ -210,24 +198,24 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
     /// Reporting it invalid would make r2d2 discard it and validate fresh ones that fail
     /// the same way, in a busy loop until the pool's timeout, during a master outage.
     fn ping(&mut self) -> QueryResult<()> {
-        let node = if self.effective_role() == Role::Master {
-            match self.master_node() {
+        let node = if self.engine.effective_role() == Role::Master {
+            match now(self.engine.master_node()) {
                 Ok(node) => node,
                 Err(_) => return Ok(()),
             }
         } else {
             // The replica this connection last read from, if still open and up: a
             // checkout's ping should not move the shared round-robin counter on.
-            let shared = &self.cluster.topology();
-            match self.last_node {
+            let shared = &self.engine.cluster.topology();
+            match self.engine.last_node {
                 Some(i)
                     if i != shared.master()
-                        && self.nodes[i].is_some()
+                        && self.engine.nodes[i].is_some()
                         && shared.nodes[i].is_up() =>
                 {
                     i
                 }
-                _ => self.pick_read_node(&[]).0,
+                _ => self.engine.pick_read_node(&[]).0,
             }
         };
         // `MysqlConnection`'s own ping: a cached prepared `SELECT 1`, one round trip.
@@ -237,28 +225,17 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
             .and_then(|r| r)
         {
             Err(e) if transport::is_connection_error(&e) => {
-                self.recover_node(node);
+                now(self.engine.recover_node(node));
                 Ok(())
             }
             result => result,
         }
     }
 
+    /// See `Engine::is_broken`: an open transaction, raw transaction state, a named
+    /// lock that may be held, or session state left differing between nodes.
     fn is_broken(&mut self) -> bool {
-        // Diesel's rule (an open transaction that is not a test transaction, or a
-        // transaction manager in error) applied to the pinned node, and to every node
-        // connection held; plus raw SQL state (`BEGIN`, `autocommit = 0`, `LOCK TABLES`,
-        // `XA`), a named lock that may be held, and session state left differing between
-        // nodes, which a pool must not hand to the next user.
-        self.pins.raw.is_open()
-            || self.inconsistent.is_some()
-            || self.pins.named_locks
-            || ClusterTransactionManager::is_broken_transaction_manager(self)
-            || self
-                .nodes
-                .iter_mut()
-                .flatten()
-                .any(|c| diesel::r2d2::R2D2Connection::is_broken(&mut **c))
+        self.engine.is_broken()
     }
 }
 

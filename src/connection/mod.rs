@@ -1,60 +1,27 @@
-//! [`ClusterConnection`]: one Diesel `Connection` over a master and its replicas.
+//! [`ClusterConnection`]: one blocking Diesel `Connection` over a master and its
+//! replicas.
 //!
 //! Each statement is classified (once per query type for Diesel's statically typed
 //! queries), routed by the current role scope, pins and node health, and delegated to a
-//! `MysqlConnection` to the chosen node. Node connections open when a statement first
-//! needs them (`establish` opens one first, see `diesel_impls`).
+//! `MysqlConnection` to the chosen node. The decisions are the [`engine`](crate::engine)'s,
+//! shared with the async connection; this module is Diesel's blocking traits over it
+//! ([`diesel_impls`]), the statement loop ([`run`]), and the blocking node link
+//! ([`link`]). Node connections open when a statement first needs them (`establish`
+//! opens one first).
 
-mod causal;
 mod diesel_impls;
-mod nodes;
-mod plan;
+mod link;
 mod run;
-mod session_sync;
 mod transaction;
 
-use std::any::TypeId;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
+use diesel::connection::Instrumentation;
 
-use diesel::connection::{CacheSize, Instrumentation};
-
-pub use self::transaction::{ClusterTransactionManager, ClusterTransactionState};
-use crate::classify::Classification;
+pub use self::transaction::ClusterTransactionManager;
+pub use crate::engine::ClusterTransactionState;
 use crate::cluster::Cluster;
-use crate::consistency::{Consistency, ConsistencyToken};
-use crate::instrument::{Forwarder, Hub};
-use crate::querylog::{QueryLog, QueryLogEntry};
-use crate::role::Role;
-use crate::routing::pins;
-use crate::scope;
-use crate::session::Session;
-use crate::transport;
-
-use self::plan::Plan;
-
-/// `TypeId`s are already hashes; hashing them again is wasted time on the hot path.
-#[derive(Default)]
-struct TypeIdHasher(u64);
-
-impl Hasher for TypeIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_ne_bytes(buf);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = self.0.rotate_left(5) ^ n;
-    }
-}
-
-type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHasher>>;
+use crate::consistency::ConsistencyToken;
+use crate::engine::{now, shared_accessors, Engine};
+use crate::transport::NodeConn;
 
 /// A Diesel connection to a replicated cluster, usable wherever a `MysqlConnection` is.
 ///
@@ -74,7 +41,7 @@ type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHashe
 ///    `FOUND_ROWS()` that of its last `SELECT`, `ROW_COUNT()` and `SHOW WARNINGS` that of
 ///    its previous statement; a statement referring to a temporary table, the node that
 ///    has it;
-/// 2. otherwise the current [`Role`] decides;
+/// 2. otherwise the current [`Role`](crate::Role) decides;
 /// 3. last, the safety rule: a statement that may change data, take a lock or have any
 ///    other side effect runs on the master, or is refused (in replica scope, or when a
 ///    pin would send it to a replica).
@@ -82,60 +49,15 @@ type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHashe
 /// `SET` and `USE` statements are evaluated once and their *values* applied to every node
 /// connection this connection holds, and replayed on the ones it opens later.
 pub struct ClusterConnection {
-    cluster: Cluster,
-    /// One slot per cluster node (same indexes); `None` until first used.
-    pub(crate) nodes: Vec<Option<transport::NodeConn>>,
-    /// Per slot: whether it was opened with the master's credentials (see
-    /// `Node::writer_address`).
-    writer_slots: Vec<bool>,
-    pub(crate) tx: ClusterTransactionState,
-    /// Raw transactions, temporary tables and the nodes of per-connection state.
-    pins: pins::PinState,
-    /// The replica the balancer last chose (kept with `Builder::replica_affinity`).
-    last_replica: Option<usize>,
-    /// The replica opened at establish, for the first replica read.
-    first_pick: Option<usize>,
-    last_node: Option<usize>,
-    session: Session,
-    /// Per slot: this connection's session state can't be applied there (e.g. its `USE`
-    /// names a database that node doesn't have), so it reads elsewhere.
-    unfit: Vec<bool>,
-    /// Why the session state differs between nodes (a session statement failed half-way
-    /// and could not be undone): the connection refuses statements and reports broken.
-    inconsistent: Option<String>,
-    class_cache: ClassCache,
-    hub: Arc<Hub>,
-    forwarder: Forwarder,
-    cache_size: Option<CacheSize>,
-    query_log: QueryLog,
-    causal: causal::CausalState,
-    /// Statements the library sent for itself (GTID reads and waits, session replays).
-    internal_statements: u64,
-}
-
-/// A cluster shared per URL lingers from its last connection's drop (see
-/// `cluster::registry`).
-impl Drop for ClusterConnection {
-    fn drop(&mut self) {
-        self.cluster.connection_closed();
-    }
+    pub(crate) engine: Engine<NodeConn>,
 }
 
 impl std::fmt::Debug for ClusterConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterConnection")
-            .field("cluster", &self.cluster)
-            .field(
-                "open_nodes",
-                &self
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.is_some())
-                    .map(|(i, _)| &self.cluster.topology().nodes[i].name)
-                    .collect::<Vec<_>>(),
-            )
-            .field("pinned", &self.tx.pinned)
+            .field("cluster", &self.engine.cluster)
+            .field("open_nodes", &self.engine.open_node_names())
+            .field("pinned", &self.engine.tx.pinned)
             .field("last_node", &self.last_node())
             .finish_non_exhaustive()
     }
@@ -160,96 +82,37 @@ impl ClusterConnection {
         cluster: Cluster,
         instrumentation: Option<Box<dyn Instrumentation>>,
     ) -> ClusterConnection {
-        let n = cluster.topology().nodes.len();
-        let hub = Hub::new(instrumentation);
-        let query_log = QueryLog {
-            enabled: cluster.topology().config.query_log,
-            entries: Vec::new(),
-        };
         ClusterConnection {
-            forwarder: Forwarder(hub.clone()),
-            hub,
-            nodes: (0..n).map(|_| None).collect(),
-            writer_slots: vec![false; n],
-            tx: ClusterTransactionState::default(),
-            pins: pins::PinState::default(),
-            last_replica: None,
-            first_pick: None,
-            last_node: None,
-            session: Session::default(),
-            unfit: vec![false; n],
-            inconsistent: None,
-            class_cache: ClassCache::default(),
-            cache_size: None,
-            query_log,
-            causal: causal::CausalState::new(n),
-            internal_statements: 0,
-            cluster,
+            engine: Engine::new(cluster, instrumentation),
         }
     }
 
-    /// The cluster this connection belongs to.
-    pub fn cluster(&self) -> &Cluster {
-        &self.cluster
-    }
+    shared_accessors!();
 
-    /// The name of the node that ran the last statement (`master`, `replica1`, ...).
-    pub fn last_node(&self) -> Option<&str> {
-        self.last_node
-            .map(|i| self.cluster.topology().nodes[i].name.as_str())
-    }
-
-    /// Whether the last statement ran on the cluster's current master.
-    pub fn last_node_is_master(&self) -> Option<bool> {
-        self.last_node
-            .map(|i| i == self.cluster.topology().master())
-    }
-
-    /// Turns the query log on or off (see [`query_log`](Self::query_log)). Turning it
-    /// off keeps what was logged.
-    pub fn set_query_log(&mut self, enabled: bool) {
-        self.query_log.enabled = enabled;
-    }
-
-    /// Statements run while the query log was on, oldest first, with the node that ran
-    /// each (at most the last 10 000).
-    pub fn query_log(&self) -> &[QueryLogEntry] {
-        &self.query_log.entries
-    }
-
-    /// Returns and clears the query log.
-    pub fn take_query_log(&mut self) -> Vec<QueryLogEntry> {
-        std::mem::take(&mut self.query_log.entries)
-    }
-
-    /// Statements this connection sent for its own purposes (reading a write's GTID,
-    /// waiting for it on a replica, replaying session state): the "extra round trips".
-    pub fn internal_statements(&self) -> u64 {
-        self.internal_statements
-    }
-
-    fn effective_role(&self) -> Role {
-        scope::current_role().unwrap_or(self.cluster.topology().config.default_role)
-    }
-
-    fn effective_consistency(&self) -> Consistency {
-        scope::current_consistency().unwrap_or(self.cluster.topology().config.consistency)
-    }
-}
-
-/// A token for the last write this connection made, to make later replica reads (on any
-/// connection) wait for it. See [`with_token`](crate::with_token).
-impl ClusterConnection {
     /// The replication position of the writes this connection committed on the master
     /// (per replication domain, the latest), or `None` when it has written nothing.
     /// Costs one round trip the first time after a write (reading the write's GTID),
     /// none otherwise. Also `None` when that read fails (the master connection was lost
     /// right after the write; the error is logged): no position is better than a wrong
-    /// one, and the next call tries again.
+    /// one, and the next call tries again. Pass it to [`with_token`](crate::with_token)
+    /// to make later replica reads (on any connection) wait for it.
     pub fn consistency_token(&mut self) -> Option<ConsistencyToken> {
-        self.own_token()
-            .map_err(|e| log::warn!("could not read the position of the last write: {e}"))
-            .ok()
-            .flatten()
+        now(self.engine.consistency_token())
+    }
+
+    /// Opens the node `establish` opens (see there), for the pools.
+    pub(crate) fn open_at_establish(&mut self) -> Result<(), crate::Error> {
+        now(self.engine.open_at_establish())
+    }
+
+    /// The routing half of a statement without running it (`crate::__bench`).
+    pub(crate) fn route_only<
+        T: diesel::query_builder::QueryFragment<diesel::mysql::Mysql>
+            + diesel::query_builder::QueryId,
+    >(
+        &mut self,
+        source: &T,
+    ) -> diesel::QueryResult<usize> {
+        now(self.engine.route_only(source))
     }
 }

@@ -1,116 +1,17 @@
-//! Running a planned statement on its node: the instrumentation and query log around
-//! it, what a success changes (pins, session state on the other nodes), what a failure
-//! means (retry a read elsewhere, eject a node, or report).
+//! The blocking statement loop: plan, run on the node, book-keep, and on a failure
+//! retry a read elsewhere or report (the decisions are the engine's, see
+//! [`crate::engine::outcome`]).
 
 use std::time::Instant;
 
-use diesel::connection::SimpleConnection;
 use diesel::mysql::MysqlConnection;
 use diesel::result::QueryResult;
 
-use super::plan::Plan;
 use super::ClusterConnection;
-use crate::classify::{self, Classification, Flags};
-use crate::error::Error;
-use crate::querylog::{NodeKind, QueryLogEntry};
-use crate::routing::pins;
-use crate::transport;
+use crate::classify::Classification;
+use crate::engine::now;
 
 impl ClusterConnection {
-    /// Book-keeping after a statement succeeded on `plan.node`; session statements are
-    /// then applied to the other nodes held (an error names the node that refused).
-    pub(super) fn after_success(
-        &mut self,
-        plan: &Plan,
-        class: Classification,
-        sql: Option<&str>,
-    ) -> QueryResult<()> {
-        self.track_success(plan.node, class, sql);
-        if plan.session {
-            if let Some(sql) = sql {
-                self.propagate_session(plan.node, class, sql, plan.text)
-                    .map_err(Error::into_diesel)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Pins, temporary tables and writes of a statement that succeeded on `node`, one
-    /// statement of a batch at a time.
-    pub(super) fn track_success(&mut self, node: usize, class: Classification, sql: Option<&str>) {
-        self.last_node = Some(node);
-        match sql {
-            Some(sql) if class.flags.contains(Flags::MULTI) => {
-                for (stmt, class) in classify::statements(sql) {
-                    self.track_statement(node, class, Some(stmt));
-                }
-            }
-            _ => self.track_statement(node, class, sql),
-        }
-    }
-
-    pub(super) fn track_statement(
-        &mut self,
-        node: usize,
-        class: Classification,
-        sql: Option<&str>,
-    ) {
-        let in_transaction = self.tx.pinned.is_some();
-        let is_master = node == self.cluster.topology().master();
-        let committed_write = self.pins.track(node, class, sql, in_transaction);
-        if pins::changes_data(class) {
-            if in_transaction {
-                self.tx.wrote = true;
-            } else if !self.pins.raw.is_open() && is_master {
-                // Autocommit: committed now.
-                self.after_write(node);
-            }
-        }
-        if committed_write && is_master {
-            self.after_write(node);
-        }
-    }
-
-    /// Runs SQL the library needs for itself on node `i`, muted for the user's
-    /// instrumentation.
-    pub(super) fn internal_batch(&mut self, i: usize, sql: &str) -> QueryResult<()> {
-        self.internal_statements += 1;
-        let hub = self.hub.clone();
-        let conn = self.nodes[i]
-            .as_mut()
-            .ok_or(diesel::result::Error::BrokenTransactionManager)?;
-        hub.muted(|| conn.batch_execute(sql))
-    }
-
-    pub(super) fn log_query(
-        &mut self,
-        plan: &Plan,
-        sql: impl FnOnce() -> String,
-        started: Instant,
-        failed: bool,
-    ) {
-        if self.query_log.enabled {
-            let on_replica = if self.cluster.topology().has_replicas() {
-                plan.node != self.cluster.topology().master()
-            } else {
-                plan.wanted_replica
-            };
-            let entry = QueryLogEntry {
-                node: self.cluster.topology().nodes[plan.node].name.clone(),
-                role: plan.role,
-                target: if on_replica {
-                    NodeKind::Replica
-                } else {
-                    NodeKind::Master
-                },
-                sql: sql(),
-                duration: started.elapsed(),
-                failed,
-            };
-            self.query_log.push(entry);
-        }
-    }
-
     /// The whole life of one statement that returns no rows: classify, route, run,
     /// retry a read elsewhere after a connection-level failure, book-keep.
     pub(super) fn run<R>(
@@ -122,125 +23,52 @@ impl ClusterConnection {
         mut exec: impl FnMut(&mut MysqlConnection) -> QueryResult<R>,
     ) -> QueryResult<R> {
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = self.plan(class, sql).map_err(Error::into_diesel)?;
+        let mut plan = now(self.engine.planned(class, sql))?;
         plan.text = text;
         loop {
-            plan = self
-                .prepare_read(plan, &tried)
-                .map_err(Error::into_diesel)?;
-            self.log_route(&plan, class);
+            plan = now(self.engine.attempt(plan, &tried, class))?;
             let started = Instant::now();
             let result = self.execute_on(plan.node, &mut exec);
-            self.log_query(&plan, debug_sql, started, result.is_err());
+            self.engine
+                .log_query(&plan, debug_sql, started, result.is_err());
             match result {
                 Ok(value) => {
-                    self.after_success(&plan, class, sql)?;
+                    now(self.engine.after_success(&plan, class, sql))?;
                     return Ok(value);
                 }
-                Err(e) => {
-                    if plan.session && class.flags.contains(Flags::MULTI) {
-                        if let Some(sql) = sql.filter(|_| !transport::is_connection_error(&e)) {
-                            // The statements before the failing one took effect there.
-                            self.resync_session(plan.node, sql);
-                        }
-                    }
-                    match self.after_failure(&mut plan, &mut tried, e) {
-                        Ok(()) => continue,
-                        Err(e) => return Err(e),
-                    }
-                }
+                Err(e) => now(self.engine.failed(&mut plan, &mut tried, class, sql, e))?,
             }
         }
     }
 
-    /// The routing decision, at `debug` level (free when the level is off).
-    pub(super) fn log_route(&self, plan: &Plan, class: Classification) {
-        log::debug!(
-            target: "diesel_cluster::routing",
-            "{} in {} role -> {}",
-            class.kind.name(),
-            plan.role,
-            self.cluster.topology().nodes[plan.node].label
-        );
-    }
-
     /// Runs `exec` on node `i` (opening it if needed), with the node's counters.
-    pub(super) fn execute_on<R>(
+    fn execute_on<R>(
         &mut self,
         i: usize,
         exec: &mut impl FnMut(&mut MysqlConnection) -> QueryResult<R>,
     ) -> QueryResult<R> {
-        let node = &self.cluster.topology().nodes[i];
+        let node = &self.engine.cluster.topology().nodes[i];
         node.outstanding
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         node.count_statement();
         let result = self.with_node(i, |c| exec(c)).and_then(|r| r);
-        self.cluster.topology().nodes[i]
+        self.engine.cluster.topology().nodes[i]
             .outstanding
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        if result.is_err() {
-            self.cluster.topology().nodes[i].count_error();
-        }
         result
     }
 
-    /// Decides what to do after a statement failed: `Ok(())` = try again with the
-    /// updated plan (a read that failed at the connection level), `Err` = give the
-    /// error to the caller.
-    pub(super) fn after_failure(
+    /// Runs `f` on node `i`'s connection, opening it first if needed. The outer result
+    /// is the open's.
+    pub(super) fn with_node<R>(
         &mut self,
-        plan: &mut Plan,
-        tried: &mut Vec<usize>,
-        error: diesel::result::Error,
-    ) -> QueryResult<()> {
-        let node = plan.node;
-        let connection_level = transport::is_connection_error(&error);
-        if !connection_level {
-            if plan.replica_read && self.unfit[node] && tried.len() < self.nodes.len() {
-                // This connection's session can't live on that replica (opening it failed
-                // to replay the session): read elsewhere, as a replica read may.
-                tried.push(node);
-                plan.node = self.pick_read_node(tried).0;
-                return Ok(());
-            }
-            self.last_node = Some(node);
-            return Err(error);
-        }
-        let alive = self.recover_node(node);
-        if !plan.retryable || tried.len() >= self.nodes.len() {
-            return Err(error);
-        }
-        tried.push(node);
-        let shared = self.cluster.topology().clone();
-        let master = shared.master();
-        let next = if alive && node == master {
-            // The master answered a fresh connection: the old one had died (e.g. the
-            // server closed an idle connection). Safe to run the read again.
-            Some(master)
-        } else if !plan.replica_read {
-            // A read the role sent to the master (master scope, or a locking read) must
-            // not move to a replica, which could be behind.
-            None
-        } else {
-            let (candidate, fell_back) = self.pick_read_node(tried);
-            if fell_back && tried.contains(&master) {
-                None
-            } else {
-                Some(candidate)
-            }
-        };
-        match next {
-            Some(next) => {
-                shared.nodes[node].count_retry();
-                log::info!(
-                    "read failed on {} ({error}); retrying on {}",
-                    shared.nodes[node].label,
-                    shared.nodes[next].label
-                );
-                plan.node = next;
-                Ok(())
-            }
-            None => Err(error),
+        i: usize,
+        f: impl FnOnce(&mut MysqlConnection) -> R,
+    ) -> QueryResult<R> {
+        now(self.engine.open(i))?;
+        match self.engine.nodes[i].as_deref_mut() {
+            Some(conn) => Ok(f(conn)),
+            None => Err(diesel::result::Error::BrokenTransactionManager),
         }
     }
 }

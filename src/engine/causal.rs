@@ -4,7 +4,7 @@
 //! when); the write's GTID (`@@last_gtid`, which MariaDB keeps per session until the
 //! session's next GTID-producing commit, unchanged by reads and by writes that changed
 //! nothing) is read lazily, the first time a causal read or
-//! [`ClusterConnection::consistency_token`] needs it. So writes cost nothing extra, reads
+//! `consistency_token` needs it. So writes cost nothing extra, reads
 //! with nothing written cost nothing extra, and a causal read after writes costs at most
 //! two round trips: reading the GTID once, and `MASTER_GTID_WAIT` on the chosen replica
 //! (skipped when that replica already confirmed the position to this connection).
@@ -12,9 +12,8 @@
 use std::time::{Duration, Instant};
 
 use diesel::sql_types::{Integer, Nullable, Text};
-use diesel::RunQueryDsl;
 
-use super::{ClusterConnection, Plan};
+use super::{Engine, Link, Plan};
 use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
 use crate::topology::tokens::Standing;
@@ -52,7 +51,7 @@ impl CausalState {
 /// prepares it once, then runs it in one round trip (`sql_query` text is prepared,
 /// executed and closed every time: two round trips and a packet).
 #[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
-struct PositionQuery;
+pub(crate) struct PositionQuery;
 
 impl diesel::query_builder::Query for PositionQuery {
     type SqlType = (Nullable<Text>, Nullable<Text>);
@@ -68,13 +67,13 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for PositionQuer
     }
 }
 
-impl<C> RunQueryDsl<C> for PositionQuery {}
+impl<C> diesel::RunQueryDsl<C> for PositionQuery {}
 
 /// `SELECT MASTER_GTID_WAIT(?, ?)`, prepared once per node connection.
 #[derive(Debug, Clone)]
-struct WaitQuery {
-    position: String,
-    timeout: f64,
+pub(crate) struct WaitQuery {
+    pub(crate) position: String,
+    pub(crate) timeout: f64,
 }
 
 impl diesel::query_builder::QueryId for WaitQuery {
@@ -100,7 +99,7 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for WaitQuery {
     }
 }
 
-impl<C> RunQueryDsl<C> for WaitQuery {}
+impl<C> diesel::RunQueryDsl<C> for WaitQuery {}
 
 /// What a replica read must wait for.
 enum Required {
@@ -111,7 +110,7 @@ enum Required {
     Unknown,
 }
 
-impl ClusterConnection {
+impl<L: Link> Engine<L> {
     /// A committed write on node `node`.
     pub(crate) fn after_write(&mut self, node: usize) {
         self.causal.pending = Some(node);
@@ -120,9 +119,9 @@ impl ClusterConnection {
 
     /// The position of this connection's writes (reading it from the server once after
     /// each write). `Err` when the connection wrote but the position can't be read.
-    pub(crate) fn own_token(&mut self) -> Result<Option<ConsistencyToken>, Error> {
+    pub(crate) async fn own_token(&mut self) -> Result<Option<ConsistencyToken>, Error> {
         if let Some(node) = self.causal.pending {
-            let t = self.read_write_position(node)?;
+            let t = self.read_write_position(node).await?;
             let shared = &self.cluster.topology();
             if node == shared.master() {
                 shared.nodes[node].saw_master_position(&t);
@@ -137,7 +136,7 @@ impl ClusterConnection {
     }
 
     /// Reads the position of the writes committed on `node`'s session, in one statement.
-    fn read_write_position(&mut self, node: usize) -> Result<ConsistencyToken, Error> {
+    async fn read_write_position(&mut self, node: usize) -> Result<ConsistencyToken, Error> {
         // `@@last_gtid` is empty when every write of the session changed nothing, or when
         // the session that wrote was lost and replaced by a reconnect. The binlog position
         // of the node covers the write in both cases (waiting for it may wait for other
@@ -146,20 +145,14 @@ impl ClusterConnection {
             node
         } else {
             let master = self.cluster.topology().master();
-            self.open(master)
-                .map_err(|e| self.position_error(master, e))?;
+            if let Err(e) = self.open(master).await {
+                return Err(self.position_error(master, e));
+            }
             master
         };
-        let hub = self.hub.clone();
         let mut reconnected = false;
         let row = loop {
-            self.internal_statements += 1;
-            let result = match self.nodes[node].as_deref_mut() {
-                Some(conn) => {
-                    hub.muted(|| PositionQuery.get_result::<(Option<String>, Option<String>)>(conn))
-                }
-                None => Err(diesel::result::Error::BrokenTransactionManager),
-            };
+            let result = self.internal_positions(node).await;
             match result {
                 Ok(row) => break row,
                 // The session died after the write (e.g. killed, or the server closed it):
@@ -167,12 +160,12 @@ impl ClusterConnection {
                 Err(e)
                     if !reconnected
                         && transport::is_connection_error(&e)
-                        && self.recover_node(node) =>
+                        && self.recover_node(node).await =>
                 {
                     reconnected = true;
                 }
                 Err(e) => {
-                    self.note_failure(node, &e);
+                    self.note_failure(node, &e).await;
                     return Err(self.position_error(node, e));
                 }
             }
@@ -214,10 +207,10 @@ impl ClusterConnection {
 
     /// What a replica read under `consistency` must wait for: the current scope's token
     /// and, for a causal read, this connection's own writes.
-    fn required_position(&mut self, consistency: Consistency) -> Required {
-        let scope_token = crate::scope::with_top(|f| f.and_then(|f| f.token.clone()));
+    async fn required_position(&mut self, consistency: Consistency) -> Required {
+        let scope_token = self.scope_token();
         let own = if consistency == Consistency::Causal {
-            match self.own_token() {
+            match self.own_token().await {
                 Ok(t) => t,
                 Err(e) => {
                     log::warn!("could not read the position of this connection's write: {e}");
@@ -248,9 +241,13 @@ impl ClusterConnection {
     /// (sticky window, causal wait timed out, token ahead of the master) or to another
     /// replica (one the monitor found stopped or too far behind to wait on), or wait on
     /// the replica for a position. `tried` are nodes this read already failed on.
-    pub(crate) fn prepare_read(&mut self, mut plan: Plan, tried: &[usize]) -> Result<Plan, Error> {
+    pub(crate) async fn prepare_read(
+        &mut self,
+        mut plan: Plan,
+        tried: &[usize],
+    ) -> Result<Plan, Error> {
         if plan.replica_read {
-            plan.node = self.read_node(plan.node, tried);
+            plan.node = self.read_node(plan.node, tried).await;
         }
         Ok(plan)
     }
@@ -258,11 +255,11 @@ impl ClusterConnection {
     /// The node a read (or a read-only transaction) chosen for `node` should run on under
     /// the current consistency: `node` itself, after waiting there for the required
     /// position if needed, another replica, or the master.
-    pub(crate) fn consistent_read_node(&mut self, node: usize) -> usize {
-        self.read_node(node, &[])
+    pub(crate) async fn consistent_read_node(&mut self, node: usize) -> usize {
+        self.read_node(node, &[]).await
     }
 
-    fn read_node(&mut self, node: usize, tried: &[usize]) -> usize {
+    async fn read_node(&mut self, node: usize, tried: &[usize]) -> usize {
         let master = self.cluster.topology().master();
         if node == master {
             return node;
@@ -274,7 +271,7 @@ impl ClusterConnection {
                 return master;
             }
         }
-        let required = match self.required_position(consistency) {
+        let required = match self.required_position(consistency).await {
             Required::Nothing => return node,
             Required::Unknown => {
                 self.count_fallback(node);
@@ -292,7 +289,7 @@ impl ClusterConnection {
         let timeout = shared.config.causal_timeout;
         // Only the master is sure to have a token ahead of its own position (forged, or
         // from another cluster), or one that no replica reached a moment ago.
-        if !self.replicas_can_reach(&required)
+        if !self.replicas_can_reach(&required).await
             || shared
                 .tokens
                 .is_unreachable(&required, timeout * UNREACHABLE_RETRY_FACTOR)
@@ -300,13 +297,13 @@ impl ClusterConnection {
             self.count_fallback(node);
             return master;
         }
-        self.wait_on_a_replica(node, tried, required)
+        self.wait_on_a_replica(node, tried, required).await
     }
 
     /// Waits on replica `node` for `required` (bounded by the causal timeout), moving to
     /// another replica when `node` is unfit for a wait or its connection fails, and to the
     /// master when the wait times out or no replica is left. Returns the node to read on.
-    fn wait_on_a_replica(
+    async fn wait_on_a_replica(
         &mut self,
         mut node: usize,
         tried: &[usize],
@@ -340,7 +337,7 @@ impl ClusterConnection {
                 continue;
             }
             let label = &shared.nodes[node].label;
-            match self.wait_for(node, &required, timeout) {
+            match self.wait_for(node, &required, timeout).await {
                 Ok(true) => {
                     shared.tokens.reached(&required);
                     match &mut self.causal.confirmed[node] {
@@ -363,7 +360,7 @@ impl ClusterConnection {
                     // and another replica (then the master) gets the read.
                     log::info!("waiting for {required} on {label} failed ({e})");
                     failed.push(node);
-                    if !self.recover_node(node) {
+                    if !self.recover_node(node).await {
                         excluded.push(node);
                         // (A fallback to the master is counted by `pick_read_node`.)
                         node = self.pick_read_node(&excluded).0;
@@ -374,7 +371,7 @@ impl ClusterConnection {
                         "waiting for {required} on {label} failed ({e}); reading from the master"
                     );
                     if transport::is_connection_error(&e) {
-                        self.recover_node(node);
+                        self.recover_node(node).await;
                     }
                     self.count_fallback(node);
                     return master;
@@ -409,7 +406,7 @@ impl ClusterConnection {
     /// token ahead of that is checked once against the master's current position (one
     /// round trip: it may come from a write committed since), and remembered when it is
     /// still ahead, so that later reads with it cost nothing.
-    fn replicas_can_reach(&mut self, token: &ConsistencyToken) -> bool {
+    async fn replicas_can_reach(&mut self, token: &ConsistencyToken) -> bool {
         let shared = self.cluster.topology().clone();
         let master = shared.master();
         match shared.tokens.standing(master, token) {
@@ -427,7 +424,7 @@ impl ClusterConnection {
             // remembered if it times out.
             return true;
         }
-        match self.read_master_position(master) {
+        match self.read_master_position(master).await {
             Some(position) => {
                 shared.tokens.note_master_position(master, &position);
                 if position.covers(token) {
@@ -446,15 +443,12 @@ impl ClusterConnection {
     }
 
     /// The master's `@@gtid_binlog_pos`, in one round trip; `None` when it can't be read.
-    fn read_master_position(&mut self, master: usize) -> Option<ConsistencyToken> {
-        if let Err(e) = self.open(master) {
+    async fn read_master_position(&mut self, master: usize) -> Option<ConsistencyToken> {
+        if let Err(e) = self.open(master).await {
             log::debug!("could not read the master's position: {e}");
             return None;
         }
-        self.internal_statements += 1;
-        let hub = self.hub.clone();
-        let conn = self.nodes[master].as_deref_mut()?;
-        match hub.muted(|| PositionQuery.get_result::<(Option<String>, Option<String>)>(conn)) {
+        match self.internal_positions(master).await {
             Ok((_, binlog_pos)) => {
                 ConsistencyToken::from_gtid_list(&binlog_pos.unwrap_or_default())
             }
@@ -474,25 +468,34 @@ impl ClusterConnection {
     }
 
     /// `MASTER_GTID_WAIT` on a replica: true when it applied `token` within `timeout`.
-    fn wait_for(
+    async fn wait_for(
         &mut self,
         node: usize,
         token: &ConsistencyToken,
         timeout: Duration,
     ) -> diesel::QueryResult<bool> {
-        self.open(node)?;
+        self.open(node).await?;
         self.internal_statements += 1;
-        let hub = self.hub.clone();
-        let Some(conn) = self.nodes[node].as_deref_mut() else {
+        let _muted = self.hub.mute();
+        let Some(conn) = self.nodes[node].as_mut() else {
             return Ok(false);
         };
-        let query = WaitQuery {
-            position: token.gtid_list(),
-            timeout: timeout.as_secs_f64(),
-        };
         let started = Instant::now();
-        let result = hub.muted(|| query.get_result::<Option<i32>>(conn));
+        let result = conn.gtid_wait(token.gtid_list(), timeout.as_secs_f64()).await;
         self.cluster.topology().nodes[node].count_causal_wait(started.elapsed());
         Ok(result? == Some(0))
+    }
+
+    /// `SELECT @@last_gtid, @@gtid_binlog_pos` on node `i`, muted.
+    async fn internal_positions(
+        &mut self,
+        i: usize,
+    ) -> diesel::QueryResult<(Option<String>, Option<String>)> {
+        self.internal_statements += 1;
+        let _muted = self.hub.mute();
+        match self.nodes[i].as_mut() {
+            Some(conn) => conn.positions().await,
+            None => Err(diesel::result::Error::BrokenTransactionManager),
+        }
     }
 }

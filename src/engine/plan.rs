@@ -5,7 +5,7 @@ use diesel::mysql::{Mysql, MysqlQueryBuilder};
 use diesel::query_builder::{QueryBuilder, QueryFragment, QueryId};
 use diesel::result::QueryResult;
 
-use super::{session_sync, ClusterConnection};
+use super::{session_sync, Engine, Link};
 use crate::classify::{self, Classification, Flags, Kind};
 use crate::error::Error;
 use crate::role::Role;
@@ -14,33 +14,33 @@ use crate::routing::{self, pins, Effect, Pin, Refusal, Target};
 /// What was decided for one statement.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
-    pub(super) node: usize,
-    pub(super) role: Role,
+    pub(crate) node: usize,
+    pub(crate) role: Role,
     /// A read outside any transaction or pin: may be retried elsewhere on a
     /// connection-level failure.
-    pub(super) retryable: bool,
+    pub(crate) retryable: bool,
     /// Chosen by the balancer for a read: consistency rules (causal wait, sticky window)
     /// apply.
-    pub(super) replica_read: bool,
+    pub(crate) replica_read: bool,
     /// With a single database: the router would have sent this read to a replica.
-    pub(super) wanted_replica: bool,
-    pub(super) session: bool,
+    pub(crate) wanted_replica: bool,
+    pub(crate) session: bool,
     /// Sent as text (`batch_execute`) rather than as a prepared statement: internal
     /// statements that must leave the session as the user's would use the same protocol
     /// (MariaDB's `ROW_COUNT()` after a `SET` differs between the two).
-    pub(super) text: bool,
+    pub(crate) text: bool,
 }
 
 /// Renders a query's SQL the way `MysqlConnection` will send it.
-pub(super) fn render<T: QueryFragment<Mysql> + ?Sized>(source: &T) -> QueryResult<String> {
+pub(crate) fn render<T: QueryFragment<Mysql> + ?Sized>(source: &T) -> QueryResult<String> {
     let mut qb = MysqlQueryBuilder::new();
     source.to_sql(&mut qb, &Mysql)?;
     Ok(qb.finish())
 }
 
-impl ClusterConnection {
+impl<L: Link> Engine<L> {
     /// Classifies a Diesel query, from a per-type cache when its SQL is static.
-    pub(super) fn classify_query<T: QueryFragment<Mysql> + QueryId>(
+    pub(crate) fn classify_query<T: QueryFragment<Mysql> + QueryId>(
         &mut self,
         source: &T,
     ) -> QueryResult<(Classification, Option<String>)> {
@@ -58,19 +58,23 @@ impl ClusterConnection {
     }
 
     /// The node a transaction begun now should run on: where a `BEGIN` would.
-    pub(super) fn transaction_node(&mut self) -> Result<usize, Error> {
+    pub(crate) async fn transaction_node(&mut self) -> Result<usize, Error> {
         const BEGIN: Classification = Classification {
             kind: Kind::Begin,
             flags: Flags::NONE,
         };
-        let plan = self.plan(BEGIN, None)?;
+        let plan = self.plan(BEGIN, None).await?;
         self.pins.next_transaction = None;
         Ok(plan.node)
     }
 
     /// Decides where a statement runs: the pure decision ([`routing::decide`]) over the
     /// role, the statement and this connection's pins, then the node for its route.
-    pub(super) fn plan(&mut self, class: Classification, sql: Option<&str>) -> Result<Plan, Error> {
+    pub(crate) async fn plan(
+        &mut self,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> Result<Plan, Error> {
         if let Some(reason) = &self.inconsistent {
             return Err(Error::InconsistentSession {
                 reason: reason.clone(),
@@ -120,7 +124,7 @@ impl ClusterConnection {
             },
         );
         let node = match placement.target {
-            Target::Master => self.master_node()?,
+            Target::Master => self.master_node().await?,
             Target::Balanced => self.pick_read_node(&[]).0,
             Target::Node(node) => node,
         };
@@ -136,7 +140,7 @@ impl ClusterConnection {
     }
 
     /// The error for a statement the router refused.
-    pub(super) fn refusal(&self, class: Classification, refusal: Refusal) -> Error {
+    pub(crate) fn refusal(&self, class: Classification, refusal: Refusal) -> Error {
         let label = |i: usize| self.cluster.topology().nodes[i].label.clone();
         let statement = class.kind.name();
         match refusal {
@@ -160,10 +164,10 @@ impl ClusterConnection {
     }
 }
 
-impl ClusterConnection {
+impl<L: Link> Engine<L> {
     /// Temporary tables, session statements and transaction control need the SQL even
     /// when the classification was cached.
-    pub(super) fn sql_if_needed<T: QueryFragment<Mysql>>(
+    pub(crate) fn sql_if_needed<T: QueryFragment<Mysql>>(
         &self,
         source: &T,
         sql: Option<String>,
@@ -195,16 +199,22 @@ impl ClusterConnection {
     /// The routing half of `load` (classify, plan, consistency) without running anything,
     /// so the benches can time the decision alone (`crate::__bench`). Returns the node
     /// index. No I/O unless a causal read needs a GTID wait.
-    pub(crate) fn route_only<T: QueryFragment<Mysql> + QueryId>(
+    pub(crate) async fn route_only<T: QueryFragment<Mysql> + QueryId>(
         &mut self,
         source: &T,
     ) -> QueryResult<usize> {
         let (class, sql) = self.classify_query(source)?;
         let sql = self.sql_if_needed(source, sql, class)?;
-        let plan = self
-            .plan(class, sql.as_deref())
-            .and_then(|plan| self.prepare_read(plan, &[]))
-            .map_err(Error::into_diesel)?;
-        Ok(plan.node)
+        let plan = self.planned(class, sql.as_deref()).await?;
+        self.prepare_read(plan, &[]).await.map(|p| p.node).map_err(Error::into_diesel)
+    }
+
+    /// [`plan`](Self::plan) with Diesel's error.
+    pub(crate) async fn planned(
+        &mut self,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> QueryResult<Plan> {
+        self.plan(class, sql).await.map_err(Error::into_diesel)
     }
 }

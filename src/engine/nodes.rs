@@ -1,22 +1,19 @@
-//! Node connections of one `ClusterConnection`: opening them (bounded, with the session
+//! Node connections of one cluster connection: opening them (bounded, with the session
 //! replayed), choosing the master and a replica, and reacting to connection-level
 //! failures (reconnect once; if that fails, eject the node for the cluster's cooldown).
 
-use diesel::connection::{Connection, SimpleConnection};
-use diesel::mysql::MysqlConnection;
 use diesel::result::{Error as DieselError, QueryResult};
 
-use super::ClusterConnection;
+use super::{Engine, Link};
 use crate::consistency::Consistency;
 use crate::error::Error;
-use crate::instrument::Forwarder;
 use crate::role::Role;
 use crate::transport::errors::open_error_is_unavailable;
-use crate::transport::{connect_node, is_connection_error, open_error, NodeConn};
+use crate::transport::{is_connection_error, open_error};
 
-impl ClusterConnection {
+impl<L: Link> Engine<L> {
     /// Opens node `i` if this connection has no connection to it yet.
-    pub(crate) fn open(&mut self, i: usize) -> QueryResult<()> {
+    pub(crate) async fn open(&mut self, i: usize) -> QueryResult<()> {
         if self.nodes[i].is_some() {
             if !self.needs_writer_reopen(i) {
                 return Ok(());
@@ -30,7 +27,7 @@ impl ClusterConnection {
             self.pins.node_lost(i);
             self.nodes[i] = None;
         }
-        self.open_node(i).map_err(Error::into_diesel)
+        self.open_node(i).await.map_err(Error::into_diesel)
     }
 
     /// Opens one node when the connection is established, so that `establish` fails on
@@ -42,7 +39,7 @@ impl ClusterConnection {
     /// error: every node has the same account and database. `Ok` once one node is open,
     /// so an application starts while the master, or some replicas, are down; `Err` when
     /// none can be reached.
-    pub(crate) fn open_at_establish(&mut self) -> Result<(), Error> {
+    pub(crate) async fn open_at_establish(&mut self) -> Result<(), Error> {
         let shared = self.cluster.topology().clone();
         let master = shared.master();
         let first = match self.effective_role() {
@@ -58,7 +55,7 @@ impl ClusterConnection {
         order.extend((0..shared.nodes.len()).filter(|&i| i != first && i != master));
         let mut unreachable = None;
         for i in order {
-            match self.open_node(i) {
+            match self.open_node(i).await {
                 Ok(()) => return Ok(()),
                 Err(e @ (Error::NodeRefused { .. } | Error::SessionState { .. })) => return Err(e),
                 Err(e) => unreachable = Some(e),
@@ -81,19 +78,15 @@ impl ClusterConnection {
             && self.pins.raw.node != Some(i)
     }
 
-    fn open_node(&mut self, i: usize) -> Result<(), Error> {
+    async fn open_node(&mut self, i: usize) -> Result<(), Error> {
         let shared = self.cluster.topology().clone();
         let node = &shared.nodes[i];
         let (address, as_writer) = match &node.writer_address {
             Some(writer) if shared.master() == i => (writer, true),
             _ => (&node.address, node.writer_address.is_none()),
         };
-        let mut conn = match connect_node(
-            address,
-            shared.config.connect_timeout,
-            shared.config.network_timeout,
-        ) {
-            Ok(c) => NodeConn::registered(c, &node.sockets),
+        let mut conn = match L::open(node, address, &shared.config).await {
+            Ok(c) => c,
             Err(reason) => {
                 if open_error_is_unavailable(&reason) {
                     self.eject(i, &reason);
@@ -106,15 +99,15 @@ impl ClusterConnection {
                 return Err(error);
             }
         };
-        conn.set_instrumentation(Forwarder(self.hub.clone()));
+        conn.forward_to(&self.hub);
         if let Some(size) = self.cache_size {
-            conn.set_prepared_statement_cache_size(size);
+            conn.set_cache_size(size);
         }
         if !self.session.is_empty() {
-            let hub = self.hub.clone();
+            let _muted = self.hub.mute();
             for stmt in self.session.statements() {
                 self.internal_statements += 1;
-                if let Err(e) = hub.muted(|| conn.batch_execute(stmt)) {
+                if let Err(e) = conn.batch(stmt).await {
                     // This connection's session can't live on that node (the node is
                     // fine: nothing is ejected). Reads go elsewhere until the session
                     // changes.
@@ -133,29 +126,15 @@ impl ClusterConnection {
         Ok(())
     }
 
-    /// Runs `f` on node `i`'s connection, opening it first if needed. The outer result
-    /// is the open's.
-    pub(crate) fn with_node<R>(
-        &mut self,
-        i: usize,
-        f: impl FnOnce(&mut MysqlConnection) -> R,
-    ) -> QueryResult<R> {
-        self.open(i)?;
-        match self.nodes[i].as_deref_mut() {
-            Some(conn) => Ok(f(conn)),
-            None => Err(DieselError::BrokenTransactionManager),
-        }
-    }
-
     /// The node that takes writes, or why there is none.
-    pub(crate) fn master_node(&mut self) -> Result<usize, Error> {
+    pub(crate) async fn master_node(&mut self) -> Result<usize, Error> {
         let shared = &self.cluster.topology();
         let master = shared.master();
         if shared.nodes[master].is_up() {
             return Ok(master);
         }
         // The master is ejected: maybe an outside tool promoted a replica.
-        if let Some(new_master) = crate::failover::rediscover(self.cluster.topology()) {
+        if let Some(new_master) = L::rediscover(self.cluster.topology()).await {
             return Ok(new_master);
         }
         Err(Error::NoMaster {
@@ -246,7 +225,7 @@ impl ClusterConnection {
     /// that) and try one fresh connection. Returns whether the node answered; if not, it
     /// is ejected. Either way the dead connection's socket leaves the watchdog's reach
     /// first (see [`Guarded::forget_socket`](crate::transport::Guarded::forget_socket)).
-    pub(crate) fn recover_node(&mut self, i: usize) -> bool {
+    pub(crate) async fn recover_node(&mut self, i: usize) -> bool {
         self.lost_connection(i);
         if self.tx.pinned == Some(i) {
             return false;
@@ -259,8 +238,8 @@ impl ClusterConnection {
         if !self.cluster.topology().nodes[i].is_up() {
             return false;
         }
-        match self.open_node(i) {
-            Ok(()) if autocommit_off => match self.internal_batch(i, "SET autocommit = 0") {
+        match self.open_node(i).await {
+            Ok(()) if autocommit_off => match self.internal_batch(i, "SET autocommit = 0").await {
                 Ok(()) => {
                     self.pins.autocommit_restored(i);
                     true
@@ -296,22 +275,22 @@ impl ClusterConnection {
     /// node). A connection pinned by a transaction stays (the transaction manager reports
     /// the lost transaction), so the fresh connection is a probe, closed at once;
     /// otherwise it replaces the dead one.
-    pub(crate) fn note_failure(&mut self, i: usize, error: &DieselError) {
+    pub(crate) async fn note_failure(&mut self, i: usize, error: &DieselError) {
         if !is_connection_error(error) {
             return;
         }
         if self.tx.pinned == Some(i) {
             self.lost_connection(i);
-            self.eject_unless_it_answers(i, &error.to_string());
+            self.eject_unless_it_answers(i, &error.to_string()).await;
         } else {
-            self.recover_node(i);
+            self.recover_node(i).await;
         }
     }
 
     /// Opens a fresh connection to node `i` and closes it: ejects the node if that fails
     /// because the node is unavailable. Returns whether it answered. An ejected node is
     /// not tried (it is already out; the monitor readmits it).
-    fn eject_unless_it_answers(&mut self, i: usize, reason: &str) -> bool {
+    async fn eject_unless_it_answers(&mut self, i: usize, reason: &str) -> bool {
         let shared = self.cluster.topology().clone();
         let node = &shared.nodes[i];
         if !node.is_up() {
@@ -321,12 +300,8 @@ impl ClusterConnection {
             Some(writer) if shared.master() == i => writer,
             _ => &node.address,
         };
-        match connect_node(
-            address,
-            shared.config.connect_timeout,
-            shared.config.network_timeout,
-        ) {
-            Ok(_) => {
+        match L::answers(address, &shared.config).await {
+            Ok(()) => {
                 log::info!(
                     "a session on {} was lost ({reason}); the node answers a fresh \
                      connection, so it stays in service",

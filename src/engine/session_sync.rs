@@ -17,10 +17,7 @@
 //! fails naming the node. If putting a node back fails too, the connection is marked
 //! inconsistent: it refuses further statements and reports broken, so a pool drops it.
 
-use diesel::connection::{DefaultLoadingMode, LoadConnection};
-use diesel::row::{Field, Row};
-
-use super::ClusterConnection;
+use super::{Engine, Link};
 use crate::classify::set::{self, Target};
 use crate::classify::{self, Classification, Flags, Kind};
 use crate::error::Error;
@@ -113,10 +110,10 @@ fn value_items(target: Target<'_>, out: &mut Vec<Item>) {
     }
 }
 
-impl ClusterConnection {
+impl<L: Link> Engine<L> {
     /// After a statement that set session state succeeded on `node`: gives every other
     /// node connection held the same values, and records them for later ones.
-    pub(crate) fn propagate_session(
+    pub(crate) async fn propagate_session(
         &mut self,
         node: usize,
         class: Classification,
@@ -128,7 +125,7 @@ impl ClusterConnection {
             return Ok(());
         }
         let computed = items.iter().any(|i| matches!(i, Item::Value { .. }));
-        let mut values = self.computed_values(node, sql, &items)?.into_iter();
+        let mut values = self.computed_values(node, sql, &items).await?.into_iter();
         let statements: Vec<(Vec<String>, String)> = items
             .into_iter()
             .map(|i| match i {
@@ -139,7 +136,7 @@ impl ClusterConnection {
                 }
             })
             .collect();
-        self.apply_to_others(node, &statements)?;
+        self.apply_to_others(node, &statements).await?;
         // A `SET` with computed values ends, on its own node too, with a plain `SET` of
         // those values, so that node's `ROW_COUNT()` is a `SET`'s, as on one connection
         // (the read back was a `SELECT`). `GET DIAGNOSTICS` leaves `ROW_COUNT()` as it
@@ -148,8 +145,8 @@ impl ClusterConnection {
         if !class.flags.contains(Flags::MULTI) && class.kind == Kind::SetSession && computed {
             for (_, stmt) in &statements {
                 let result = match text {
-                    true => self.internal_batch(node, stmt),
-                    false => self.internal_prepared(node, stmt),
+                    true => self.internal_batch(node, stmt).await,
+                    false => self.internal_prepared(node, stmt).await,
                 };
                 if let Err(e) = result {
                     log::warn!("re-applying `{stmt}` failed: {e}");
@@ -168,7 +165,7 @@ impl ClusterConnection {
     /// The values `sql` computed, read back once from `node`, which ran it. The read back
     /// is a `SELECT`: on the node `FOUND_ROWS()` reads from, it reads that value too and
     /// puts it back afterwards. Failing, the connection's session is inconsistent.
-    fn computed_values(
+    async fn computed_values(
         &mut self,
         node: usize,
         sql: &str,
@@ -188,11 +185,11 @@ impl ClusterConnection {
         if keep_found_rows {
             exprs.push("FOUND_ROWS()");
         }
-        match self.read_back(node, &exprs) {
+        match self.read_back(node, &exprs).await {
             Ok(mut v) => {
                 if keep_found_rows {
                     if let Some(found) = v.pop() {
-                        self.restore_found_rows(node, &found);
+                        self.restore_found_rows(node, &found).await;
                     }
                 }
                 Ok(v)
@@ -213,7 +210,7 @@ impl ClusterConnection {
     /// Runs the session statements on every node connection held but `node`. A node
     /// connection that is gone is dropped (a new one gets the recorded state); a node
     /// that refuses one has every node's session put back as it was.
-    fn apply_to_others(
+    async fn apply_to_others(
         &mut self,
         node: usize,
         statements: &[(Vec<String>, String)],
@@ -226,7 +223,7 @@ impl ClusterConnection {
             }
             applied.push(i);
             for (_, stmt) in statements {
-                match self.internal_batch(i, stmt) {
+                match self.internal_batch(i, stmt).await {
                     Ok(()) => {}
                     Err(e) if transport::is_connection_error(&e) => {
                         applied.pop();
@@ -236,7 +233,7 @@ impl ClusterConnection {
                     Err(e) => {
                         let label = self.cluster.topology().nodes[i].label.clone();
                         log::warn!("session statement `{stmt}` failed on {label}: {e}");
-                        self.undo_session(&applied, statements, &snapshot);
+                        self.undo_session(&applied, statements, &snapshot).await;
                         return Err(Error::SessionState {
                             node: label,
                             statement: stmt.clone(),
@@ -254,7 +251,7 @@ impl ClusterConnection {
     /// and the database the batch may have set are read back from `node` and given to
     /// every other node held (and recorded), so all nodes agree; if that fails, the
     /// connection is marked inconsistent.
-    pub(crate) fn resync_session(&mut self, node: usize, sql: &str) {
+    pub(crate) async fn resync_session(&mut self, node: usize, sql: &str) {
         let mut targets: Vec<(Vec<String>, String, String)> = Vec::new();
         for (stmt, class) in classify::statements(sql) {
             let found: Vec<Target<'_>> = match class.kind {
@@ -283,7 +280,7 @@ impl ClusterConnection {
             return;
         }
         let exprs: Vec<&str> = targets.iter().map(|(_, e, _)| e.as_str()).collect();
-        let values = match self.read_back(node, &exprs) {
+        let values = match self.read_back(node, &exprs).await {
             Ok(v) => v,
             Err(e) => {
                 self.inconsistent = Some(format!(
@@ -310,7 +307,7 @@ impl ClusterConnection {
                 continue;
             }
             for (_, stmt) in &statements {
-                if let Err(e) = self.internal_batch(i, stmt) {
+                if let Err(e) = self.internal_batch(i, stmt).await {
                     if transport::is_connection_error(&e) {
                         self.nodes[i] = None;
                         break;
@@ -332,7 +329,7 @@ impl ClusterConnection {
     /// Puts `nodes` back to the session state recorded before a statement that set
     /// `statements`' keys failed half-way: keys the record never set get their initial
     /// value, then the record is replayed.
-    fn undo_session(
+    async fn undo_session(
         &mut self,
         nodes: &[usize],
         statements: &[(Vec<String>, String)],
@@ -358,7 +355,7 @@ impl ClusterConnection {
         undo.extend(snapshot.statements().map(str::to_string));
         for &i in nodes {
             for stmt in &undo {
-                if let Err(e) = self.internal_batch(i, stmt) {
+                if let Err(e) = self.internal_batch(i, stmt).await {
                     let label = &self.cluster.topology().nodes[i].label;
                     log::warn!("could not restore the session on {label} with `{stmt}`: {e}");
                     self.inconsistent = Some(format!(
@@ -373,50 +370,37 @@ impl ClusterConnection {
     /// Makes `FOUND_ROWS()` on node `i` report `found` (a literal read back) again, with
     /// a `SELECT SQL_CALC_FOUND_ROWS .. LIMIT 0` over MariaDB's sequence engine that
     /// returns no row. Best effort: logged when it fails.
-    fn restore_found_rows(&mut self, i: usize, found: &str) {
+    async fn restore_found_rows(&mut self, i: usize, found: &str) {
         let sql = match found.parse::<u64>() {
             Ok(0) => "SELECT SQL_CALC_FOUND_ROWS 1 FROM DUAL WHERE 0 LIMIT 0".to_string(),
             Ok(n) => format!("SELECT SQL_CALC_FOUND_ROWS 1 FROM seq_1_to_{n} LIMIT 0"),
             Err(_) => return,
         };
-        if let Err(e) = self.internal_batch(i, &sql) {
+        if let Err(e) = self.internal_batch(i, &sql).await {
             log::debug!("could not restore FOUND_ROWS() after a read back: {e}");
         }
     }
 
     /// Runs `sql` on node `i` as a prepared statement, muted for the user's
     /// instrumentation.
-    fn internal_prepared(&mut self, i: usize, sql: &str) -> diesel::QueryResult<()> {
+    async fn internal_prepared(&mut self, i: usize, sql: &str) -> diesel::QueryResult<()> {
         self.internal_statements += 1;
-        let hub = self.hub.clone();
+        let _muted = self.hub.mute();
         let conn = self.nodes[i]
-            .as_deref_mut()
+            .as_mut()
             .ok_or(diesel::result::Error::BrokenTransactionManager)?;
-        hub.muted(|| diesel::RunQueryDsl::execute(diesel::sql_query(sql), conn).map(|_| ()))
+        conn.execute(sql).await
     }
 
     /// Reads the values of `exprs` on node `i` as SQL literals (one round trip).
-    fn read_back(&mut self, i: usize, exprs: &[&str]) -> Result<Vec<String>, String> {
+    async fn read_back(&mut self, i: usize, exprs: &[&str]) -> Result<Vec<String>, String> {
         self.internal_statements += 1;
-        let hub = self.hub.clone();
+        let _muted = self.hub.mute();
         let conn = self.nodes[i]
-            .as_deref_mut()
+            .as_mut()
             .ok_or_else(|| "the node connection is gone".to_string())?;
-        let query = diesel::sql_query(format!("SELECT {}", exprs.join(", ")));
-        hub.muted(|| {
-            let mut rows = LoadConnection::<DefaultLoadingMode>::load(conn, query)
-                .map_err(|e| e.to_string())?;
-            let row = rows
-                .next()
-                .ok_or_else(|| "no row".to_string())?
-                .map_err(|e| e.to_string())?;
-            (0..exprs.len())
-                .map(|c| {
-                    let field = row.get(c).ok_or_else(|| format!("no column {c}"))?;
-                    session::literal(field.value())
-                })
-                .collect()
-        })
+        conn.read_row(format!("SELECT {}", exprs.join(", ")), exprs.len())
+            .await
     }
 }
 

@@ -12,6 +12,9 @@
 //! `scoped-tls` (the usual crate for scoped thread-locals) can express the closure scopes but not guards, which
 //! must outlive a closure; one plain `thread_local!` serves both at the same cost.
 
+#[cfg(feature = "async")]
+pub mod task;
+
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -180,18 +183,25 @@ impl Scope {
     /// Makes this scope current on this thread until the guard is dropped. Fields the
     /// scope does not set are inherited from the current scope.
     pub fn enter(&self) -> ScopeGuard {
-        let frame = self.frame.clone();
-        push(move |f| {
-            if frame.role.is_some() {
-                f.role = frame.role;
-            }
-            if frame.consistency.is_some() {
-                f.consistency = frame.consistency;
-            }
-            if frame.token.is_some() {
-                f.token = frame.token;
-            }
-        })
+        push(|f| self.overlay(f))
+    }
+
+    /// Sets on `frame` what this scope sets; the rest stays inherited.
+    pub(crate) fn overlay(&self, frame: &mut Frame) {
+        let own = &self.frame;
+        if own.role.is_some() {
+            frame.role = own.role;
+        }
+        if own.consistency.is_some() {
+            frame.consistency = own.consistency;
+        }
+        if own.token.is_some() {
+            frame.token = own.token.clone();
+        }
+    }
+
+    pub(crate) fn from_frame(frame: Frame) -> Scope {
+        Scope { frame }
     }
 
     /// Runs `f` inside this scope.
