@@ -76,6 +76,8 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "async")]
+mod async_connection;
 mod classify;
 mod cluster;
 mod config;
@@ -103,6 +105,8 @@ mod url;
 #[cfg(feature = "axum")]
 pub mod web;
 
+#[cfg(feature = "async")]
+pub use crate::async_connection::{AsyncClusterConnection, AsyncClusterTransactionManager};
 pub use crate::cluster::{Builder, Cluster};
 pub use crate::config::BalancePolicy;
 pub use crate::config::WriteRouting;

@@ -316,4 +316,22 @@ impl<L: Link> Engine<L> {
             Err(_) => true,
         }
     }
+
+    /// Whether state that lives only in this connection's node sessions (a raw
+    /// transaction or `autocommit = 0`, locked tables, XA, a named lock, a temporary
+    /// table) would be lost with them.
+    pub(crate) fn holds_session_only_state(&self) -> bool {
+        self.pins.raw.is_open() || self.pins.named_locks || !self.pins.temp_tables.is_empty()
+    }
+
+    /// Closes every node connection (new ones get the recorded session state).
+    pub(crate) fn drop_node_connections(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].is_some() {
+                self.lost_connection(i);
+                self.pins.node_lost(i);
+                self.nodes[i] = None;
+            }
+        }
+    }
 }

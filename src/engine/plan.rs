@@ -57,6 +57,18 @@ impl<L: Link> Engine<L> {
         Ok((classify::classify(&sql), Some(sql)))
     }
 
+    /// Classifies a query already rendered to `sql`, from the per-type cache when its
+    /// SQL is static.
+    pub(crate) fn classify_rendered<T: QueryId>(&mut self, sql: &str) -> Classification {
+        match T::query_id() {
+            Some(id) => *self
+                .class_cache
+                .entry(id)
+                .or_insert_with(|| classify::classify(sql)),
+            None => classify::classify(sql),
+        }
+    }
+
     /// The node a transaction begun now should run on: where a `BEGIN` would.
     pub(crate) async fn transaction_node(&mut self) -> Result<usize, Error> {
         const BEGIN: Classification = Classification {

@@ -20,6 +20,9 @@ const UNAVAILABLE_MESSAGES: &[&str] = &[
     "broken pipe",
     "error while reading",
     "error in server handshake",
+    // mysql_async's (the async connection's client).
+    "input/output error",
+    "connection to the server is closed",
 ];
 
 fn is_unavailable_message(message: &str) -> bool {

@@ -35,6 +35,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
+use std::task::Waker;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,11 @@ use crate::transport::socket::{self, Severed, SocketId};
 pub(crate) struct Sockets {
     open: Mutex<Vec<(u64, SocketId)>>,
     next_id: AtomicU64,
+    /// How many times [`sever_all`](Self::sever_all) ran: statements of connections
+    /// whose socket this set can't reach (the async connection's) fail when it changes.
+    severed: AtomicU64,
+    /// Their wakers, by waiter id.
+    waiting: Mutex<Vec<(u64, Waker)>>,
 }
 
 impl Sockets {
@@ -64,6 +70,10 @@ impl Sockets {
     /// Shuts down every registered socket that is still the socket it was registered as;
     /// returns how many. An entry whose descriptor now names something else is dropped.
     pub(crate) fn sever_all(&self) -> usize {
+        self.severed.fetch_add(1, Relaxed);
+        for (_, waker) in self.waiting.lock().drain(..) {
+            waker.wake();
+        }
         let mut open = self.open.lock();
         let mut severed = 0;
         open.retain(|(_, socket)| match socket.sever_if_same() {
@@ -81,6 +91,34 @@ impl Sockets {
             }
         });
         severed
+    }
+
+    /// The count of [`sever_all`](Self::sever_all) calls so far.
+    pub(crate) fn generation(&self) -> u64 {
+        self.severed.load(Relaxed)
+    }
+
+    /// A waiter id for [`severed_since`](Self::severed_since).
+    pub(crate) fn waiter(&self) -> u64 {
+        self.next_id.fetch_add(1, Relaxed)
+    }
+
+    /// Whether the node was severed since `generation`; if not, `waker` is woken when
+    /// it is (until [`stop_waiting`](Self::stop_waiting)).
+    pub(crate) fn severed_since(&self, generation: u64, waiter: u64, waker: &Waker) -> bool {
+        let mut waiting = self.waiting.lock();
+        if self.severed.load(Relaxed) != generation {
+            return true;
+        }
+        match waiting.iter_mut().find(|(id, _)| *id == waiter) {
+            Some((_, w)) => w.clone_from(waker),
+            None => waiting.push((waiter, waker.clone())),
+        }
+        false
+    }
+
+    pub(crate) fn stop_waiting(&self, waiter: u64) {
+        self.waiting.lock().retain(|(id, _)| *id != waiter);
     }
 
     /// How many sockets are registered.

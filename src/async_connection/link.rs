@@ -1,0 +1,285 @@
+//! The async node link: an `AsyncMysqlConnection` whose every wait is bounded with
+//! tokio's timers, with no thread of its own.
+//!
+//! * Opening: `connect_timeout` (the whole handshake and Diesel's set-up statements).
+//! * The library's own statements (GTID reads, session replays, read backs):
+//!   `network_timeout`; a causal wait: the causal timeout plus `network_timeout`.
+//! * The user's statements have no time limit of their own (a long query is not a
+//!   failure); they end when the monitor finds the node hung and severs it
+//!   (`Sockets::severed_since`), as the blocking connection's sockets are shut
+//!   down then, and TCP keepalive ends them on a host that vanished.
+//!
+//! A bound that expires drops the statement's future: the node connection is in an
+//! unknown state, so the error is a connection-level one ("lost connection to ..."),
+//! and the engine replaces or ejects the node as after any lost connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use diesel::connection::{CacheSize, TransactionManagerStatus};
+use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
+use diesel::row::{Field, Row};
+use diesel_async::pooled_connection::PoolableConnection;
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncConnectionCore, AsyncMysqlConnection,
+    RunQueryDsl, SimpleAsyncConnection, TransactionManager,
+};
+use futures_util::StreamExt;
+
+use crate::config::Config;
+use crate::engine::causal::{PositionQuery, WaitQuery};
+use crate::engine::Link;
+use crate::instrument::{Forwarder, Hub};
+use crate::session;
+use crate::topology::node::Node;
+use crate::topology::Topology;
+use crate::transport::watchdog::Sockets;
+use crate::url::NodeAddress;
+
+/// One node connection of an `AsyncClusterConnection`.
+pub(crate) struct AsyncNode {
+    pub(crate) conn: AsyncMysqlConnection,
+    sockets: Arc<Sockets>,
+    label: Arc<str>,
+    network_timeout: Duration,
+}
+
+/// A connection-level error for a wait that ran out of time.
+fn lost(label: &str, what: &str, after: Duration) -> DieselError {
+    DieselError::DatabaseError(
+        DatabaseErrorKind::ClosedConnection,
+        Box::new(format!(
+            "lost connection to {label}: {what} got no answer within {after:?}"
+        )),
+    )
+}
+
+/// mysql_async's URL for one node: the same account and database, TCP only (it would
+/// otherwise move a loopback connection to the server's Unix socket), keepalive on.
+fn async_url(address: &NodeAddress, config: &Config) -> String {
+    let mut url = address.connection_url();
+    url.push(if address.client_options.is_empty() { '?' } else { '&' });
+    let keepalive = config.network_timeout.as_millis().clamp(1000, 60_000);
+    url.push_str(&format!("prefer_socket=false&tcp_keepalive={keepalive}"));
+    url
+}
+
+/// Opens `address`, bounded by `connect_timeout`; the message never holds the password.
+async fn connect(address: &NodeAddress, config: &Config) -> Result<AsyncMysqlConnection, String> {
+    let url = async_url(address, config);
+    let host = address.host_port();
+    match tokio::time::timeout(config.connect_timeout, AsyncMysqlConnection::establish(&url))
+        .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => {
+            let message = e.to_string();
+            let password = address.password.expose();
+            let message = if password.is_empty() {
+                message
+            } else {
+                message.replace(password, "***")
+            };
+            Err(format!("can't connect to {host}: {message}"))
+        }
+        Err(_) => Err(format!(
+            "can't connect to {host}: timed out after {:?} (connect_timeout)",
+            config.connect_timeout
+        )),
+    }
+}
+
+/// Runs one of the library's own statements within `after`.
+async fn within<T>(
+    label: &str,
+    what: &str,
+    after: Duration,
+    op: impl Future<Output = QueryResult<T>>,
+) -> QueryResult<T> {
+    match tokio::time::timeout(after, op).await {
+        Ok(result) => result,
+        Err(_) => Err(lost(label, what, after)),
+    }
+}
+
+/// A user statement's future, failing with a lost connection when the monitor severs
+/// the node.
+pub(crate) fn severable<F: Future<Output = QueryResult<T>>, T>(
+    sockets: &Arc<Sockets>,
+    label: &Arc<str>,
+    inner: F,
+) -> Severable<F> {
+    Severable {
+        inner,
+        generation: sockets.generation(),
+        waiter: sockets.waiter(),
+        sockets: sockets.clone(),
+        label: label.clone(),
+    }
+}
+
+impl AsyncNode {
+    /// The node's socket set and label, for [`severable`].
+    pub(crate) fn watch(&self) -> (&Arc<Sockets>, &Arc<str>) {
+        (&self.sockets, &self.label)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// See [`severable`].
+    pub(crate) struct Severable<F> {
+        #[pin]
+        inner: F,
+        generation: u64,
+        waiter: u64,
+        sockets: Arc<Sockets>,
+        label: Arc<str>,
+    }
+
+    impl<F> PinnedDrop for Severable<F> {
+        fn drop(this: Pin<&mut Self>) {
+            this.sockets.stop_waiting(this.waiter);
+        }
+    }
+}
+
+impl<F: Future<Output = QueryResult<T>>, T> Future for Severable<F> {
+    type Output = QueryResult<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<QueryResult<T>> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.inner.poll(cx) {
+            return Poll::Ready(v);
+        }
+        if this
+            .sockets
+            .severed_since(*this.generation, *this.waiter, cx.waker())
+        {
+            return Poll::Ready(Err(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                Box::new(format!(
+                    "lost connection to {}: the node stopped answering (the monitor ejected it)",
+                    this.label
+                )),
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl Link for AsyncNode {
+    const TASK_SCOPED: bool = true;
+
+    async fn open(node: &Node, address: &NodeAddress, config: &Config) -> Result<Self, String> {
+        Ok(AsyncNode {
+            conn: connect(address, config).await?,
+            sockets: node.sockets.clone(),
+            label: node.label.as_str().into(),
+            network_timeout: config.network_timeout,
+        })
+    }
+
+    async fn answers(address: &NodeAddress, config: &Config) -> Result<(), String> {
+        connect(address, config).await.map(drop)
+    }
+
+    async fn rediscover(topology: &Arc<Topology>) -> Option<usize> {
+        // It connects to the nodes with the blocking client: off the runtime's threads.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                let topology = topology.clone();
+                handle
+                    .spawn_blocking(move || crate::failover::rediscover(&topology))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            Err(_) => crate::failover::rediscover(topology),
+        }
+    }
+
+    fn forward_to(&mut self, hub: &Arc<Hub>) {
+        self.conn.set_instrumentation(Forwarder(hub.clone()));
+    }
+
+    fn set_cache_size(&mut self, size: CacheSize) {
+        self.conn.set_prepared_statement_cache_size(size);
+    }
+
+    async fn batch(&mut self, sql: &str) -> QueryResult<()> {
+        let op = self.conn.batch_execute(sql);
+        within(&self.label, "a session statement", self.network_timeout, op).await
+    }
+
+    async fn execute(&mut self, sql: &str) -> QueryResult<()> {
+        let op = RunQueryDsl::execute(diesel::sql_query(sql), &mut self.conn);
+        within(&self.label, "a session statement", self.network_timeout, op)
+            .await
+            .map(drop)
+    }
+
+    async fn positions(&mut self) -> QueryResult<(Option<String>, Option<String>)> {
+        let op = RunQueryDsl::get_result(PositionQuery, &mut self.conn);
+        within(&self.label, "reading the GTID position", self.network_timeout, op).await
+    }
+
+    async fn gtid_wait(&mut self, position: String, timeout: f64) -> QueryResult<Option<i32>> {
+        let after = Duration::from_secs_f64(timeout.max(0.0)) + self.network_timeout;
+        let op = RunQueryDsl::get_result(WaitQuery { position, timeout }, &mut self.conn);
+        within(&self.label, "a GTID wait", after, op).await
+    }
+
+    async fn read_row(&mut self, sql: String, columns: usize) -> Result<Vec<String>, String> {
+        let after = self.network_timeout;
+        let read = async {
+            let mut rows = AsyncConnectionCore::load(&mut self.conn, diesel::sql_query(sql))
+                .await
+                .map_err(|e| e.to_string())?;
+            let row = rows
+                .next()
+                .await
+                .ok_or_else(|| "no row".to_string())?
+                .map_err(|e| e.to_string())?;
+            (0..columns)
+                .map(|c| {
+                    let field = row.get(c).ok_or_else(|| format!("no column {c}"))?;
+                    session::literal(field.value())
+                })
+                .collect()
+        };
+        match tokio::time::timeout(after, read).await {
+            Ok(result) => result,
+            Err(_) => Err(lost(&self.label, "a read back", after).to_string()),
+        }
+    }
+
+    async fn begin(&mut self) -> QueryResult<()> {
+        let op = AnsiTransactionManager::begin_transaction(&mut self.conn);
+        within(&self.label, "BEGIN", self.network_timeout, op).await
+    }
+
+    async fn commit(&mut self) -> QueryResult<()> {
+        let op = AnsiTransactionManager::commit_transaction(&mut self.conn);
+        severable(&self.sockets, &self.label, op).await
+    }
+
+    async fn rollback(&mut self) -> QueryResult<()> {
+        let op = AnsiTransactionManager::rollback_transaction(&mut self.conn);
+        severable(&self.sockets, &self.label, op).await
+    }
+
+    fn transaction_status(&mut self) -> &mut TransactionManagerStatus {
+        <AnsiTransactionManager as TransactionManager<AsyncMysqlConnection>>::transaction_manager_status_mut(
+            &mut self.conn,
+        )
+    }
+
+    fn is_broken(&mut self) -> bool {
+        PoolableConnection::is_broken(&mut self.conn)
+    }
+
+    fn forget_socket(&mut self) {}
+}

@@ -1,0 +1,218 @@
+//! The async statement loop: plan, run on the node, book-keep, and on a failure retry a
+//! read elsewhere or report. The decisions are the engine's
+//! ([`crate::engine::outcome`]); this is the blocking `connection::run` with `.await`.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use diesel::mysql::Mysql;
+use diesel::result::{Error as DieselError, QueryResult};
+use diesel_async::{AsyncConnectionCore, AsyncMysqlConnection, SimpleAsyncConnection};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::collected::Owned;
+use super::link::severable;
+use super::AsyncClusterConnection;
+use crate::classify::Classification;
+use crate::engine::Plan;
+use crate::topology::Topology;
+
+/// A node's rows, as diesel-async's MySQL connection streams them.
+pub(crate) type Rows<'conn> =
+    <AsyncMysqlConnection as AsyncConnectionCore>::Stream<'conn, 'static>;
+
+/// Counts a statement in flight on a node until dropped (also when its future is).
+struct InFlight(Arc<Topology>, usize);
+
+impl InFlight {
+    fn new(topology: &Arc<Topology>, node: usize) -> InFlight {
+        let n = &topology.nodes[node];
+        n.outstanding.fetch_add(1, Relaxed);
+        n.count_statement();
+        InFlight(topology.clone(), node)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.nodes[self.1].outstanding.fetch_sub(1, Relaxed);
+    }
+}
+
+/// What to run on the chosen node.
+enum Work<'a, I> {
+    Count(&'a Owned<I>),
+    Batch(&'a str),
+}
+
+impl AsyncClusterConnection {
+    /// A statement that returns no rows (or a batch), from start to end, with the
+    /// cancellation mark around it.
+    pub(super) async fn run_count<I: 'static>(
+        &mut self,
+        class: Classification,
+        owned: &Owned<I>,
+    ) -> QueryResult<usize> {
+        self.start()?;
+        let result = self.run(class, Work::Count(owned)).await;
+        self.finish();
+        result
+    }
+
+    pub(super) async fn run_batch(&mut self, sql: &str) -> QueryResult<()> {
+        self.start()?;
+        let class = crate::classify::classify(sql);
+        let result = self.run::<()>(class, Work::Batch(sql)).await.map(drop);
+        self.finish();
+        result
+    }
+
+    async fn run<I: 'static>(&mut self, class: Classification, work: Work<'_, I>) -> QueryResult<usize> {
+        let (sql, text) = match &work {
+            Work::Count(owned) => (owned.sql(), false),
+            Work::Batch(sql) => (*sql, true),
+        };
+        let mut tried: Vec<usize> = Vec::new();
+        let mut plan = self.engine.planned(class, Some(sql)).await?;
+        plan.text = text;
+        loop {
+            plan = self.engine.attempt(plan, &tried, class).await?;
+            let started = Instant::now();
+            let result = self.execute_on(plan.node, &work).await;
+            self.engine
+                .log_query(&plan, || debug_sql(&work), started, result.is_err());
+            match result {
+                Ok(value) => {
+                    self.engine.after_success(&plan, class, Some(sql)).await?;
+                    return Ok(value);
+                }
+                Err(e) => {
+                    self.engine
+                        .failed(&mut plan, &mut tried, class, Some(sql), e)
+                        .await?
+                }
+            }
+        }
+    }
+
+    async fn execute_on<I: 'static>(&mut self, i: usize, work: &Work<'_, I>) -> QueryResult<usize> {
+        self.engine.open(i).await?;
+        let _in_flight = InFlight::new(self.engine.cluster.topology(), i);
+        let node = self.engine.nodes[i]
+            .as_mut()
+            .ok_or(DieselError::BrokenTransactionManager)?;
+        let (sockets, label) = node.watch();
+        let (sockets, label) = (sockets.clone(), label.clone());
+        match work {
+            Work::Count(Owned::Static(q)) => {
+                severable(&sockets, &label, node.conn.execute_returning_count(q)).await
+            }
+            Work::Count(Owned::Dynamic(q)) => {
+                severable(&sockets, &label, node.conn.execute_returning_count(q)).await
+            }
+            Work::Batch(sql) => severable(&sockets, &label, node.conn.batch_execute(sql))
+                .await
+                .map(|()| 0),
+        }
+    }
+
+    /// A query that returns rows: plans it, runs it, and hands out the node's stream.
+    pub(super) async fn run_load<I: 'static>(
+        &mut self,
+        class: Classification,
+        owned: Owned<I>,
+    ) -> QueryResult<Rows<'_>> {
+        self.start()?;
+        let busy = self.busy.clone();
+        let result = self.load_rows(class, &owned).await;
+        busy.store(false, Relaxed);
+        result
+    }
+
+    async fn load_rows<I: 'static>(
+        &mut self,
+        class: Classification,
+        owned: &Owned<I>,
+    ) -> QueryResult<Rows<'_>> {
+        let sql = owned.sql();
+        let mut tried: Vec<usize> = Vec::new();
+        let mut plan = self.engine.planned(class, Some(sql)).await?;
+        loop {
+            plan = self.engine.attempt(plan, &tried, class).await?;
+            let started = Instant::now();
+            let result = self.load_on(&plan, owned).await;
+            self.engine
+                .log_query(&plan, || debug_sql(&Work::Count(owned)), started, result.is_err());
+            match result {
+                Ok(rows) => return self.loaded(&plan, class, sql, rows).await,
+                Err(e) => {
+                    self.engine
+                        .failed(&mut plan, &mut tried, class, Some(sql), e)
+                        .await?
+                }
+            }
+        }
+    }
+
+    /// Opens node `plan.node` if needed and starts the query there.
+    async fn load_on<I: 'static>(
+        &mut self,
+        plan: &Plan,
+        owned: &Owned<I>,
+    ) -> QueryResult<Rows<'static>> {
+        self.engine.open(plan.node).await?;
+        let _in_flight = InFlight::new(self.engine.cluster.topology(), plan.node);
+        let node = self.engine.nodes[plan.node]
+            .as_mut()
+            .ok_or(DieselError::BrokenTransactionManager)?;
+        let (sockets, label) = node.watch();
+        let (sockets, label) = (sockets.clone(), label.clone());
+        let conn = ConnPtr(&mut node.conn);
+        // SAFETY: the stream borrows the node connection for the caller's borrow of
+        // `self` (`'conn` in `load`); it is given `'static` here only to leave this
+        // function. `loaded` either returns it with that borrow's lifetime, or consumes
+        // it before touching the node connections again. On `Err` nothing borrows the
+        // connection. This is the conditional return of a borrow that the borrow
+        // checker rejects (NLL problem case #3) though it is sound; the blocking
+        // connection's `load` does the same.
+        let conn: &'static mut AsyncMysqlConnection = unsafe { &mut *conn.0 };
+        match owned {
+            Owned::Static(q) => severable(&sockets, &label, conn.load(q)).await,
+            Owned::Dynamic(q) => severable(&sockets, &label, conn.load(q)).await,
+        }
+    }
+
+    /// Book-keeping after a query started on its node. A query that sets session
+    /// state (`SELECT @a := ..`) is read to its end first: the values it set are then
+    /// read back from that node.
+    async fn loaded<'conn>(
+        &'conn mut self,
+        plan: &Plan,
+        class: Classification,
+        sql: &str,
+        rows: Rows<'static>,
+    ) -> QueryResult<Rows<'conn>> {
+        if !plan.session {
+            self.engine.track_success(plan.node, class, Some(sql));
+            return Ok(rows);
+        }
+        let all: Vec<_> = rows.try_collect().await?;
+        self.engine.after_success(plan, class, Some(sql)).await?;
+        Ok(futures_util::stream::iter(all.into_iter().map(Ok)).boxed())
+    }
+}
+
+/// A node connection's address, moved across an `.await` (see `load_on`).
+struct ConnPtr(*mut AsyncMysqlConnection);
+// SAFETY: it points into the connection that is borrowed mutably for the whole future.
+unsafe impl Send for ConnPtr {}
+
+/// The statement with its binds, for the query log.
+fn debug_sql<I>(work: &Work<'_, I>) -> String {
+    match work {
+        Work::Count(Owned::Static(q)) => diesel::debug_query::<Mysql, _>(q).to_string(),
+        Work::Count(Owned::Dynamic(q)) => diesel::debug_query::<Mysql, _>(q).to_string(),
+        Work::Batch(sql) => sql.to_string(),
+    }
+}
