@@ -6,6 +6,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[cfg(feature = "async")]
+mod async_routing;
 mod causal;
 mod chaos;
 mod cluster_script;
