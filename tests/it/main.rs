@@ -7,6 +7,8 @@
 mod common;
 
 #[cfg(feature = "async")]
+mod async_faults;
+#[cfg(feature = "async")]
 mod async_routing;
 mod causal;
 mod chaos;
