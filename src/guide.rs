@@ -20,4 +20,11 @@ page!(replicas, "replicas.md");
 page!(consistency, "consistency.md");
 page!(observability, "observability.md");
 page!(web, "web.md");
+page!(
+    /// (Needs the feature `async`.)
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    asynchronous,
+    "async.md"
+);
 page!(limits, "limits.md");

@@ -68,6 +68,12 @@
 //! its method and carries read-your-writes across requests in a cookie. See
 //! [`guide::web`].
 //!
+//! **Async.** With the feature `async`, `AsyncClusterConnection` is the same connection
+//! for diesel-async (bb8, deadpool), on the same engine: every rule above holds, role
+//! scopes follow the future (`task::with_replica(async { .. })`), every wait is bounded
+//! with tokio's timers, and a cancelled future never leaves a pooled connection inside a
+//! transaction or with a half-applied session. See `guide::asynchronous`.
+//!
 //! **Limits.** What the library refuses rather than guesses, and what it can't bound, is
 //! listed in [`guide::limits`]. What the tests measured is in `docs/measurements.md`.
 //!
@@ -82,8 +88,8 @@ mod classify;
 mod cluster;
 mod config;
 mod connection;
-mod engine;
 mod consistency;
+mod engine;
 mod error;
 mod failover;
 pub mod guide;
@@ -118,13 +124,13 @@ pub use crate::error::{Error, FailoverError};
 pub use crate::pool::ClusterManager;
 pub use crate::querylog::{NodeKind, QueryLogEntry};
 pub use crate::role::Role;
+#[cfg(feature = "async")]
+pub use crate::scope::task;
 pub use crate::scope::{
     current_consistency, current_role, use_consistency, use_master, use_replica, use_role,
     use_token, with_consistency, with_master, with_replica, with_role, with_token, Scope,
     ScopeGuard,
 };
-#[cfg(feature = "async")]
-pub use crate::scope::task;
 pub use crate::status::ClusterStatus;
 pub use crate::topology::node::{Health, NodeStatus};
 
@@ -166,6 +172,7 @@ pub mod __bench {
     }
 }
 
-#[cfg(doctest)]
+// The README's examples use every feature (the async one needs `async` and `axum`).
+#[cfg(all(doctest, feature = "async", feature = "axum"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -4,7 +4,11 @@
 //! borrow. The query keeps its static query id, so each node connection's prepared
 //! statement cache works as it does for the query itself.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use diesel::mysql::{Mysql, MysqlQueryBuilder};
 use diesel::query_builder::bind_collector::RawBytesBindCollector;
@@ -18,7 +22,7 @@ pub(crate) struct Dynamic;
 
 /// The SQL and binds of a query, with the id of `K`.
 pub(crate) struct Collected<K> {
-    pub(crate) sql: String,
+    pub(crate) sql: Arc<str>,
     safe_to_cache: bool,
     binds: RawBytesBindCollector<Mysql>,
     _id: PhantomData<K>,
@@ -30,17 +34,36 @@ pub(crate) enum Owned<I> {
     Dynamic(Collected<Dynamic>),
 }
 
-/// Renders `query` and collects its binds.
-pub(crate) fn collect<T>(query: &T) -> QueryResult<Owned<T::QueryId>>
+/// The SQL of the queries with a static id that are safe to prepare once, by type:
+/// Diesel's statement caches rely on such a query's SQL being the same every time, so
+/// it is rendered once per connection, and later only its binds are collected.
+pub(crate) type SqlCache<S> = HashMap<TypeId, Arc<str>, S>;
+
+/// Renders `query` (or takes its SQL from `cache`) and collects its binds.
+pub(crate) fn collect<T, S>(query: &T, cache: &mut SqlCache<S>) -> QueryResult<Owned<T::QueryId>>
 where
     T: QueryFragment<Mysql> + QueryId,
+    S: BuildHasher,
 {
-    let mut qb = MysqlQueryBuilder::new();
-    query.to_sql(&mut qb, &Mysql)?;
+    let safe_to_cache = query.is_safe_to_cache_prepared(&Mysql)?;
+    let render = || -> QueryResult<Arc<str>> {
+        let mut qb = MysqlQueryBuilder::new();
+        query.to_sql(&mut qb, &Mysql)?;
+        Ok(qb.finish().into())
+    };
+    let sql = match T::query_id().filter(|_| safe_to_cache) {
+        Some(id) => match cache.get(&id) {
+            Some(sql) => sql.clone(),
+            None => {
+                let sql = render()?;
+                cache.insert(id, sql.clone());
+                sql
+            }
+        },
+        None => render()?,
+    };
     let mut binds = RawBytesBindCollector::<Mysql>::new();
     query.collect_binds(&mut binds, &mut (), &Mysql)?;
-    let safe_to_cache = query.is_safe_to_cache_prepared(&Mysql)?;
-    let sql = qb.finish();
     Ok(if T::HAS_STATIC_QUERY_ID {
         Owned::Static(Collected {
             sql,

@@ -36,7 +36,7 @@ impl AsyncClusterConnection {
         &mut self,
         query: &T,
     ) -> QueryResult<(crate::classify::Classification, Owned<T::QueryId>)> {
-        let owned = collect(query)?;
+        let owned = collect(query, &mut self.sql_cache)?;
         let class = self.engine.classify_rendered::<T>(owned.sql());
         Ok((class, owned))
     }
@@ -91,9 +91,8 @@ impl AsyncConnection for AsyncClusterConnection {
                 database_url,
             ));
         }
-        let cluster = Cluster::for_url(database_url).map_err(|e| {
-            diesel::result::ConnectionError::InvalidConnectionUrl(e.to_string())
-        });
+        let cluster = Cluster::for_url(database_url)
+            .map_err(|e| diesel::result::ConnectionError::InvalidConnectionUrl(e.to_string()));
         let result = match cluster {
             Ok(cluster) => {
                 let mut conn = AsyncClusterConnection::new(cluster);
@@ -101,7 +100,9 @@ impl AsyncConnection for AsyncClusterConnection {
                     Ok(()) => Ok(conn),
                     Err(e) => {
                         conn.cluster().establish_failed();
-                        Err(diesel::result::ConnectionError::BadConnection(e.to_string()))
+                        Err(diesel::result::ConnectionError::BadConnection(
+                            e.to_string(),
+                        ))
                     }
                 }
             }
@@ -113,12 +114,10 @@ impl AsyncConnection for AsyncClusterConnection {
                 result.as_ref().err(),
             ));
         }
-        result.map(|conn| {
-            if let Some(i) = instrumentation {
-                conn.engine.hub.set(i);
-            }
-            conn
-        })
+        if let (Ok(conn), Some(i)) = (&result, instrumentation) {
+            conn.engine.hub.set(i);
+        }
+        result
     }
 
     fn transaction_state(&mut self) -> &mut ClusterTransactionState {

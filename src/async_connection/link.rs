@@ -61,9 +61,17 @@ fn lost(label: &str, what: &str, after: Duration) -> DieselError {
 /// otherwise move a loopback connection to the server's Unix socket), keepalive on.
 fn async_url(address: &NodeAddress, config: &Config) -> String {
     let mut url = address.connection_url();
-    url.push(if address.client_options.is_empty() { '?' } else { '&' });
     let keepalive = config.network_timeout.as_millis().clamp(1000, 60_000);
-    url.push_str(&format!("prefer_socket=false&tcp_keepalive={keepalive}"));
+    for (key, value) in [
+        ("prefer_socket", "false".to_string()),
+        ("tcp_keepalive", keepalive.to_string()),
+    ] {
+        // The URL's own setting wins.
+        if !address.client_options.iter().any(|(k, _)| k == key) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{key}={value}"));
+        }
+    }
     url
 }
 
@@ -71,8 +79,11 @@ fn async_url(address: &NodeAddress, config: &Config) -> String {
 async fn connect(address: &NodeAddress, config: &Config) -> Result<AsyncMysqlConnection, String> {
     let url = async_url(address, config);
     let host = address.host_port();
-    match tokio::time::timeout(config.connect_timeout, AsyncMysqlConnection::establish(&url))
-        .await
+    match tokio::time::timeout(
+        config.connect_timeout,
+        AsyncMysqlConnection::establish(&url),
+    )
+    .await
     {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(e)) => {
@@ -223,7 +234,13 @@ impl Link for AsyncNode {
 
     async fn positions(&mut self) -> QueryResult<(Option<String>, Option<String>)> {
         let op = RunQueryDsl::get_result(PositionQuery, &mut self.conn);
-        within(&self.label, "reading the GTID position", self.network_timeout, op).await
+        within(
+            &self.label,
+            "reading the GTID position",
+            self.network_timeout,
+            op,
+        )
+        .await
     }
 
     async fn gtid_wait(&mut self, position: String, timeout: f64) -> QueryResult<Option<i32>> {

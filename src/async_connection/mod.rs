@@ -24,7 +24,7 @@ pub use self::diesel_impls::AsyncClusterTransactionManager;
 use self::link::AsyncNode;
 use crate::cluster::Cluster;
 use crate::consistency::ConsistencyToken;
-use crate::engine::{shared_accessors, Engine};
+use crate::engine::{shared_accessors, Engine, TypeIdHasherBuilder};
 use crate::role::Role;
 
 /// A diesel-async connection to a replicated cluster, usable wherever an
@@ -76,6 +76,7 @@ pub struct AsyncClusterConnection {
     /// Set while one of this connection's futures runs; still set after one was
     /// dropped half-way.
     busy: Arc<AtomicBool>,
+    sql_cache: collected::SqlCache<TypeIdHasherBuilder>,
 }
 
 impl std::fmt::Debug for AsyncClusterConnection {
@@ -102,6 +103,7 @@ impl AsyncClusterConnection {
         AsyncClusterConnection {
             engine: Engine::new(cluster, diesel::connection::get_default_instrumentation()),
             busy: Arc::new(AtomicBool::new(false)),
+            sql_cache: Default::default(),
         }
     }
 

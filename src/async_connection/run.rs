@@ -19,8 +19,7 @@ use crate::engine::Plan;
 use crate::topology::Topology;
 
 /// A node's rows, as diesel-async's MySQL connection streams them.
-pub(crate) type Rows<'conn> =
-    <AsyncMysqlConnection as AsyncConnectionCore>::Stream<'conn, 'static>;
+pub(crate) type Rows<'conn> = <AsyncMysqlConnection as AsyncConnectionCore>::Stream<'conn, 'static>;
 
 /// Counts a statement in flight on a node until dropped (also when its future is).
 struct InFlight(Arc<Topology>, usize);
@@ -68,13 +67,19 @@ impl AsyncClusterConnection {
         result
     }
 
-    async fn run<I: 'static>(&mut self, class: Classification, work: Work<'_, I>) -> QueryResult<usize> {
+    async fn run<I: 'static>(
+        &mut self,
+        class: Classification,
+        work: Work<'_, I>,
+    ) -> QueryResult<usize> {
         let (sql, text) = match &work {
             Work::Count(owned) => (owned.sql(), false),
             Work::Batch(sql) => (*sql, true),
         };
+        // As on the blocking connection: the SQL only where routing reads it.
+        let sql = (text || self.engine.needs_sql(class)).then_some(sql);
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = self.engine.planned(class, Some(sql)).await?;
+        let mut plan = self.engine.planned(class, sql).await?;
         plan.text = text;
         loop {
             plan = self.engine.attempt(plan, &tried, class).await?;
@@ -84,12 +89,12 @@ impl AsyncClusterConnection {
                 .log_query(&plan, || debug_sql(&work), started, result.is_err());
             match result {
                 Ok(value) => {
-                    self.engine.after_success(&plan, class, Some(sql)).await?;
+                    self.engine.after_success(&plan, class, sql).await?;
                     return Ok(value);
                 }
                 Err(e) => {
                     self.engine
-                        .failed(&mut plan, &mut tried, class, Some(sql), e)
+                        .failed(&mut plan, &mut tried, class, sql, e)
                         .await?
                 }
             }
@@ -135,20 +140,24 @@ impl AsyncClusterConnection {
         class: Classification,
         owned: &Owned<I>,
     ) -> QueryResult<Rows<'_>> {
-        let sql = owned.sql();
+        let sql = self.engine.needs_sql(class).then_some(owned.sql());
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = self.engine.planned(class, Some(sql)).await?;
+        let mut plan = self.engine.planned(class, sql).await?;
         loop {
             plan = self.engine.attempt(plan, &tried, class).await?;
             let started = Instant::now();
             let result = self.load_on(&plan, owned).await;
-            self.engine
-                .log_query(&plan, || debug_sql(&Work::Count(owned)), started, result.is_err());
+            self.engine.log_query(
+                &plan,
+                || debug_sql(&Work::Count(owned)),
+                started,
+                result.is_err(),
+            );
             match result {
                 Ok(rows) => return self.loaded(&plan, class, sql, rows).await,
                 Err(e) => {
                     self.engine
-                        .failed(&mut plan, &mut tried, class, Some(sql), e)
+                        .failed(&mut plan, &mut tried, class, sql, e)
                         .await?
                 }
             }
@@ -190,15 +199,15 @@ impl AsyncClusterConnection {
         &'conn mut self,
         plan: &Plan,
         class: Classification,
-        sql: &str,
+        sql: Option<&str>,
         rows: Rows<'static>,
     ) -> QueryResult<Rows<'conn>> {
         if !plan.session {
-            self.engine.track_success(plan.node, class, Some(sql));
+            self.engine.track_success(plan.node, class, sql);
             return Ok(rows);
         }
         let all: Vec<_> = rows.try_collect().await?;
-        self.engine.after_success(plan, class, Some(sql)).await?;
+        self.engine.after_success(plan, class, sql).await?;
         Ok(futures_util::stream::iter(all.into_iter().map(Ok)).boxed())
     }
 }

@@ -15,9 +15,9 @@ use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::result::{ConnectionResult, QueryResult};
 
 use super::{ClusterConnection, ClusterTransactionManager, ClusterTransactionState};
-use crate::engine::now;
 use crate::classify;
 use crate::cluster::Cluster;
+use crate::engine::now;
 use crate::role::Role;
 use crate::scope;
 use crate::transport;
@@ -183,7 +183,9 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
                     // SAFETY: see above; `self` is no longer used after this point.
                     return Ok(cursor);
                 }
-                Err(e) => now(self.engine.failed(&mut plan, &mut tried, class, sql.as_deref(), e))?,
+                Err(e) => now(self
+                    .engine
+                    .failed(&mut plan, &mut tried, class, sql.as_deref(), e))?,
             }
         }
     }

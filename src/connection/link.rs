@@ -7,8 +7,8 @@ use diesel::connection::{
     AnsiTransactionManager, CacheSize, Connection, DefaultLoadingMode, LoadConnection,
     SimpleConnection, TransactionManager, TransactionManagerStatus,
 };
-use diesel::row::{Field, Row};
 use diesel::result::QueryResult;
+use diesel::row::{Field, Row};
 use diesel::RunQueryDsl;
 
 use crate::config::Config;

@@ -17,9 +17,9 @@ mod transaction;
 use diesel::connection::Instrumentation;
 
 pub use self::transaction::ClusterTransactionManager;
-pub use crate::engine::ClusterTransactionState;
 use crate::cluster::Cluster;
 use crate::consistency::ConsistencyToken;
+pub use crate::engine::ClusterTransactionState;
 use crate::engine::{now, shared_accessors, Engine};
 use crate::transport::NodeConn;
 
@@ -107,8 +107,7 @@ impl ClusterConnection {
 
     /// The routing half of a statement without running it (`crate::__bench`).
     pub(crate) fn route_only<
-        T: diesel::query_builder::QueryFragment<diesel::mysql::Mysql>
-            + diesel::query_builder::QueryId,
+        T: diesel::query_builder::QueryFragment<diesel::mysql::Mysql> + diesel::query_builder::QueryId,
     >(
         &mut self,
         source: &T,

@@ -481,7 +481,9 @@ impl<L: Link> Engine<L> {
             return Ok(false);
         };
         let started = Instant::now();
-        let result = conn.gtid_wait(token.gtid_list(), timeout.as_secs_f64()).await;
+        let result = conn
+            .gtid_wait(token.gtid_list(), timeout.as_secs_f64())
+            .await;
         self.cluster.topology().nodes[node].count_causal_wait(started.elapsed());
         Ok(result? == Some(0))
     }

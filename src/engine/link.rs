@@ -27,6 +27,7 @@ use crate::url::NodeAddress;
 /// `positions`, `gtid_wait` and `read_row`; the caller mutes instrumentation around them.
 pub(crate) trait Link: Send + Sized + 'static {
     /// Scopes come from the task (`crate::task`), not from the thread.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     const TASK_SCOPED: bool;
 
     /// Opens a connection to `address` (one of `node`'s), bounded by the config's

@@ -44,7 +44,7 @@ use crate::session::Session;
 
 /// `TypeId`s are already hashes; hashing them again is wasted time on the hot path.
 #[derive(Default)]
-struct TypeIdHasher(u64);
+pub(crate) struct TypeIdHasher(u64);
 
 impl Hasher for TypeIdHasher {
     fn finish(&self) -> u64 {
@@ -62,7 +62,10 @@ impl Hasher for TypeIdHasher {
     }
 }
 
-type ClassCache = HashMap<TypeId, Classification, BuildHasherDefault<TypeIdHasher>>;
+/// Hashes `TypeId`s for the per-type caches.
+pub(crate) type TypeIdHasherBuilder = BuildHasherDefault<TypeIdHasher>;
+
+type ClassCache = HashMap<TypeId, Classification, TypeIdHasherBuilder>;
 
 /// One cluster connection's state and decisions, over node connections of type `L`.
 pub(crate) struct Engine<L> {

@@ -320,11 +320,13 @@ impl<L: Link> Engine<L> {
     /// Whether state that lives only in this connection's node sessions (a raw
     /// transaction or `autocommit = 0`, locked tables, XA, a named lock, a temporary
     /// table) would be lost with them.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn holds_session_only_state(&self) -> bool {
         self.pins.raw.is_open() || self.pins.named_locks || !self.pins.temp_tables.is_empty()
     }
 
     /// Closes every node connection (new ones get the recorded session state).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn drop_node_connections(&mut self) {
         for i in 0..self.nodes.len() {
             if self.nodes[i].is_some() {

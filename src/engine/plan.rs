@@ -59,6 +59,7 @@ impl<L: Link> Engine<L> {
 
     /// Classifies a query already rendered to `sql`, from the per-type cache when its
     /// SQL is static.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn classify_rendered<T: QueryId>(&mut self, sql: &str) -> Classification {
         match T::query_id() {
             Some(id) => *self
@@ -185,27 +186,34 @@ impl<L: Link> Engine<L> {
         sql: Option<String>,
         class: Classification,
     ) -> QueryResult<Option<String>> {
-        let needed = sql.is_none()
-            && (!self.pins.temp_tables.is_empty()
-                || class.flags.contains(Flags::USER_VARIABLE_WRITE)
-                || class.flags.contains(Flags::NAMED_LOCK)
-                || matches!(
-                    class.kind,
-                    Kind::SetSession
-                        | Kind::Use
-                        | Kind::SetTransaction
-                        | Kind::CreateTemporaryTable
-                        | Kind::DropTemporaryTable
-                        | Kind::Commit
-                        | Kind::Rollback
-                        | Kind::Xa
-                        | Kind::GetDiagnostics
-                ));
-        if needed {
+        if sql.is_none() && self.needs_sql(class) {
             Ok(Some(render(source)?))
         } else {
             Ok(sql)
         }
+    }
+
+    /// Whether routing and book-keeping read a statement's SQL, not only its
+    /// classification: while temporary tables exist (a statement may name one), and for
+    /// session statements, user variables, named locks and transaction control.
+    /// Otherwise they don't look at it, and scanning it would be wasted time.
+    pub(crate) fn needs_sql(&self, class: Classification) -> bool {
+        !self.pins.temp_tables.is_empty()
+            || class.flags.contains(Flags::USER_VARIABLE_WRITE)
+            || class.flags.contains(Flags::NAMED_LOCK)
+            || class.flags.contains(Flags::MULTI)
+            || matches!(
+                class.kind,
+                Kind::SetSession
+                    | Kind::Use
+                    | Kind::SetTransaction
+                    | Kind::CreateTemporaryTable
+                    | Kind::DropTemporaryTable
+                    | Kind::Commit
+                    | Kind::Rollback
+                    | Kind::Xa
+                    | Kind::GetDiagnostics
+            )
     }
 
     /// The routing half of `load` (classify, plan, consistency) without running anything,
@@ -218,7 +226,10 @@ impl<L: Link> Engine<L> {
         let (class, sql) = self.classify_query(source)?;
         let sql = self.sql_if_needed(source, sql, class)?;
         let plan = self.planned(class, sql.as_deref()).await?;
-        self.prepare_read(plan, &[]).await.map(|p| p.node).map_err(Error::into_diesel)
+        self.prepare_read(plan, &[])
+            .await
+            .map(|p| p.node)
+            .map_err(Error::into_diesel)
     }
 
     /// [`plan`](Self::plan) with Diesel's error.

@@ -139,10 +139,7 @@ impl<L: Link> Engine<L> {
         let (idx, outermost) = match self.tx.pinned {
             Some(idx) => (idx, false),
             None => {
-                let idx = self
-                    .transaction_node()
-                    .await
-                    .map_err(|e| e.into_diesel())?;
+                let idx = self.transaction_node().await.map_err(|e| e.into_diesel())?;
                 // A read-only transaction on a replica reads like any replica read: it
                 // must see this connection's writes (and the scope's token) too.
                 let idx = self.consistent_read_node(idx).await;

@@ -200,6 +200,7 @@ impl Scope {
         }
     }
 
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn from_frame(frame: Frame) -> Scope {
         Scope { frame }
     }

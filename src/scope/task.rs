@@ -64,7 +64,9 @@ tokio::task_local! {
 /// Reads the current task's scope (`None` outside any).
 #[inline]
 pub(crate) fn with_top<R>(f: impl Fn(Option<&Frame>) -> R) -> R {
-    FRAME.try_with(|frame| f(Some(frame))).unwrap_or_else(|_| f(None))
+    FRAME
+        .try_with(|frame| f(Some(frame)))
+        .unwrap_or_else(|_| f(None))
 }
 
 /// Runs `future` in a scope derived from the current one by `change`.

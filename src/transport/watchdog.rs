@@ -94,17 +94,20 @@ impl Sockets {
     }
 
     /// The count of [`sever_all`](Self::sever_all) calls so far.
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn generation(&self) -> u64 {
         self.severed.load(Relaxed)
     }
 
     /// A waiter id for [`severed_since`](Self::severed_since).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn waiter(&self) -> u64 {
         self.next_id.fetch_add(1, Relaxed)
     }
 
     /// Whether the node was severed since `generation`; if not, `waker` is woken when
     /// it is (until [`stop_waiting`](Self::stop_waiting)).
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn severed_since(&self, generation: u64, waiter: u64, waker: &Waker) -> bool {
         let mut waiting = self.waiting.lock();
         if self.severed.load(Relaxed) != generation {
@@ -117,6 +120,7 @@ impl Sockets {
         false
     }
 
+    #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn stop_waiting(&self, waiter: u64) {
         self.waiting.lock().retain(|(id, _)| *id != waiter);
     }

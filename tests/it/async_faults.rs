@@ -51,8 +51,12 @@ async fn a_replica_killed_under_64_tasks_fails_no_read() {
     let killed = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let (pool, reads, seen, killed) =
-            (pool.clone(), reads.clone(), after_kill_on.clone(), killed.clone());
+        let (pool, reads, seen, killed) = (
+            pool.clone(),
+            reads.clone(),
+            after_kill_on.clone(),
+            killed.clone(),
+        );
         tasks.push(tokio::spawn(task::with_replica(async move {
             let mut failures = Vec::new();
             while Instant::now() < deadline {
@@ -83,12 +87,26 @@ async fn a_replica_killed_under_64_tasks_fails_no_read() {
         failures.extend(t.await.unwrap());
     }
     let reads = AtomicU64::load(&reads, Relaxed);
-    eprintln!("{reads} reads; after the kill on {:?}", after_kill_on.lock());
-    assert!(failures.is_empty(), "{} failed reads: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    eprintln!(
+        "{reads} reads; after the kill on {:?}",
+        after_kill_on.lock()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failed reads: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     assert!(reads > 640, "only {reads} reads");
-    assert!(!after_kill_on.lock().contains(&c.replica1_port), "a read was served by the killed replica");
+    assert!(
+        !after_kill_on.lock().contains(&c.replica1_port),
+        "a read was served by the killed replica"
+    );
     assert!(after_kill_on.lock().contains(&c.replica2_port));
-    assert!(!after_kill_on.lock().contains(&c.master_port), "a replica read reached the master");
+    assert!(
+        !after_kill_on.lock().contains(&c.master_port),
+        "a replica read reached the master"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +156,12 @@ async fn writes_go_on_after_a_master_failover() {
         }
     }
     assert_eq!(acked, 20);
-    let count = |name: &str| c.sql("replica1", &format!("SELECT COUNT(*) FROM app.users WHERE name = '{name}'"));
+    let count = |name: &str| {
+        c.sql(
+            "replica1",
+            &format!("SELECT COUNT(*) FROM app.users WHERE name = '{name}'"),
+        )
+    };
     assert_eq!(count(&before), "1");
     assert_eq!(count(&after), "20");
     let mut conn = pool.get().await.unwrap();
@@ -225,7 +248,10 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
     let tag = unique("async-cancel");
     // Row ids of this run (a run before it may have left its own).
     let base: i64 = c
-        .sql("master", "SELECT COALESCE(MAX(id), 0) + 1000000 FROM app.users")
+        .sql(
+            "master",
+            "SELECT COALESCE(MAX(id), 0) + 1000000 FROM app.users",
+        )
         .parse()
         .unwrap();
     c.stop_sql("replica2"); // causal waits there run out: long waits to cut short
@@ -242,14 +268,17 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
         let kind = next() % 3;
         let pool = pool.clone();
         let tag = tag.clone();
-        let base = base;
         let work = async move {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
             match kind {
                 0 => conn
                     .transaction(async |conn| {
                         diesel::insert_into(users::table)
-                            .values((users::id.eq(base + i), users::name.eq(&tag), users::email.eq(i.to_string())))
+                            .values((
+                                users::id.eq(base + i),
+                                users::name.eq(&tag),
+                                users::email.eq(i.to_string()),
+                            ))
                             .execute(conn)
                             .await?;
                         diesel::update(users::table.filter(users::id.eq(base + i)))
@@ -267,7 +296,11 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
                         .await
                         .map_err(|e| e.to_string())?;
                     task::with_replica(async {
-                        users::table.filter(users::name.eq(&tag)).count().get_result::<i64>(&mut *conn).await
+                        users::table
+                            .filter(users::name.eq(&tag))
+                            .count()
+                            .get_result::<i64>(&mut *conn)
+                            .await
                     })
                     .await
                     .map(|_| Done::Other)
@@ -298,7 +331,11 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
     }
     c.start_sql("replica2");
     eprintln!("{} committed, {cut} cut short", committed.len());
-    assert!(cut > 100 && committed.len() > 50, "{cut} cut, {} committed", committed.len());
+    assert!(
+        cut > 100 && committed.len() > 50,
+        "{cut} cut, {} committed",
+        committed.len()
+    );
 
     // Every connection the pool hands out is outside any transaction, on every node
     // session it holds.
@@ -307,13 +344,18 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
         let mut conn = pool.get().await.unwrap();
         for role in [Role::Master, Role::Replica] {
             let open: i64 = task::with_role(role, async {
-                diesel::select(diesel::dsl::sql::<BigInt>("CAST(@@in_transaction AS SIGNED)"))
-                    .get_result(&mut *conn)
-                    .await
+                diesel::select(diesel::dsl::sql::<BigInt>(
+                    "CAST(@@in_transaction AS SIGNED)",
+                ))
+                .get_result(&mut *conn)
+                .await
             })
             .await
             .unwrap();
-            assert_eq!(open, 0, "a pooled connection is inside a transaction on {role:?}");
+            assert_eq!(
+                open, 0,
+                "a pooled connection is inside a transaction on {role:?}"
+            );
         }
         held.push(conn);
     }
@@ -321,7 +363,13 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
     // The server's view: no transaction left open, and the rows are exactly those of
     // the transactions that committed (plus any whose COMMIT was cut after the server
     // ran it), each written whole.
-    assert_eq!(c.sql("master", "SELECT COUNT(*) FROM information_schema.INNODB_TRX"), "0");
+    assert_eq!(
+        c.sql(
+            "master",
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
+        ),
+        "0"
+    );
     let rows = c.sql(
         "master",
         &format!("SELECT id - {base}, email FROM app.users WHERE name = '{tag}'"),
@@ -330,7 +378,11 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
     for line in rows.lines() {
         let (id, email) = line.split_once('\t').unwrap();
         let id: i64 = id.parse().unwrap();
-        assert_eq!(email, (id * 2).to_string(), "a half-applied transaction: {line}");
+        assert_eq!(
+            email,
+            (id * 2).to_string(),
+            "a half-applied transaction: {line}"
+        );
         in_db.insert(id);
     }
     for i in &committed {

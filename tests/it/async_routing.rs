@@ -33,7 +33,12 @@ fn rows_everywhere(c: &common::TestCluster, name: &str) -> Vec<String> {
     c.sync();
     ["master", "replica1", "replica2"]
         .iter()
-        .map(|n| c.sql(n, &format!("SELECT COUNT(*) FROM app.users WHERE name = '{name}'")))
+        .map(|n| {
+            c.sql(
+                n,
+                &format!("SELECT COUNT(*) FROM app.users WHERE name = '{name}'"),
+            )
+        })
         .collect()
 }
 
@@ -42,14 +47,20 @@ async fn roles_route_reads_and_writes() {
     let _g = common::shared("main");
     let c = cluster();
     let replicas = [c.replica1_port, c.replica2_port];
-    let mut conn = AsyncClusterConnection::establish(&c.cluster_url).await.unwrap();
+    let mut conn = AsyncClusterConnection::establish(&c.cluster_url)
+        .await
+        .unwrap();
 
     // The URL's default role is master.
     assert_eq!(port(&mut conn).await.unwrap(), c.master_port);
-    let on = task::with_replica(async { port(&mut conn).await }).await.unwrap();
+    let on = task::with_replica(async { port(&mut conn).await })
+        .await
+        .unwrap();
     assert!(replicas.contains(&on), "replica scope read ran on {on}");
     assert_eq!(conn.last_node_is_master(), Some(false));
-    let on = task::with_master(async { port(&mut conn).await }).await.unwrap();
+    let on = task::with_master(async { port(&mut conn).await })
+        .await
+        .unwrap();
     assert_eq!(on, c.master_port);
 
     // Auto: reads to a replica, writes to the master, across awaits and threads.
@@ -75,7 +86,9 @@ async fn roles_route_reads_and_writes() {
 async fn writes_in_replica_scope_are_refused_before_any_server_sees_them() {
     let _g = common::shared("main");
     let c = cluster();
-    let mut conn = AsyncClusterConnection::establish(&c.cluster_url).await.unwrap();
+    let mut conn = AsyncClusterConnection::establish(&c.cluster_url)
+        .await
+        .unwrap();
     let name = unique("async-refused");
     let statements = [
         format!("INSERT INTO users (name) VALUES ('{name}')"),
@@ -87,7 +100,10 @@ async fn writes_in_replica_scope_are_refused_before_any_server_sees_them() {
     task::with_replica(async {
         for sql in &statements {
             let err = conn.batch_execute(sql).await.unwrap_err();
-            assert!(err.to_string().contains("refused in replica role"), "{sql}: {err}");
+            assert!(
+                err.to_string().contains("refused in replica role"),
+                "{sql}: {err}"
+            );
         }
         let err = diesel::insert_into(users::table)
             .values(users::name.eq(&name))
@@ -113,7 +129,9 @@ async fn writes_in_replica_scope_are_refused_before_any_server_sees_them() {
 async fn transactions_stay_on_the_node_where_they_began() {
     let _g = common::shared("main");
     let c = cluster();
-    let mut conn = AsyncClusterConnection::establish(&c.cluster_url).await.unwrap();
+    let mut conn = AsyncClusterConnection::establish(&c.cluster_url)
+        .await
+        .unwrap();
     let name = unique("async-tx");
 
     // A read-only transaction in replica scope: every statement on one replica.
@@ -176,7 +194,9 @@ async fn transactions_stay_on_the_node_where_they_began() {
 async fn session_state_is_the_same_on_every_node() {
     let _g = common::shared("main");
     let c = cluster();
-    let mut conn = AsyncClusterConnection::establish(&c.cluster_url).await.unwrap();
+    let mut conn = AsyncClusterConnection::establish(&c.cluster_url)
+        .await
+        .unwrap();
     // Open the replicas first, so the settings reach connections already open.
     task::with_replica(async {
         for _ in 0..4 {
@@ -184,8 +204,13 @@ async fn session_state_is_the_same_on_every_node() {
         }
     })
     .await;
-    conn.batch_execute("SET time_zone = '+05:00'").await.unwrap();
-    diesel::sql_query("SET @n = 40 + 2").execute(&mut conn).await.unwrap();
+    conn.batch_execute("SET time_zone = '+05:00'")
+        .await
+        .unwrap();
+    diesel::sql_query("SET @n = 40 + 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     for scope in [Role::Master, Role::Replica, Role::Replica] {
         let (tz, n) = task::with_role(scope, async {
             (
@@ -197,8 +222,13 @@ async fn session_state_is_the_same_on_every_node() {
         assert_eq!((tz.as_str(), n.as_str()), ("+05:00", "42"), "{scope:?}");
     }
     // A node opened later gets the session replayed.
-    let mut fresh = AsyncClusterConnection::establish(&c.cluster_url).await.unwrap();
-    fresh.batch_execute("SET time_zone = '-03:00'").await.unwrap();
+    let mut fresh = AsyncClusterConnection::establish(&c.cluster_url)
+        .await
+        .unwrap();
+    fresh
+        .batch_execute("SET time_zone = '-03:00'")
+        .await
+        .unwrap();
     let tz = task::with_replica(async { text(&mut fresh, "@@session.time_zone").await }).await;
     assert_eq!(tz, "-03:00");
     assert!(fresh.internal_statements() >= 1);
@@ -216,7 +246,9 @@ async fn the_explicit_role_needs_no_scope_and_scopes_cross_spawn_when_carried() 
     let on = port(&mut conn).await.unwrap();
     assert!(replicas.contains(&on));
     // A scope still wins over the connection's own role.
-    let on = task::with_master(async { port(&mut conn).await }).await.unwrap();
+    let on = task::with_master(async { port(&mut conn).await })
+        .await
+        .unwrap();
     assert_eq!(on, c.master_port);
 
     // A spawned task has no scope of its own: it takes the cluster's default (master)
@@ -224,7 +256,9 @@ async fn the_explicit_role_needs_no_scope_and_scopes_cross_spawn_when_carried() 
     let (bare, carried) = task::with_replica(async {
         let mut a = cluster.connect_async();
         let mut b = cluster.connect_async();
-        let bare = tokio::spawn(async move { port(&mut a).await }).await.unwrap();
+        let bare = tokio::spawn(async move { port(&mut a).await })
+            .await
+            .unwrap();
         let scope = task::current_scope();
         let carried = tokio::spawn(scope.within(async move { port(&mut b).await }))
             .await
