@@ -30,7 +30,7 @@ TABLE="$TARGET_DIR/bench-table.md"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 phase_start "cargo bench (build)"
-cargo bench --no-run "$@"
+cargo bench --features async --no-run "$@"
 phase_end
 
 # Keep every CPU busy while measuring with one SCHED_IDLE spinner each: they run only
@@ -65,7 +65,7 @@ STAMP="$TARGET_DIR/.bench-start"
 touch "$STAMP"
 phase_start "cargo bench (run)"
 rc=0
-cargo bench "$@" 2>&1 | tee "$LOG" || rc=$?
+cargo bench --features async "$@" 2>&1 | tee "$LOG" || rc=$?
 phase_end
 stop_spinners
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -140,6 +140,9 @@ TARGETS = {
     ("point_select paired wall", "replica"): ratio_at_most(1.01),
     ("point_select paired wall", "replica, 1-replica cluster"): ratio_at_most(1.01),
     ("point_select paired wall", "replica, vs raw round-robin"): ratio_at_most(1.01),
+    ("async point_select paired wall", "master"): ratio_at_most(1.01),
+    ("async point_select paired wall", "replica"): ratio_at_most(1.01),
+    ("async throughput", "64 tasks, pool of 16"): ratio_at_most(1.00),
     ("connect paired wall", "single host"): ratio_at_most(1.10),
     ("connect paired wall", "3 hosts, master"): ratio_at_most(1.15),
     ("connect paired wall", "3 hosts, replica"): ratio_at_most(1.15),
