@@ -212,6 +212,16 @@ impl Link for AsyncNode {
         }
     }
 
+    async fn first_round(topology: &Arc<Topology>) {
+        // A `Bounded` replica read right after the cluster was built waits for the
+        // replicas' lag (a few ms, at most the grace period): polled, so no runtime
+        // thread waits on the monitor's condition variable.
+        while let Some(until) = topology.first_round.pending() {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            tokio::time::sleep(left.min(Duration::from_millis(2))).await;
+        }
+    }
+
     fn forward_to(&mut self, hub: &Arc<Hub>) {
         self.conn.set_instrumentation(Forwarder(hub.clone()));
     }

@@ -37,6 +37,8 @@ impl Link for NodeConn {
         crate::failover::rediscover(topology)
     }
 
+    async fn first_round(_topology: &Arc<Topology>) {}
+
     fn forward_to(&mut self, hub: &Arc<Hub>) {
         self.set_instrumentation(Forwarder(hub.clone()));
     }

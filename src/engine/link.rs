@@ -49,6 +49,10 @@ pub(crate) trait Link: Send + Sized + 'static {
     /// runtime's threads).
     fn rediscover(topology: &Arc<Topology>) -> impl Future<Output = Option<usize>> + Send;
 
+    /// Waits, without blocking a thread, for the monitor's first round (see
+    /// `FirstRound`); the blocking link needn't (the replica choice waits itself).
+    fn first_round(topology: &Arc<Topology>) -> impl Future<Output = ()> + Send;
+
     /// Sends this connection's events to the hub.
     fn forward_to(&mut self, hub: &Arc<Hub>);
     fn set_cache_size(&mut self, size: CacheSize);

@@ -93,6 +93,9 @@ impl<L: Link> Engine<L> {
                 reason: reason.clone(),
             });
         }
+        if self.cluster.topology().first_round.pending().is_some() {
+            L::first_round(self.cluster.topology()).await;
+        }
         let role = self.effective_role();
         let persistent = class.kind == Kind::SetTransaction
             && sql.is_some_and(crate::session::is_persistent_transaction_setting);

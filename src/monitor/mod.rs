@@ -34,11 +34,25 @@ impl MonitorHandle {
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
             // The last strong reference may be dropped by the monitor itself, mid-check:
-            // it must not wait for its own end.
-            if thread::current().id() != self.thread_id {
+            // it must not wait for its own end. Nor may a thread of an async runtime
+            // wait for a check in progress (up to `network_timeout`): there the monitor
+            // is left to see the flag and end by itself.
+            if thread::current().id() != self.thread_id && !on_async_runtime() {
                 let _ = t.join();
             }
         }
+    }
+}
+
+/// Whether this thread runs an async runtime's tasks, where blocking is not allowed.
+fn on_async_runtime() -> bool {
+    #[cfg(feature = "async")]
+    {
+        tokio::runtime::Handle::try_current().is_ok()
+    }
+    #[cfg(not(feature = "async"))]
+    {
+        false
     }
 }
 

@@ -35,6 +35,12 @@ impl FirstRound {
         self.checked.notify_all();
     }
 
+    /// `None` once the first round is over or its grace period ended, else the end of
+    /// the grace period: for waiters that can't block (the async connection's).
+    pub(crate) fn pending(&self) -> Option<Instant> {
+        (!self.done.load(Ordering::Acquire) && Instant::now() < self.until).then_some(self.until)
+    }
+
     /// Waits until `ready` holds or the first round is over, at most until the grace
     /// period ends. Free (one atomic load) once the round is over.
     pub(crate) fn wait(&self, ready: impl Fn() -> bool) {
