@@ -272,7 +272,10 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
         }
         started.elapsed() / 5
     };
-    let span = (typical.as_micros() as u64 * 3).max(1000);
+    let (low, high) = (
+        100f64.ln(),
+        (typical.as_micros() as f64 * 50.0).max(1000.0).ln(),
+    );
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
         rng ^= rng << 13;
@@ -282,7 +285,8 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
     };
     let (mut committed, mut cut) = (Vec::new(), 0);
     for i in 0..1000i64 {
-        let limit = Duration::from_micros(next() % span);
+        let unit = (next() % 1_000_000) as f64 / 1_000_000.0;
+        let limit = Duration::from_micros((low + unit * (high - low)).exp() as u64);
         let kind = next() % 3;
         let pool = pool.clone();
         let tag = tag.clone();
@@ -349,8 +353,9 @@ async fn a_thousand_futures_dropped_at_random_points_leave_no_open_transaction()
     }
     c.start_sql("replica2");
     eprintln!(
-        "{} committed, {cut} cut short (limits up to {span} us; a transaction takes {typical:?})",
-        committed.len()
+        "{} committed, {cut} cut short (limits from 100 us to {:.0} us; a transaction takes {typical:?})",
+        committed.len(),
+        high.exp(),
     );
     assert!(
         cut > 100 && committed.len() > 50,
