@@ -30,6 +30,10 @@
 #   destroy               kill this cluster's nodes and remove its directory
 #   destroy-all           destroy every cluster under CLUSTER_ROOT (and the template)
 # NODE: master|replica1|replica2 (or m|r1|r2).
+#
+# --galera (before the command): a 3-node Galera cluster instead (scripts/galera.sh;
+# `scripts/cluster.sh --galera help` lists its commands); a cluster whose state says
+# KIND=galera is driven that way without the flag.
 set -euo pipefail
 
 PROG=cluster.sh
@@ -884,8 +888,13 @@ cmd_destroy_all() {
 # ---------------------------------------------------------------- main
 
 main() {
+    local galera=0 args=("$@")
     while (($#)); do
         case "$1" in
+        --galera)
+            galera=1
+            shift
+            ;;
         --name)
             [[ $# -ge 2 ]] || die "--name needs a value"
             NAME=$2
@@ -909,6 +918,9 @@ main() {
     local cmd=$1
     shift
     set_cluster
+    if [[ $cmd != destroy-all ]] && { ((galera)) || grep -qs '^KIND=galera$' "$CDIR/state"; }; then
+        exec bash "$(dirname "${BASH_SOURCE[0]}")/galera.sh" "${args[@]}"
+    fi
     case "$cmd" in
     install | urls | status | sql | destroy-all | sync) ;;
     *)
@@ -985,4 +997,7 @@ main() {
     esac
 }
 
-main "$@"
+# scripts/galera.sh sources this file for its helpers.
+if [[ -z ${DCL_SOURCE_ONLY:-} ]]; then
+    main "$@"
+fi

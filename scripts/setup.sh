@@ -37,6 +37,8 @@ setup_machine() {
 
     phase_start "MariaDB install"
     bash "$CLUSTER_SH" install
+    # Galera's provider, mariadb-backup (its state transfer) and socat, for the Galera tests.
+    bash "$CLUSTER_SH" --galera --name galera install
     phase_end
 
     if ! command -v cargo >/dev/null 2>&1 && [[ -f $HOME/.cargo/env ]]; then

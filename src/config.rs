@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::consistency::Consistency;
 use crate::error::Error;
+use crate::galera::ClusterKind;
 use crate::role::Role;
 use crate::url::{self, Secret};
 
@@ -98,6 +99,10 @@ pub(crate) struct Config {
     /// outlives its last connection, so that a program connecting per unit of work does
     /// not start its monitor again each time.
     pub(crate) linger: Duration,
+    /// Replication (a master and replicas) or Galera (a writer chosen among equals).
+    pub(crate) kind: ClusterKind,
+    /// How many times `transaction_with_retry` runs a closure again after a conflict.
+    pub(crate) conflict_retries: u32,
 }
 
 /// The heartbeat table's default name.
@@ -126,6 +131,8 @@ impl Default for Config {
             max_replica_latency: None,
             replica_affinity: false,
             linger: Duration::from_secs(30),
+            kind: ClusterKind::Replication,
+            conflict_retries: 4,
         }
     }
 }
@@ -153,6 +160,16 @@ impl Config {
         }
         if let Some(l) = self.max_replica_latency {
             positive("max_replica_latency", l)?;
+        }
+        if self.kind == ClusterKind::Galera && self.monitor_interval.is_none() {
+            return Err(invalid(
+                "monitor_interval",
+                "a Galera cluster needs the monitor: it is what sees a node leave the \
+                 synced state or the primary component",
+            ));
+        }
+        if self.conflict_retries > 100 {
+            return Err(invalid("conflict_retries", "at most 100"));
         }
         if let Some(name) = self.heartbeat.take() {
             self.heartbeat = Some(quote_table(&name)?);
@@ -241,6 +258,19 @@ pub(crate) const URL_OPTIONS: &[(&str, Apply)] = &[
     }),
     ("linger", |c, v| {
         c.linger = url::parse_duration("linger", v)?;
+        Ok(())
+    }),
+    ("cluster", |c, v| {
+        c.kind = v.parse().map_err(|e| invalid("cluster", e))?;
+        Ok(())
+    }),
+    ("conflict_retries", |c, v| {
+        c.conflict_retries = v.parse().map_err(|_| {
+            invalid(
+                "conflict_retries",
+                format!("`{v}` (expected a whole number)"),
+            )
+        })?;
         Ok(())
     }),
 ];

@@ -317,6 +317,8 @@ mod tests {
 pub enum FailoverError {
     /// The cluster has no replica.
     NoReplica,
+    /// A Galera cluster has no promotion: its writer is the first synced node in order.
+    Galera,
     /// No node has that name.
     UnknownNode {
         /// The name asked for.
@@ -406,6 +408,10 @@ impl fmt::Display for FailoverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FailoverError::NoReplica => f.write_str("the cluster has no replica to promote"),
+            FailoverError::Galera => f.write_str(
+                "a Galera cluster has nothing to promote: writes go to the first node in \
+                 the configured order that is synced in the primary component",
+            ),
             FailoverError::UnknownNode { name, nodes } => {
                 write!(f, "no node named `{name}` (nodes: {})", nodes.join(", "))
             }

@@ -18,6 +18,7 @@ page!(roles, "roles.md");
 page!(routing, "routing.md");
 page!(replicas, "replicas.md");
 page!(consistency, "consistency.md");
+page!(galera, "galera.md");
 page!(observability, "observability.md");
 page!(web, "web.md");
 page!(

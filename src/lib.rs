@@ -59,6 +59,12 @@
 //! write). A [`ConsistencyToken`] carries a write's position to other connections and
 //! clients; a forged one costs at most one bounded wait. See [`guide::consistency`].
 //!
+//! **Galera.** With [`ClusterKind::Galera`] (URL option `cluster=galera`) writes go to
+//! the first node in order that is synced in the primary component, reads to the other
+//! synced nodes; a node that is not synced gets nothing; causal reads wait with
+//! `WSREP_SYNC_WAIT_UPTO_GTID`, and [`ClusterConnection::transaction_with_retry`] runs a
+//! transaction again after a certification conflict. See [`guide::galera`].
+//!
 //! **Observability.** [`ClusterConnection::last_node`], the query log
 //! ([`QueryLogEntry`]), [`Cluster::status`] ([`NodeStatus`]), `log` records and, with the
 //! feature `metrics`, counters and gauges per node. See [`guide::observability`].
@@ -92,6 +98,7 @@ mod consistency;
 mod engine;
 mod error;
 mod failover;
+mod galera;
 pub mod guide;
 mod instrument;
 mod metrics;
@@ -112,7 +119,9 @@ mod url;
 pub mod web;
 
 #[cfg(feature = "async")]
-pub use crate::async_connection::{AsyncClusterConnection, AsyncClusterTransactionManager};
+pub use crate::async_connection::{
+    AsyncClusterConnection, AsyncClusterTransactionManager, RetryFuture,
+};
 pub use crate::cluster::{Builder, Cluster};
 pub use crate::config::BalancePolicy;
 pub use crate::config::WriteRouting;
@@ -121,6 +130,7 @@ pub use crate::connection::{
 };
 pub use crate::consistency::{Consistency, ConsistencyToken};
 pub use crate::error::{Error, FailoverError};
+pub use crate::galera::{ClusterKind, GaleraStatus};
 pub use crate::pool::ClusterManager;
 pub use crate::querylog::{NodeKind, QueryLogEntry};
 pub use crate::role::Role;

@@ -13,6 +13,10 @@
 //! | `diesel_cluster_fallbacks_total` | counter | reads that went to the master instead |
 //! | `diesel_cluster_causal_waits_total` | counter | `MASTER_GTID_WAIT`s |
 //! | `diesel_cluster_causal_timeouts_total` | counter | causal waits that timed out |
+//! | `diesel_cluster_conflict_retries_total` | counter | transactions run again after a conflict |
+//! | `diesel_cluster_galera_synced` | gauge | 1 while a Galera node is synced in the primary component, else 0 |
+//! | `diesel_cluster_galera_flow_control_paused` | gauge | fraction of time paused by flow control |
+//! | `diesel_cluster_galera_cert_failures` | gauge | `wsrep_local_cert_failures` |
 //! | `diesel_cluster_replica_lag_seconds` | gauge | seconds; `+Inf` while unknown |
 //! | `diesel_cluster_latency_seconds` | gauge | seconds |
 //! | `diesel_cluster_causal_wait_seconds` | histogram | seconds |
@@ -33,6 +37,10 @@ mod names {
     pub(super) const FALLBACKS: &str = "diesel_cluster_fallbacks_total";
     pub(super) const CAUSAL_WAITS: &str = "diesel_cluster_causal_waits_total";
     pub(super) const CAUSAL_TIMEOUTS: &str = "diesel_cluster_causal_timeouts_total";
+    pub(super) const CONFLICT_RETRIES: &str = "diesel_cluster_conflict_retries_total";
+    pub(super) const GALERA_SYNCED: &str = "diesel_cluster_galera_synced";
+    pub(super) const GALERA_FC_PAUSED: &str = "diesel_cluster_galera_flow_control_paused";
+    pub(super) const GALERA_CERT_FAILURES: &str = "diesel_cluster_galera_cert_failures";
     pub(super) const LAG: &str = "diesel_cluster_replica_lag_seconds";
     pub(super) const LATENCY: &str = "diesel_cluster_latency_seconds";
     pub(super) const CAUSAL_WAIT: &str = "diesel_cluster_causal_wait_seconds";
@@ -58,6 +66,10 @@ struct Keys {
     fallbacks: ::metrics::Key,
     causal_waits: ::metrics::Key,
     causal_timeouts: ::metrics::Key,
+    conflict_retries: ::metrics::Key,
+    galera_synced: ::metrics::Key,
+    galera_fc_paused: ::metrics::Key,
+    galera_cert_failures: ::metrics::Key,
     lag: ::metrics::Key,
     latency: ::metrics::Key,
     causal_wait: ::metrics::Key,
@@ -82,6 +94,10 @@ impl NodeMetrics {
                 fallbacks: key(names::FALLBACKS),
                 causal_waits: key(names::CAUSAL_WAITS),
                 causal_timeouts: key(names::CAUSAL_TIMEOUTS),
+                conflict_retries: key(names::CONFLICT_RETRIES),
+                galera_synced: key(names::GALERA_SYNCED),
+                galera_fc_paused: key(names::GALERA_FC_PAUSED),
+                galera_cert_failures: key(names::GALERA_CERT_FAILURES),
                 lag: key(names::LAG),
                 latency: key(names::LATENCY),
                 causal_wait: key(names::CAUSAL_WAIT),
@@ -140,6 +156,16 @@ impl NodeMetrics {
     pub(crate) fn latency(&self, latency: Duration) {
         Self::gauge(&self.keys.latency, latency.as_secs_f64());
     }
+    #[inline]
+    pub(crate) fn conflict_retry(&self) {
+        Self::increment(&self.keys.conflict_retries);
+    }
+    /// A Galera node's state as the monitor read it.
+    pub(crate) fn galera(&self, synced: bool, flow_control_paused: f64, cert_failures: u64) {
+        Self::gauge(&self.keys.galera_synced, if synced { 1.0 } else { 0.0 });
+        Self::gauge(&self.keys.galera_fc_paused, flow_control_paused);
+        Self::gauge(&self.keys.galera_cert_failures, cert_failures as f64);
+    }
 }
 
 #[cfg(not(feature = "metrics"))]
@@ -165,6 +191,10 @@ impl NodeMetrics {
     pub(crate) fn lag(&self, _lag: Option<Duration>) {}
     #[inline(always)]
     pub(crate) fn latency(&self, _latency: Duration) {}
+    #[inline(always)]
+    pub(crate) fn conflict_retry(&self) {}
+    #[inline(always)]
+    pub(crate) fn galera(&self, _synced: bool, _flow_control_paused: f64, _cert_failures: u64) {}
 }
 
 #[cfg(all(test, feature = "metrics"))]

@@ -54,7 +54,10 @@ macro_rules! row {
 /// `repl` whether the replica's replication threads run; `lag` the lag routing uses
 /// (`?` while unknown); `heartbeat` the heartbeat lag (when on); `sbm` the raw
 /// `Seconds_Behind_Master` (`NULL` while a thread is stopped); `latency` the monitor's
-/// smoothed round trip; then the counters and the GTID position.
+/// smoothed round trip; then the counters and the GTID position. A Galera node gets a
+/// line of its own with its state (component, local state, ready, cluster size, flow
+/// control, certification failures), and a node with conflict retries one with their
+/// count.
 impl fmt::Display for ClusterStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         row!(
@@ -111,6 +114,12 @@ impl fmt::Display for ClusterStatus {
                 n.fallbacks,
                 n.gtid_position.as_deref().unwrap_or("-"),
             )?;
+            if let Some(g) = &n.galera {
+                writeln!(f, "  {}: galera: {g}", n.name)?;
+            }
+            if n.conflict_retries > 0 {
+                writeln!(f, "  {}: conflict retries: {}", n.name, n.conflict_retries)?;
+            }
             if let Some(e) = &n.monitor_error {
                 writeln!(f, "  {}: monitor error: {e}", n.name)?;
             }
@@ -155,6 +164,8 @@ mod tests {
             causal_waits: 0,
             causal_timeouts: 0,
             monitor_error: None,
+            conflict_retries: 0,
+            galera: None,
         }
     }
 

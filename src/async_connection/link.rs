@@ -242,8 +242,11 @@ impl Link for AsyncNode {
             .map(drop)
     }
 
-    async fn positions(&mut self) -> QueryResult<(Option<String>, Option<String>)> {
-        let op = RunQueryDsl::get_result(PositionQuery, &mut self.conn);
+    async fn positions(
+        &mut self,
+        query: PositionQuery,
+    ) -> QueryResult<(Option<String>, Option<String>)> {
+        let op = RunQueryDsl::get_result(query, &mut self.conn);
         within(
             &self.label,
             "reading the GTID position",
@@ -253,9 +256,9 @@ impl Link for AsyncNode {
         .await
     }
 
-    async fn gtid_wait(&mut self, position: String, timeout: f64) -> QueryResult<Option<i32>> {
-        let after = Duration::from_secs_f64(timeout.max(0.0)) + self.network_timeout;
-        let op = RunQueryDsl::get_result(WaitQuery { position, timeout }, &mut self.conn);
+    async fn gtid_wait(&mut self, query: WaitQuery) -> QueryResult<Option<i32>> {
+        let after = Duration::from_secs_f64(query.timeout.max(0.0)) + self.network_timeout;
+        let op = RunQueryDsl::get_result(query, &mut self.conn);
         within(&self.label, "a GTID wait", after, op).await
     }
 

@@ -13,6 +13,7 @@
 mod collected;
 mod diesel_impls;
 pub(crate) mod link;
+mod retry;
 mod run;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ use diesel::result::QueryResult;
 
 pub use self::diesel_impls::AsyncClusterTransactionManager;
 use self::link::AsyncNode;
+pub use self::retry::RetryFuture;
 use crate::cluster::Cluster;
 use crate::consistency::ConsistencyToken;
 use crate::engine::{shared_accessors, Engine, TypeIdHasherBuilder};

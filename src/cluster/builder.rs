@@ -8,6 +8,7 @@ use super::Cluster;
 use crate::config::{BalancePolicy, Config, WriteRouting, HEARTBEAT_TABLE};
 use crate::consistency::Consistency;
 use crate::error::Error;
+use crate::galera::ClusterKind;
 use crate::role::Role;
 use crate::topology::node::Node;
 use crate::topology::Topology;
@@ -78,6 +79,8 @@ impl Builder {
     /// | `heartbeat` | `true`, `false`, or a table name | [`heartbeat`](Builder::heartbeat), [`heartbeat_table`](Builder::heartbeat_table) |
     /// | `max_replica_latency` | duration | [`max_replica_latency`](Builder::max_replica_latency) |
     /// | `replica_affinity` | `true`, `false` | [`replica_affinity`](Builder::replica_affinity) |
+    /// | `cluster` | `replication` (default), `galera` | [`kind`](Builder::kind) |
+    /// | `conflict_retries` | whole number (default 4) | [`conflict_retries`](Builder::conflict_retries) |
     /// | `linger` | duration (default `30s`) | none: how long a cluster shared per URL outlives its last connection (see [`ClusterConnection::establish`](crate::ClusterConnection)) |
     ///
     /// Diesel's own `ssl_mode`, `ssl_ca`, `ssl_cert` and `ssl_key` apply to every node.
@@ -317,6 +320,24 @@ impl Builder {
         self.mark("replica_affinity")
     }
 
+    /// How the nodes replicate. Default [`ClusterKind::Replication`]. With
+    /// [`ClusterKind::Galera`], writes go to the first node in order that is synced in the
+    /// primary component, reads to the other synced ones; see [`guide::galera`].
+    ///
+    /// [`guide::galera`]: crate::guide::galera
+    pub fn kind(mut self, kind: ClusterKind) -> Self {
+        self.config.kind = kind;
+        self.mark("cluster")
+    }
+
+    /// How many times
+    /// [`ClusterConnection::transaction_with_retry`](crate::ClusterConnection::transaction_with_retry)
+    /// runs its closure again after a conflict. Default 4 (5 attempts); 0: no retry.
+    pub fn conflict_retries(mut self, retries: u32) -> Self {
+        self.config.conflict_retries = retries;
+        self.mark("conflict_retries")
+    }
+
     /// Records that a method set `option`, so the URL's value for it doesn't apply.
     fn mark(mut self, option: &'static str) -> Self {
         self.set.push(option);
@@ -343,7 +364,7 @@ impl Builder {
             config.consistency = Consistency::Bounded(config.max_replica_lag);
         }
         config.validate()?;
-        let nodes = self.nodes(Instant::now())?;
+        let nodes = self.nodes(Instant::now(), config.kind)?;
         let topology = Arc::new(Topology::new(config, nodes));
         let monitor = match topology.config.monitor_interval {
             Some(interval) if topology.has_replicas() => {
@@ -355,13 +376,16 @@ impl Builder {
     }
 
     /// The nodes, named, with the replica credentials applied; each host once.
-    fn nodes(&mut self, epoch: Instant) -> Result<Vec<Node>, Error> {
+    fn nodes(&mut self, epoch: Instant, kind: ClusterKind) -> Result<Vec<Node>, Error> {
+        let galera = kind == ClusterKind::Galera;
         let mut nodes: Vec<Node> = Vec::with_capacity(self.nodes.len());
         let mut replica_no = 0;
         for (i, (name, weight, address)) in std::mem::take(&mut self.nodes).into_iter().enumerate()
         {
             let mut address = address?;
             let name = match name {
+                // Galera nodes are peers: named by their place in the writer order.
+                None if galera => format!("node{}", i + 1),
                 Some(n) => n,
                 None if i == 0 => "master".to_string(),
                 None => {
@@ -435,148 +459,4 @@ impl Builder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builder_reads_url_options() {
-        let ok = Cluster::builder()
-            .url("mysql://u:pw@m:1,r1:2,r2:3/db?default_role=auto&balance=random&max_replica_lag=2s&monitor_interval=off")
-            .build()
-            .unwrap();
-        assert_eq!(ok.node_names(), vec!["master", "replica1", "replica2"]);
-        assert_eq!(ok.topology().config.default_role, Role::Auto);
-        assert_eq!(ok.topology().config.max_replica_lag, Duration::from_secs(2));
-        assert!(!ok.has_monitor());
-        assert_eq!(ok.topology().config.heartbeat, None);
-
-        let hb = Cluster::builder()
-            .url("mysql://u:pw@m:1,r1:2/db?heartbeat=true&max_replica_latency=5ms&monitor_interval=off")
-            .build()
-            .unwrap();
-        assert_eq!(
-            hb.topology().config.heartbeat.as_deref(),
-            Some("`diesel_cluster_heartbeat`")
-        );
-        assert_eq!(
-            hb.topology().config.max_replica_latency,
-            Some(Duration::from_millis(5))
-        );
-        let named = Cluster::builder()
-            .url("mysql://u:pw@m:1/db?heartbeat=meta.hb")
-            .build()
-            .unwrap();
-        assert_eq!(
-            named.topology().config.heartbeat.as_deref(),
-            Some("`meta`.`hb`")
-        );
-        let off = Cluster::builder()
-            .url("mysql://u:pw@m:1/db?heartbeat=false")
-            .heartbeat(true)
-            .build()
-            .unwrap();
-        assert!(
-            off.topology().config.heartbeat.is_some(),
-            "the builder call wins"
-        );
-    }
-
-    /// Builders that must fail, with a part of the error they must give.
-    fn refused_builders() -> Vec<(Builder, &'static str)> {
-        vec![
-            (Cluster::builder(), "at least a master"),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?max_replica_lag=soon"),
-                "max_replica_lag",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?default_role=boss"),
-                "unknown role",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?balance=fastest"),
-                "balancing",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?consistency=sometimes"),
-                "consistency",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?query_log=maybe"),
-                "query_log",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?replica_password=x"),
-                "replica_user",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m,m/db"),
-                "listed twice",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?connect_timeout=0s"),
-                "greater than zero",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?max_replica_latency=0ms"),
-                "max_replica_latency",
-            ),
-            (
-                Cluster::builder().url("mysql://u:pw@m/db?heartbeat=a%60b"),
-                "not a table name",
-            ),
-            (
-                Cluster::builder()
-                    .master("mysql://u:pw@m/db")
-                    .heartbeat_table("a.b.c"),
-                "not a table name",
-            ),
-            (
-                Cluster::builder().master("mysql://u:pw@a,b/db"),
-                "exactly one host",
-            ),
-            (
-                Cluster::builder().master("mysql://u:pw@a/db?balance=random"),
-                "builder",
-            ),
-            (
-                Cluster::builder()
-                    .replica("mysql://u:pw@r/db")
-                    .master("mysql://u:pw@m/db"),
-                "first",
-            ),
-            (
-                Cluster::builder()
-                    .master("mysql://u:pw@m/db")
-                    .weighted_replica("mysql://u:pw@r/db", 0),
-                "weight",
-            ),
-        ]
-    }
-
-    #[test]
-    fn builder_refuses_bad_settings_without_the_password() {
-        for (builder, expected) in refused_builders() {
-            let err = builder.build().expect_err(expected);
-            let shown = format!("{err} {err:?}");
-            assert!(shown.contains(expected), "expected `{expected}` in {shown}");
-            assert!(!shown.contains("pw@") && !shown.contains(":pw"), "{shown}");
-        }
-    }
-
-    #[test]
-    fn replica_credentials_replace_url_credentials() {
-        let c = Cluster::builder()
-            .url("mysql://app:secret@m,r/db?replica_user=ro&replica_password=ropw&monitor_interval=off")
-            .build()
-            .unwrap();
-        assert_eq!(c.topology().nodes[0].address.user, "app");
-        assert_eq!(c.topology().nodes[1].address.user, "ro");
-        assert_eq!(c.topology().nodes[1].address.password.expose(), "ropw");
-        let debug = format!("{c:?}");
-        assert!(
-            !debug.contains("secret") && !debug.contains("ropw"),
-            "{debug}"
-        );
-    }
-}
+mod tests;

@@ -162,6 +162,9 @@ impl Cluster {
     /// In a failover the old master is left alone: re-attach it as a replica before it
     /// serves again.
     pub fn promote(&self, node: Option<&str>) -> Result<String, Error> {
+        if self.topology().config.kind == crate::galera::ClusterKind::Galera {
+            return Err(crate::error::FailoverError::Galera.into());
+        }
         crate::failover::promote(self.topology(), node)
     }
 

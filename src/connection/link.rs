@@ -55,12 +55,15 @@ impl Link for NodeConn {
         diesel::sql_query(sql).execute(&mut **self).map(drop)
     }
 
-    async fn positions(&mut self) -> QueryResult<(Option<String>, Option<String>)> {
-        PositionQuery.get_result(&mut **self)
+    async fn positions(
+        &mut self,
+        query: PositionQuery,
+    ) -> QueryResult<(Option<String>, Option<String>)> {
+        query.get_result(&mut **self)
     }
 
-    async fn gtid_wait(&mut self, position: String, timeout: f64) -> QueryResult<Option<i32>> {
-        WaitQuery { position, timeout }.get_result(&mut **self)
+    async fn gtid_wait(&mut self, query: WaitQuery) -> QueryResult<Option<i32>> {
+        query.get_result(&mut **self)
     }
 
     async fn read_row(&mut self, sql: String, columns: usize) -> Result<Vec<String>, String> {

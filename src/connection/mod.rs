@@ -11,6 +11,7 @@
 
 mod diesel_impls;
 mod link;
+mod retry;
 mod run;
 mod transaction;
 

@@ -16,6 +16,7 @@ use diesel::sql_types::{Integer, Nullable, Text};
 use super::{Engine, Link, Plan};
 use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::Error;
+use crate::galera::{self, ClusterKind, WaitOutcome};
 use crate::topology::tokens::Standing;
 use crate::transport;
 
@@ -47,11 +48,22 @@ impl CausalState {
     }
 }
 
-/// `SELECT @@last_gtid, @@gtid_binlog_pos` with a static query id: each node connection
-/// prepares it once, then runs it in one round trip (`sql_query` text is prepared,
-/// executed and closed every time: two round trips and a packet).
-#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
-pub(crate) struct PositionQuery;
+/// The statement reading a write's position (`SELECT @@last_gtid, @@gtid_binlog_pos`, or
+/// Galera's functions: see [`galera::position_sql`]), prepared once per node connection
+/// (diesel's statement caches key it by its SQL), then run in one round trip.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PositionQuery(&'static str);
+
+impl PositionQuery {
+    pub(crate) fn of(kind: ClusterKind) -> Self {
+        PositionQuery(galera::position_sql(kind))
+    }
+}
+
+impl diesel::query_builder::QueryId for PositionQuery {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
 
 impl diesel::query_builder::Query for PositionQuery {
     type SqlType = (Nullable<Text>, Nullable<Text>);
@@ -62,23 +74,26 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for PositionQuer
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
     ) -> diesel::QueryResult<()> {
-        out.push_sql("SELECT @@last_gtid, @@gtid_binlog_pos");
+        out.push_sql(self.0);
         Ok(())
     }
 }
 
 impl<C> diesel::RunQueryDsl<C> for PositionQuery {}
 
-/// `SELECT MASTER_GTID_WAIT(?, ?)`, prepared once per node connection.
+/// `SELECT MASTER_GTID_WAIT(?, ?)` (or Galera's `WSREP_SYNC_WAIT_UPTO_GTID`: see
+/// [`galera::wait_function`]), prepared once per node connection (keyed by its SQL).
 #[derive(Debug, Clone)]
 pub(crate) struct WaitQuery {
-    pub(crate) position: String,
+    function: &'static str,
+    position: String,
+    /// Seconds the server waits at most.
     pub(crate) timeout: f64,
 }
 
 impl diesel::query_builder::QueryId for WaitQuery {
-    type QueryId = WaitQuery;
-    const HAS_STATIC_QUERY_ID: bool = true;
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 impl diesel::query_builder::Query for WaitQuery {
@@ -90,7 +105,9 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for WaitQuery {
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
     ) -> diesel::QueryResult<()> {
-        out.push_sql("SELECT MASTER_GTID_WAIT(");
+        out.push_sql("SELECT ");
+        out.push_sql(self.function);
+        out.push_sql("(");
         out.push_bind_param::<Text, _>(&self.position)?;
         out.push_sql(", ");
         out.push_bind_param::<diesel::sql_types::Double, _>(&self.timeout)?;
@@ -467,36 +484,56 @@ impl<L: Link> Engine<L> {
         self.cluster.topology().nodes[replica].count_fallback();
     }
 
-    /// `MASTER_GTID_WAIT` on a replica: true when it applied `token` within `timeout`.
+    /// `MASTER_GTID_WAIT` (Galera: `WSREP_SYNC_WAIT_UPTO_GTID`) on a replica: true when
+    /// it applied `token` within `timeout`. A Galera node can only wait for one GTID: a
+    /// token naming several domains counts as not reached (the read goes to the writer).
     async fn wait_for(
         &mut self,
         node: usize,
         token: &ConsistencyToken,
         timeout: Duration,
     ) -> diesel::QueryResult<bool> {
+        let kind = self.cluster.topology().config.kind;
+        let Some((position, timeout)) =
+            galera::wait_arguments(kind, &token.gtid_list(), timeout.as_secs_f64())
+        else {
+            return Ok(false);
+        };
         self.open(node).await?;
         self.internal_statements += 1;
         let _muted = self.hub.mute();
         let Some(conn) = self.nodes[node].as_mut() else {
             return Ok(false);
         };
+        let query = WaitQuery {
+            function: galera::wait_function(kind),
+            position,
+            timeout,
+        };
         let started = Instant::now();
-        let result = conn
-            .gtid_wait(token.gtid_list(), timeout.as_secs_f64())
-            .await;
+        let result = conn.gtid_wait(query).await;
         self.cluster.topology().nodes[node].count_causal_wait(started.elapsed());
-        Ok(result? == Some(0))
+        let outcome = match &result {
+            Ok(v) => galera::wait_outcome(kind, Ok(*v)),
+            Err(e) => galera::wait_outcome(kind, Err(&e.to_string())),
+        };
+        match outcome {
+            WaitOutcome::Reached => Ok(true),
+            WaitOutcome::TimedOut => Ok(false),
+            WaitOutcome::Failed => result.map(|_| false),
+        }
     }
 
-    /// `SELECT @@last_gtid, @@gtid_binlog_pos` on node `i`, muted.
+    /// The write and binlog positions of node `i` ([`PositionQuery`]), muted.
     async fn internal_positions(
         &mut self,
         i: usize,
     ) -> diesel::QueryResult<(Option<String>, Option<String>)> {
+        let query = PositionQuery::of(self.cluster.topology().config.kind);
         self.internal_statements += 1;
         let _muted = self.hub.mute();
         match self.nodes[i].as_mut() {
-            Some(conn) => conn.positions().await,
+            Some(conn) => conn.positions(query).await,
             None => Err(diesel::result::Error::BrokenTransactionManager),
         }
     }

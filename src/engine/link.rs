@@ -14,6 +14,7 @@ use std::task::{Context, Poll, Waker};
 use diesel::connection::{CacheSize, TransactionManagerStatus};
 use diesel::result::QueryResult;
 
+use super::causal::{PositionQuery, WaitQuery};
 use crate::config::Config;
 use crate::instrument::Hub;
 use crate::topology::node::Node;
@@ -61,15 +62,16 @@ pub(crate) trait Link: Send + Sized + 'static {
     fn batch(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> + Send;
     /// Runs SQL as a prepared statement.
     fn execute(&mut self, sql: &str) -> impl Future<Output = QueryResult<()>> + Send;
-    /// `SELECT @@last_gtid, @@gtid_binlog_pos`, prepared once per connection.
+    /// The write and binlog positions (`SELECT @@last_gtid, @@gtid_binlog_pos`, or
+    /// Galera's), prepared once per connection.
     fn positions(
         &mut self,
+        query: PositionQuery,
     ) -> impl Future<Output = QueryResult<(Option<String>, Option<String>)>> + Send;
-    /// `SELECT MASTER_GTID_WAIT(position, timeout)`.
+    /// `SELECT MASTER_GTID_WAIT(position, timeout)` (or Galera's wait).
     fn gtid_wait(
         &mut self,
-        position: String,
-        timeout: f64,
+        query: WaitQuery,
     ) -> impl Future<Output = QueryResult<Option<i32>>> + Send;
     /// The first row of `sql` (`columns` columns) as SQL literals.
     fn read_row(

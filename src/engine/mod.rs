@@ -19,6 +19,7 @@ pub(crate) mod link;
 pub(crate) mod nodes;
 pub(crate) mod outcome;
 pub(crate) mod plan;
+pub(crate) mod retry;
 pub(crate) mod session_sync;
 pub(crate) mod transaction;
 

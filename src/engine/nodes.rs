@@ -137,6 +137,10 @@ impl<L: Link> Engine<L> {
         if let Some(new_master) = L::rediscover(self.cluster.topology()).await {
             return Ok(new_master);
         }
+        if shared.config.kind == crate::galera::ClusterKind::Galera {
+            let reason = crate::failover::no_writer(shared);
+            return Err(Error::NoMaster { reason });
+        }
         Err(Error::NoMaster {
             reason: format!(
                 "{} is unreachable (ejected after a connection failure) and no other node \

@@ -144,6 +144,16 @@ impl<L: Link> Engine<L> {
             self.last_node = Some(node);
             return Err(error);
         }
+        if let diesel::result::Error::DatabaseError(_, info) = &error {
+            if crate::galera::is_not_ready_message(info.message()) {
+                // Galera: out of every choice now, not at the monitor's next round.
+                crate::monitor::galera::refused_statement(
+                    self.cluster.topology(),
+                    node,
+                    info.message(),
+                );
+            }
+        }
         let alive = self.recover_node(node).await;
         if !plan.retryable || tried.len() >= self.nodes.len() {
             return Err(error);

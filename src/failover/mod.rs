@@ -17,9 +17,11 @@ use std::time::Duration;
 use crate::topology::Topology;
 
 mod admin;
+mod galera;
 mod promote;
 mod rediscover;
 
+pub(crate) use galera::no_writer;
 pub(crate) use promote::promote;
 pub(crate) use rediscover::rediscover;
 

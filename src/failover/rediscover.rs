@@ -123,6 +123,10 @@ fn judge(
 /// Looks for a writable node other than the current master. Rate-limited and
 /// single-flight: concurrent callers don't pile up connection attempts.
 pub(crate) fn rediscover(shared: &Topology) -> Option<usize> {
+    if shared.config.kind == crate::galera::ClusterKind::Galera {
+        // No writable-node hunt: every synced node may write; the monitor knows which.
+        return super::galera::elect_writer(shared);
+    }
     let mut last = shared.failover_lock.try_lock()?;
     let now = Instant::now();
     if last.is_some_and(|t| now.duration_since(t) < Duration::from_millis(500)) {

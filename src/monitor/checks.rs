@@ -8,6 +8,7 @@ use diesel::mysql::MysqlConnection;
 use diesel::sql_types::{Nullable, Text};
 use diesel::RunQueryDsl;
 
+use crate::galera::ClusterKind;
 use crate::topology::Topology;
 use crate::transport::watchdog::Timer;
 use crate::transport::{connect_node, is_connection_error};
@@ -145,9 +146,13 @@ impl Checks {
     pub(super) fn check(&mut self, shared: &Topology) {
         let master = shared.master();
         // The master first: the replicas' state is read in the light of its health.
+        let galera = shared.config.kind == ClusterKind::Galera;
         let master_up = self.guarded(shared, master, |p| {
             let up = p.ping(shared, master);
             if up {
+                if galera {
+                    p.check_galera(shared, master);
+                }
                 p.read_position(shared, master, true);
             }
             up
@@ -162,7 +167,11 @@ impl Checks {
         for i in (0..shared.nodes.len()).filter(|&i| i != master) {
             self.guarded(shared, i, |p| {
                 if p.ping(shared, i) {
-                    p.check_replication(shared, i, master_up, written);
+                    if galera {
+                        p.check_galera(shared, i);
+                    } else {
+                        p.check_replication(shared, i, master_up, written);
+                    }
                     p.read_position(shared, i, false);
                 }
             });
@@ -171,9 +180,25 @@ impl Checks {
         if master_up && self.heartbeat.is_some() {
             self.guarded(shared, master, |p| p.write_heartbeat(shared, master));
         }
-        if !shared.nodes[master].is_up() {
+        // Galera: the writer is the first node in order that serves, each round (so
+        // writes come back to an earlier node once it is synced again).
+        if galera || !shared.nodes[master].is_up() {
             crate::failover::rediscover(shared);
         }
+    }
+
+    /// Galera: whether node `i` is synced in the primary component and ready.
+    fn check_galera(&mut self, shared: &Topology, i: usize) {
+        let Ok(conn) = self.conn(shared, i) else {
+            return;
+        };
+        let read = super::galera::read(conn).map_err(|e| {
+            if is_connection_error(&e) {
+                self.conns[i] = None;
+            }
+            e.to_string()
+        });
+        super::galera::learn(shared, i, read);
     }
 
     /// Health: whether node `i` answers `SELECT 1` (what that means for the node: see
@@ -239,7 +264,10 @@ impl Checks {
     /// [`TokenBook`](crate::topology::tokens::TokenBook)). Servers without them (MySQL) show
     /// none.
     fn read_position(&mut self, shared: &Topology, i: usize, is_master: bool) {
-        let sql = if is_master {
+        let sql = if shared.config.kind == ClusterKind::Galera {
+            // Every Galera node logs every write: its binlog position is the cluster's.
+            "SELECT @@gtid_binlog_pos AS pos, @@gtid_binlog_pos AS `binlog`"
+        } else if is_master {
             "SELECT @@gtid_current_pos AS pos, @@gtid_binlog_pos AS `binlog`"
         } else {
             "SELECT @@gtid_slave_pos AS pos, NULL AS `binlog`"

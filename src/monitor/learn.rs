@@ -57,6 +57,12 @@ pub(super) fn unanswered(shared: &Topology, i: usize, error: &str) {
     if node.is_up() && node.eject(shared.config.ejection_cooldown) {
         log::warn!("monitor: ejecting {}: {error}", node.label);
     }
+    if shared.config.kind == crate::galera::ClusterKind::Galera {
+        // A Galera node that comes back serves once a check finds it synced, not as
+        // soon as it answers (it may still be joining).
+        node.set_not_serving(Some(format!("not answering: {error}")));
+        node.galera.lock().state = None;
+    }
 }
 
 /// Node `i` answered and refused the monitor's login. The monitor logs in with the

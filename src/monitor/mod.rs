@@ -14,6 +14,7 @@ use crate::topology::Topology;
 
 mod checks;
 mod conn;
+pub(crate) mod galera;
 mod heartbeat;
 mod learn;
 mod replication;

@@ -60,7 +60,21 @@ pub(crate) struct Node {
     master_position: Mutex<ConsistencyToken>,
     /// Why rediscovery last refused this node as the master (logged once per reason).
     pub(crate) refused: Mutex<Option<String>>,
+    /// Galera: why the node may not serve (not synced, not in the primary component,
+    /// not ready), as the monitor or a refused statement last found; `None` while it
+    /// may. Checked by [`is_up`](Node::is_up) through `not_serving`.
+    pub(crate) galera: Mutex<GaleraView>,
+    not_serving: AtomicBool,
     epoch: Instant,
+}
+
+/// What is known of a Galera node, for `status()` and the logs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GaleraView {
+    /// The state the monitor last read.
+    pub(crate) state: Option<crate::galera::WsrepState>,
+    /// Why the node gets no statements, while it gets none.
+    pub(crate) not_serving: Option<String>,
 }
 
 /// Details the monitor read from a node on its last check, shown by `status()`.
@@ -86,6 +100,7 @@ pub(crate) struct Counters {
     pub(crate) fallbacks: AtomicU64,
     pub(crate) causal_waits: AtomicU64,
     pub(crate) causal_timeouts: AtomicU64,
+    pub(crate) conflict_retries: AtomicU64,
 }
 
 /// Health of a node, as seen by the cluster.
@@ -98,6 +113,9 @@ pub enum Health {
     Ejected,
     /// A replica further behind than allowed, or whose replication is stopped.
     Lagging,
+    /// A Galera node that is not `Synced` in the `Primary` component, or not ready
+    /// (a donor, desynced, joining, or cut off from the majority): it gets no statement.
+    NotSynced,
 }
 
 impl fmt::Display for Health {
@@ -106,6 +124,7 @@ impl fmt::Display for Health {
             Health::Up => "up",
             Health::Ejected => "ejected",
             Health::Lagging => "lagging",
+            Health::NotSynced => "not synced",
         })
     }
 }
@@ -165,6 +184,13 @@ pub struct NodeStatus {
     pub causal_timeouts: u64,
     /// Why the monitor can't read this node, if it can't (e.g. a missing privilege).
     pub monitor_error: Option<String>,
+    /// Transactions that ran on this node and were run again by
+    /// [`ClusterConnection::transaction_with_retry`](crate::ClusterConnection::transaction_with_retry)
+    /// after losing a conflict (deadlock, Galera certification conflict).
+    pub conflict_retries: u64,
+    /// A Galera node's state as the monitor last read it (`None`: not a Galera cluster,
+    /// or not read yet, or the node is down).
+    pub galera: Option<crate::galera::GaleraStatus>,
 }
 
 impl Node {
@@ -191,6 +217,8 @@ impl Node {
             sockets: Default::default(),
             master_position: Mutex::new(ConsistencyToken::default()),
             refused: Mutex::new(None),
+            galera: Mutex::new(GaleraView::default()),
+            not_serving: AtomicBool::new(false),
             epoch,
         }
     }
@@ -229,11 +257,33 @@ impl Node {
         self.master_position.lock().clone()
     }
 
-    /// Whether the node is serving (not within an ejection cooldown).
+    /// Whether the node is serving: not within an ejection cooldown, and (Galera) not
+    /// found out of sync.
     #[inline]
     pub(crate) fn is_up(&self) -> bool {
         let until = self.ejected_until.load(Relaxed);
-        until == 0 || self.now_nanos() >= until
+        (until == 0 || self.now_nanos() >= until) && !self.not_serving.load(Relaxed)
+    }
+
+    /// Whether the node is a Galera node found unfit to serve.
+    #[inline]
+    pub(crate) fn is_not_synced(&self) -> bool {
+        self.not_serving.load(Relaxed)
+    }
+
+    /// Galera: the node may serve (`None`) or not (why). Returns whether that changed.
+    pub(crate) fn set_not_serving(&self, reason: Option<String>) -> bool {
+        let mut view = self.galera.lock();
+        let changed = view.not_serving.is_some() != reason.is_some();
+        self.not_serving.store(reason.is_some(), Relaxed);
+        view.not_serving = reason;
+        changed
+    }
+
+    /// One more transaction run again on this node after a conflict.
+    pub(crate) fn count_conflict_retry(&self) {
+        self.counters.conflict_retries.fetch_add(1, Relaxed);
+        self.metrics.conflict_retry();
     }
 
     /// Ejects the node for `cooldown`. Returns true when it was up before (a new ejection).
@@ -376,8 +426,12 @@ impl Node {
     }
 
     pub(crate) fn status(&self, is_master: bool) -> NodeStatus {
-        let health = if !self.is_up() {
+        let until = self.ejected_until.load(Relaxed);
+        let ejected = until != 0 && self.now_nanos() < until;
+        let health = if ejected {
             Health::Ejected
+        } else if self.is_not_synced() {
+            Health::NotSynced
         } else if !is_master && self.is_lagging() {
             Health::Lagging
         } else {
@@ -415,6 +469,8 @@ impl Node {
             causal_waits: c.causal_waits.load(Relaxed),
             causal_timeouts: c.causal_timeouts.load(Relaxed),
             monitor_error: self.monitor_error.lock().clone(),
+            conflict_retries: c.conflict_retries.load(Relaxed),
+            galera: self.galera.lock().state.as_ref().map(|s| s.status()),
         }
     }
 }

@@ -7,7 +7,8 @@ use crate::error::Error;
 
 /// Messages of the MySQL/MariaDB client library errors that mean "this node is
 /// unavailable": 2002/2003 (can't connect), 2006 (gone away), 2013 (lost connection),
-/// 2055, plus server shutdown (1053) and a killed connection (1927). Diesel's MySQL
+/// 2055, plus server shutdown (1053), a killed connection (1927) and a Galera node that
+/// left the primary component or is not ready (1047: the statement did not run). Diesel's MySQL
 /// backend keeps only the message, not the error number, so the message is matched.
 const UNAVAILABLE_MESSAGES: &[&str] = &[
     "server has gone away",
@@ -20,6 +21,7 @@ const UNAVAILABLE_MESSAGES: &[&str] = &[
     "broken pipe",
     "error while reading",
     "error in server handshake",
+    "wsrep has not yet prepared node",
     // mysql_async's (the async connection's client).
     "input/output error",
     "connection to the server is closed",

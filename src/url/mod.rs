@@ -149,6 +149,8 @@ pub(crate) const CLUSTER_OPTIONS: &[&str] = &[
     "heartbeat",
     "max_replica_latency",
     "linger",
+    "cluster",
+    "conflict_retries",
 ];
 
 /// Parses a cluster URL. Never panics; every malformed input is an `Error::InvalidUrl`

@@ -29,6 +29,7 @@
 
 pub mod capture;
 pub mod db;
+pub mod galera;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -313,7 +314,7 @@ fn check_guard(name: &str, exclusive: bool) {
 fn check_command(name: &str, args: &[&str]) {
     let reads = matches!(
         args.first().copied(),
-        Some("sql" | "sync" | "status" | "urls")
+        Some("sql" | "sync" | "status" | "urls" | "wait-synced")
     );
     check_guard(name, !reads);
 }
