@@ -214,7 +214,7 @@ pub(crate) enum WaitOutcome {
 /// The outcome of a wait from its result: `MASTER_GTID_WAIT` returns 0 when reached and
 /// -1 on timeout; `WSREP_SYNC_WAIT_UPTO_GTID` returns 1 when reached and fails with
 /// error 1205 (lock wait timeout) on timeout.
-pub(crate) fn wait_outcome(kind: ClusterKind, result: Result<Option<i32>, &str>) -> WaitOutcome {
+pub(crate) fn wait_outcome(kind: ClusterKind, result: Result<Option<i64>, &str>) -> WaitOutcome {
     match (kind, result) {
         (ClusterKind::Replication, Ok(Some(0))) => WaitOutcome::Reached,
         (ClusterKind::Replication, Ok(_)) => WaitOutcome::TimedOut,

@@ -256,7 +256,7 @@ impl Link for AsyncNode {
         .await
     }
 
-    async fn gtid_wait(&mut self, query: WaitQuery) -> QueryResult<Option<i32>> {
+    async fn gtid_wait(&mut self, query: WaitQuery) -> QueryResult<Option<i64>> {
         let after = Duration::from_secs_f64(query.timeout.max(0.0)) + self.network_timeout;
         let op = RunQueryDsl::get_result(query, &mut self.conn);
         within(&self.label, "a GTID wait", after, op).await

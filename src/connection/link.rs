@@ -62,7 +62,7 @@ impl Link for NodeConn {
         query.get_result(&mut **self)
     }
 
-    async fn gtid_wait(&mut self, query: WaitQuery) -> QueryResult<Option<i32>> {
+    async fn gtid_wait(&mut self, query: WaitQuery) -> QueryResult<Option<i64>> {
         query.get_result(&mut **self)
     }
 

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::sql_types::{Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::{Engine, Link, Plan};
 use crate::consistency::{Consistency, ConsistencyToken};
@@ -81,7 +81,7 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for PositionQuer
 
 impl<C> diesel::RunQueryDsl<C> for PositionQuery {}
 
-/// `SELECT MASTER_GTID_WAIT(?, ?)` (or Galera's `WSREP_SYNC_WAIT_UPTO_GTID`: see
+/// `SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)` (or Galera's `WSREP_SYNC_WAIT_UPTO_GTID`: see
 /// [`galera::wait_function`]), prepared once per node connection (keyed by its SQL).
 #[derive(Debug, Clone)]
 pub(crate) struct WaitQuery {
@@ -97,7 +97,7 @@ impl diesel::query_builder::QueryId for WaitQuery {
 }
 
 impl diesel::query_builder::Query for WaitQuery {
-    type SqlType = Nullable<Integer>;
+    type SqlType = Nullable<BigInt>;
 }
 
 impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for WaitQuery {
@@ -105,13 +105,15 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for WaitQuery {
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
     ) -> diesel::QueryResult<()> {
-        out.push_sql("SELECT ");
+        // Cast: `WSREP_SYNC_WAIT_UPTO_GTID`'s result column is a string to the client,
+        // which mysql_async (the async connection's client) won't read as a number.
+        out.push_sql("SELECT CAST(");
         out.push_sql(self.function);
         out.push_sql("(");
         out.push_bind_param::<Text, _>(&self.position)?;
         out.push_sql(", ");
         out.push_bind_param::<diesel::sql_types::Double, _>(&self.timeout)?;
-        out.push_sql(")");
+        out.push_sql(") AS SIGNED)");
         Ok(())
     }
 }

@@ -72,7 +72,7 @@ pub(crate) trait Link: Send + Sized + 'static {
     fn gtid_wait(
         &mut self,
         query: WaitQuery,
-    ) -> impl Future<Output = QueryResult<Option<i32>>> + Send;
+    ) -> impl Future<Output = QueryResult<Option<i64>>> + Send;
     /// The first row of `sql` (`columns` columns) as SQL literals.
     fn read_row(
         &mut self,

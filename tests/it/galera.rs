@@ -22,14 +22,14 @@ use diesel_cluster::{
     with_replica, Cluster, ClusterConnection, ClusterKind, Consistency, Health, Role,
 };
 
-const NAME: &str = "galera";
+pub(crate) const NAME: &str = "galera";
 
-fn gc() -> &'static GaleraCluster {
+pub(crate) fn gc() -> &'static GaleraCluster {
     galera(NAME)
 }
 
 /// A cluster over the three nodes in URL order, Auto role, a quick monitor.
-fn cluster(consistency: Consistency) -> Cluster {
+pub(crate) fn cluster(consistency: Consistency) -> Cluster {
     Cluster::builder()
         .url(&gc().cluster_url)
         .default_role(Role::Auto)
@@ -519,7 +519,7 @@ fn conflicting_transactions_are_retried_whole() {
 
 /// The servers' `Questions` summed over the three nodes, read as root (this costs one
 /// statement on each node, subtracted by the caller).
-fn questions(c: &GaleraCluster) -> u64 {
+pub(crate) fn questions(c: &GaleraCluster) -> u64 {
     (1..=3).map(|n| c.status_var(n, "Questions")).sum()
 }
 

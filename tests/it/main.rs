@@ -9,6 +9,8 @@ mod common;
 #[cfg(feature = "async")]
 mod async_faults;
 #[cfg(feature = "async")]
+mod async_galera;
+#[cfg(feature = "async")]
 mod async_routing;
 mod causal;
 mod chaos;
