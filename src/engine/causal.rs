@@ -82,10 +82,11 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for PositionQuer
 impl<C> diesel::RunQueryDsl<C> for PositionQuery {}
 
 /// `SELECT CAST(MASTER_GTID_WAIT(?, ?) AS SIGNED)` (or Galera's `WSREP_SYNC_WAIT_UPTO_GTID`: see
-/// [`galera::wait_function`]), prepared once per node connection (keyed by its SQL).
+/// [`galera::wait_head`]), prepared once per node connection (keyed by its SQL).
 #[derive(Debug, Clone)]
 pub(crate) struct WaitQuery {
-    function: &'static str,
+    /// [`galera::wait_head`].
+    head: &'static str,
     position: String,
     /// Seconds the server waits at most.
     pub(crate) timeout: f64,
@@ -105,11 +106,7 @@ impl diesel::query_builder::QueryFragment<diesel::mysql::Mysql> for WaitQuery {
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::mysql::Mysql>,
     ) -> diesel::QueryResult<()> {
-        // Cast: `WSREP_SYNC_WAIT_UPTO_GTID`'s result column is a string to the client,
-        // which mysql_async (the async connection's client) won't read as a number.
-        out.push_sql("SELECT CAST(");
-        out.push_sql(self.function);
-        out.push_sql("(");
+        out.push_sql(self.head);
         out.push_bind_param::<Text, _>(&self.position)?;
         out.push_sql(", ");
         out.push_bind_param::<diesel::sql_types::Double, _>(&self.timeout)?;
@@ -508,7 +505,7 @@ impl<L: Link> Engine<L> {
             return Ok(false);
         };
         let query = WaitQuery {
-            function: galera::wait_function(kind),
+            head: galera::wait_head(kind),
             position,
             timeout,
         };
