@@ -198,13 +198,20 @@ fn cluster_with(causal_timeout: Duration) -> Cluster {
 
 impl App {
     fn start(cluster: Cluster, layer: ReplicationLayerBuilder) -> App {
+        App::serve(move |_| {
+            let pool = pool_for(cluster);
+            router(pool.clone(), layer.build(pool).unwrap())
+        })
+    }
+
+    /// Serves the router `make` builds (with the app's runtime at hand).
+    fn serve(make: impl FnOnce(&tokio::runtime::Runtime) -> Router) -> App {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let pool = pool_for(cluster);
-        let app = router(pool.clone(), layer.build(pool).unwrap());
+        let app = make(&rt);
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -279,6 +286,10 @@ impl App {
         }
     }
 }
+
+#[cfg(feature = "async")]
+#[path = "web/async_web.rs"]
+mod async_web;
 
 /// A browser's cookie jar, enough for these tests.
 #[derive(Default)]

@@ -10,7 +10,7 @@ use http::request::Parts;
 use http::StatusCode;
 
 use super::pin::Pin;
-use super::state::{Config, PinMode, RequestState};
+use super::state::{Config, PinMode, Pools, RequestState};
 use crate::connection::ClusterConnection;
 use crate::consistency::Consistency;
 use crate::role::Role;
@@ -60,6 +60,26 @@ impl Db {
         Db { config, state, pin }
     }
 
+    /// Whether the response carries the position of the request's writes.
+    pub(crate) fn tracks_writes(&self) -> bool {
+        matches!(self.config.mode, PinMode::Token(_))
+    }
+
+    /// The layer's async pool, if it was built over one.
+    #[cfg(feature = "async")]
+    pub(crate) fn async_pool(&self) -> Option<Arc<dyn super::AsyncPool>> {
+        match &self.config.pools {
+            Pools::Async(pool) => Some(pool.clone()),
+            Pools::Blocking(_) => None,
+        }
+    }
+
+    /// Notes the position of writes made by this request (merged with earlier ones).
+    #[cfg(feature = "async")]
+    pub(crate) fn record(&self, token: crate::consistency::ConsistencyToken) {
+        self.state.record(token);
+    }
+
     pub(crate) fn set_role(&self, role: Role) {
         *self.state.role.lock() = role;
     }
@@ -101,10 +121,14 @@ impl Db {
         F: FnOnce(&mut ClusterConnection) -> QueryResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.config.pool.clone();
+        let pool = match &self.config.pools {
+            Pools::Blocking(pool) => pool.clone(),
+            #[cfg(feature = "async")]
+            Pools::Async(_) => return Err(DbError::WrongPool("Db", "AsyncDb")),
+        };
         let scope = self.scope();
         let state = self.state.clone();
-        let track = matches!(self.config.mode, PinMode::Token(_));
+        let track = self.tracks_writes();
         let task = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::Pool)?;
             let _scope = scope.enter();
@@ -171,6 +195,13 @@ pub enum DbError {
     Query(diesel::result::Error),
     /// The blocking task was cancelled (the runtime is shutting down).
     Aborted,
+    /// No connection could be checked out of the async pool in time (feature `async`).
+    #[cfg(feature = "async")]
+    AsyncPool(super::AsyncPoolError),
+    /// The extractor doesn't match the layer's pool: `(used, needed)`, e.g. [`Db`] under
+    /// a layer built over an async pool, which needs `AsyncDb`. A
+    /// mistake in the app: a 500.
+    WrongPool(&'static str, &'static str),
 }
 
 impl fmt::Display for DbError {
@@ -179,6 +210,12 @@ impl fmt::Display for DbError {
             DbError::Pool(e) => write!(f, "no database connection available: {e}"),
             DbError::Query(e) => write!(f, "database error: {e}"),
             DbError::Aborted => f.write_str("the database task was cancelled"),
+            #[cfg(feature = "async")]
+            DbError::AsyncPool(e) => write!(f, "no database connection available: {e}"),
+            DbError::WrongPool(used, needed) => write!(
+                f,
+                "diesel-cluster: {used} was used under a ReplicationLayer whose pool needs {needed}"
+            ),
         }
     }
 }
@@ -188,7 +225,9 @@ impl std::error::Error for DbError {
         match self {
             DbError::Pool(e) => Some(e),
             DbError::Query(e) => Some(e),
-            DbError::Aborted => None,
+            #[cfg(feature = "async")]
+            DbError::AsyncPool(e) => Some(e),
+            DbError::Aborted | DbError::WrongPool(..) => None,
         }
     }
 }
@@ -200,6 +239,10 @@ impl IntoResponse for DbError {
         log::error!("{self}");
         match self {
             DbError::Pool(_) | DbError::Aborted => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+            }
+            #[cfg(feature = "async")]
+            DbError::AsyncPool(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
             }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "database error").into_response(),

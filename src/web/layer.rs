@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use super::db::Db;
 use super::pin::{self, CookieSettings, Incoming, Pin, SameSite};
-use super::state::{Config, PinMode, RequestState};
+use super::state::{Config, PinMode, Pools, RequestState};
 use crate::error::Error;
 use crate::pool::ClusterManager;
 use crate::role::Role;
@@ -49,7 +49,16 @@ impl ReplicationLayer {
     /// A layer with the default settings over `pool` (see [`ReplicationLayerBuilder`]).
     pub fn new(pool: Pool<ClusterManager>) -> ReplicationLayer {
         ReplicationLayer {
-            config: Arc::new(default_config(pool)),
+            config: Arc::new(default_config(Pools::Blocking(pool))),
+        }
+    }
+
+    /// A layer with the default settings over an async pool (bb8 or deadpool, feature
+    /// `async`), for handlers that use `AsyncDb`: no blocking thread.
+    #[cfg(feature = "async")]
+    pub fn new_async(pool: impl super::AsyncPool) -> ReplicationLayer {
+        ReplicationLayer {
+            config: Arc::new(default_config(Pools::Async(Arc::new(pool)))),
         }
     }
 
@@ -67,9 +76,9 @@ impl ReplicationLayer {
 const DEFAULT_COOKIE: &str = "db_pin";
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(30);
 
-fn default_config(pool: Pool<ClusterManager>) -> Config {
+fn default_config(pools: Pools) -> Config {
     Config {
-        pool,
+        pools,
         read_methods: vec![Method::GET, Method::HEAD, Method::OPTIONS],
         mode: PinMode::Token(DEFAULT_TOKEN_LIFETIME),
         cookie: CookieSettings {
@@ -168,11 +177,22 @@ impl ReplicationLayerBuilder {
 
     /// Checks the settings and builds the layer over `pool`.
     pub fn build(self, pool: Pool<ClusterManager>) -> Result<ReplicationLayer, Error> {
+        self.build_over(Pools::Blocking(pool))
+    }
+
+    /// Checks the settings and builds the layer over an async pool (bb8 or deadpool,
+    /// feature `async`), for handlers that use `AsyncDb`.
+    #[cfg(feature = "async")]
+    pub fn build_async(self, pool: impl super::AsyncPool) -> Result<ReplicationLayer, Error> {
+        self.build_over(Pools::Async(Arc::new(pool)))
+    }
+
+    fn build_over(self, pools: Pools) -> Result<ReplicationLayer, Error> {
         let bad = |option: &str, reason: String| Error::InvalidOption {
             option: option.to_string(),
             reason,
         };
-        let mut config = default_config(pool);
+        let mut config = default_config(pools);
         if let Some(methods) = self.read_methods {
             config.read_methods = methods;
         }

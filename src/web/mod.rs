@@ -8,6 +8,9 @@
 //! * GET-after-POST: a response to a request that wrote sets a cookie (the *pin*) so the
 //!   same client's next requests read their own writes (see [`PinMode`]).
 //! * [`MasterSessionStore`]: a tower-sessions store on the master.
+//! * With the feature `async` too, the same over diesel-async: a layer built over a bb8
+//!   or deadpool pool (`ReplicationLayer::new_async`), the `AsyncDb` extractor and
+//!   `AsyncMasterSessionStore` (see *Async* below).
 //!
 //! ```no_run
 //! use std::collections::HashMap;
@@ -108,23 +111,45 @@
 //! [`MasterSessionStore`] implements tower-sessions' `SessionStore` on the `sessions`
 //! table (migration `2026-11-29-000003_create_sessions`), always on the master.
 //!
+//! # Async
+//!
+//! With the features `axum` and `async`, a layer built over an async pool
+//! (`ReplicationLayer::new_async`, `ReplicationLayerBuilder::build_async`; any
+//! `AsyncPool`: diesel-async's bb8 and deadpool pools of `AsyncClusterConnection`)
+//! serves handlers that take `AsyncDb`: its `run(|conn| Box::pin(async move { .. }))`
+//! checks a connection out and runs the future in the handler's own task, inside the
+//! request's scope as a task-local scope (`Scope::within`), so no blocking thread is
+//! used and the role follows the future across `.await`s. Roles, overrides, the pin
+//! cookie and its checks are the layer's, the same for both kinds of pool.
+//! `AsyncMasterSessionStore` runs the session store's statements (shared with
+//! [`MasterSessionStore`]) over the async pool in a master scope.
+//!
+//! An extractor that doesn't match the layer's pool ([`Db`] under an async layer, or
+//! `AsyncDb` under an r2d2 one) fails the request with `DbError::WrongPool`, a 500.
+//!
 //! # Limits
 //!
 //! * Only writes made through [`Db::run`] (or reported with [`Db::record_write`]) are
 //!   in the token; writes made elsewhere during the request don't pin the client.
 //! * Tokens need MariaDB GTIDs (`@@last_gtid`); use [`PinMode::Window`] otherwise.
 
+#[cfg(feature = "async")]
+mod async_db;
 mod db;
 mod layer;
 pub(crate) mod pin;
 mod session;
 mod state;
 
+#[cfg(feature = "async")]
+pub use self::async_db::{AsyncDb, AsyncPool, AsyncPoolError, AsyncPooledConnection};
 pub use self::db::{Db, DbError, MissingLayer};
 pub use self::layer::{
     force_role, ForceRole, ForceRoleLayer, ReplicationLayer, ReplicationLayerBuilder,
     ReplicationService, ResponseFuture,
 };
 pub use self::pin::SameSite;
+#[cfg(feature = "async")]
+pub use self::session::AsyncMasterSessionStore;
 pub use self::session::MasterSessionStore;
 pub use self::state::PinMode;

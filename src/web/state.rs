@@ -36,10 +36,29 @@ impl PinMode {
     }
 }
 
+/// The pool a layer's requests take connections from.
+pub(crate) enum Pools {
+    /// r2d2, for [`Db`](super::Db).
+    Blocking(Pool<ClusterManager>),
+    /// bb8 or deadpool, for `AsyncDb`.
+    #[cfg(feature = "async")]
+    Async(std::sync::Arc<dyn super::AsyncPool>),
+}
+
+impl std::fmt::Debug for Pools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pools::Blocking(pool) => f.debug_tuple("Blocking").field(pool).finish(),
+            #[cfg(feature = "async")]
+            Pools::Async(_) => f.write_str("Async"),
+        }
+    }
+}
+
 /// Settings shared by every request of one layer.
 #[derive(Debug)]
 pub(crate) struct Config {
-    pub(crate) pool: Pool<ClusterManager>,
+    pub(crate) pools: Pools,
     pub(crate) read_methods: Vec<Method>,
     pub(crate) mode: PinMode,
     pub(crate) cookie: CookieSettings,
