@@ -823,6 +823,20 @@ need_state() {
     load_state || die "cluster '$NAME' does not exist (run: $0 --name $NAME start)"
 }
 
+# cmd_sql NODE [SQL|-]: SQL as root on NODE (stdin with `-` or no SQL).
+cmd_sql() {
+    [[ $# -ge 1 ]] || die "sql needs a NODE"
+    local node
+    node=$(canon_node "$1")
+    resolve_bins
+    need_state
+    if [[ $# -lt 2 || $2 == - ]]; then
+        "$MARIADB" --no-defaults -uroot --socket="$(sock "$node")" --connect-timeout=5 -N -B
+    else
+        root_sql "$node" "$2"
+    fi
+}
+
 cmd_urls() {
     need_state
     local m=${PORT[master]} r1=${PORT[replica1]} r2=${PORT[replica2]}
@@ -971,15 +985,7 @@ main() {
         sync_replicas "${1:-30}"
         ;;
     sql)
-        [[ $# -ge 1 ]] || die "sql needs a NODE"
-        node=$(canon_node "$1")
-        resolve_bins
-        need_state
-        if [[ $# -lt 2 || $2 == - ]]; then
-            "$MARIADB" --no-defaults -uroot --socket="$(sock "$node")" --connect-timeout=5 -N -B
-        else
-            root_sql "$node" "$2"
-        fi
+        cmd_sql "$@"
         ;;
     urls) cmd_urls ;;
     status)

@@ -597,15 +597,7 @@ galera_main() {
         wait_synced_nodes "${1:-60}" "${up[@]}"
         ;;
     sql)
-        [[ $# -ge 1 ]] || die "sql needs a NODE"
-        node=$(canon_node "$1")
-        resolve_bins
-        need_state
-        if [[ $# -lt 2 || $2 == - ]]; then
-            "$MARIADB" --no-defaults -uroot --socket="$(sock "$node")" --connect-timeout=5 -N -B
-        else
-            root_sql "$node" "$2"
-        fi
+        cmd_sql "$@"
         ;;
     urls) cmd_galera_urls ;;
     status)

@@ -48,6 +48,29 @@ fn counters(c: &common::TestCluster) -> String {
     table
 }
 
+/// What both deadlock tests must see: each transaction applied once, three attempts,
+/// one deadlock counted by the master (`before`: its count and the retries before).
+fn one_deadlock_one_retry(
+    c: &common::TestCluster,
+    cluster: &Cluster,
+    table: &str,
+    attempts: &AtomicU32,
+    before: (u64, u64),
+) {
+    assert_eq!(
+        final_counts(c, table),
+        "2,2",
+        "each transaction applied exactly once"
+    );
+    assert_eq!(
+        attempts.load(Relaxed),
+        3,
+        "two first attempts and one retry"
+    );
+    assert_eq!(deadlocks(c) - before.0, 1, "the master saw one deadlock");
+    assert_eq!(retries(cluster) - before.1, 1, "the retry is reported");
+}
+
 fn bump(table: &str, id: i32) -> String {
     format!("UPDATE {table} SET n = n + 1 WHERE id = {id}")
 }
@@ -65,7 +88,7 @@ fn a_deadlocked_blocking_transaction_runs_again_once() {
     let c = cluster();
     let cluster = Cluster::from_url(&c.cluster_url).unwrap();
     let table = counters(c);
-    let (deadlocks_before, retries_before) = (deadlocks(c), retries(&cluster));
+    let before = (deadlocks(c), retries(&cluster));
     let barrier = Arc::new(Barrier::new(2));
     let attempts = Arc::new(AtomicU32::new(0));
     let workers: Vec<_> = [(1, 2), (2, 1)]
@@ -96,26 +119,7 @@ fn a_deadlocked_blocking_transaction_runs_again_once() {
             .unwrap()
             .expect("both transactions commit in the end");
     }
-    assert_eq!(
-        final_counts(c, &table),
-        "2,2",
-        "each transaction applied exactly once"
-    );
-    assert_eq!(
-        attempts.load(Relaxed),
-        3,
-        "two first attempts and one retry"
-    );
-    assert_eq!(
-        deadlocks(c) - deadlocks_before,
-        1,
-        "the master saw one deadlock"
-    );
-    assert_eq!(
-        retries(&cluster) - retries_before,
-        1,
-        "the retry is reported"
-    );
+    one_deadlock_one_retry(c, &cluster, &table, &attempts, before);
 }
 
 #[cfg(feature = "async")]
@@ -126,7 +130,7 @@ async fn a_deadlocked_async_transaction_runs_again_once() {
     let c = cluster();
     let cluster = Cluster::from_url(&c.cluster_url).unwrap();
     let table = counters(c);
-    let (deadlocks_before, retries_before) = (deadlocks(c), retries(&cluster));
+    let before = (deadlocks(c), retries(&cluster));
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let attempts = Arc::new(AtomicU32::new(0));
     let tasks: Vec<_> = [(1, 2), (2, 1)]
@@ -160,26 +164,7 @@ async fn a_deadlocked_async_transaction_runs_again_once() {
             .unwrap()
             .expect("both transactions commit in the end");
     }
-    assert_eq!(
-        final_counts(c, &table),
-        "2,2",
-        "each transaction applied exactly once"
-    );
-    assert_eq!(
-        attempts.load(Relaxed),
-        3,
-        "two first attempts and one retry"
-    );
-    assert_eq!(
-        deadlocks(c) - deadlocks_before,
-        1,
-        "the master saw one deadlock"
-    );
-    assert_eq!(
-        retries(&cluster) - retries_before,
-        1,
-        "the retry is reported"
-    );
+    one_deadlock_one_retry(c, &cluster, &table, &attempts, before);
 }
 
 #[test]
