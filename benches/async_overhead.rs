@@ -15,6 +15,12 @@
 //!   all three servers: raw on the master only, ours in Auto role with causal
 //!   consistency (the read goes to a replica after waiting for the write's GTID).
 //!
+//! * `async throughput/..., master scope`: the same pool of cluster connections reading
+//!   from the master, as raw does: the library's cost at that load apart from spreading.
+//!
+//! `BENCH_POOL_READS="raw|ours|ours-master N"` runs only N reads of the throughput case
+//! (no clock), for counting the client's instructions with callgrind.
+//!
 //! Each side makes its own current-thread runtime calls (`block_on` per call, on both
 //! sides alike), except the throughput case, which runs on a 2-worker runtime.
 
@@ -210,7 +216,7 @@ fn throughput(sides: &Sides) {
         .build()
         .expect("a tokio runtime");
     let time = Duration::from_secs(3);
-    let (mut raw_reads, mut ours_reads) = (0, 0);
+    let (mut raw_reads, mut ours_reads, mut master_reads) = (0, 0, 0);
     rt.block_on(async {
         let raw_pool = bb8::Pool::builder()
             .max_size(16)
@@ -228,6 +234,7 @@ fn throughput(sides: &Sides) {
         for _ in 0..2 {
             raw_reads += hammer(raw_pool.clone(), 64, time, None).await;
             ours_reads += hammer(ours_pool.clone(), 64, time, Some(Role::Replica)).await;
+            master_reads += hammer(ours_pool.clone(), 64, time, Some(Role::Master)).await;
         }
     });
     let per = |reads: u64| (2.0 * time.as_nanos() as f64) / reads as f64;
@@ -239,6 +246,14 @@ fn throughput(sides: &Sides) {
             "wall time per read (lower is better): raw {raw_reads} reads from the master, \
              ours {ours_reads} reads spread over 2 replicas, in 2 x {time:?} each"
         ),
+    );
+    // The same pool in master scope: the library's own cost at this load, apart from
+    // what spreading the reads over more servers on the same cores does.
+    note(
+        "async throughput/64 tasks, pool of 16, master scope",
+        Some(per(raw_reads)),
+        Some(per(master_reads)),
+        &format!("ours {master_reads} reads from the master, as raw's"),
     );
 }
 
@@ -369,7 +384,91 @@ criterion_group! {
     targets = benches
 }
 
+/// `BENCH_POOL_READS=raw|ours|ours-master N`: N point selects by 64 tasks over a bb8 pool
+/// of 16 and nothing else, for counting the client's instructions under callgrind (the
+/// throughput case without the clock).
+fn pool_reads(side: &str, reads: u64) {
+    let urls = common::urls();
+    common::prepare(&urls);
+    let cluster = common::cluster(&urls);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    rt.block_on(async {
+        let left = Arc::new(AtomicU64::new(reads));
+        match side {
+            "raw" => {
+                let manager =
+                    AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(tcp(&urls.master));
+                let pool = bb8::Pool::builder().max_size(16).build(manager).await;
+                run_fixed(pool.expect("raw pool"), left.clone(), None).await
+            }
+            "ours" | "ours-master" => {
+                let role = if side == "ours" {
+                    Role::Replica
+                } else {
+                    Role::Master
+                };
+                let pool = bb8::Pool::builder()
+                    .max_size(16)
+                    .build(cluster.async_manager())
+                    .await;
+                run_fixed(pool.expect("our pool"), left.clone(), Some(role)).await
+            }
+            other => panic!("BENCH_POOL_READS: unknown side {other}"),
+        }
+    });
+}
+
+/// 64 tasks reading over `pool` until `left` reads were taken.
+async fn run_fixed<C>(pool: bb8::Pool<C>, left: Arc<AtomicU64>, scope: Option<Role>)
+where
+    C: diesel_async::pooled_connection::PoolableConnection<Backend = diesel::mysql::Mysql>
+        + 'static,
+    for<'a> diesel::dsl::Limit<
+        diesel::dsl::Select<
+            diesel::dsl::Find<bench_rows::table, i64>,
+            diesel::dsl::AsSelect<Row, diesel::mysql::Mysql>,
+        >,
+    >: diesel_async::methods::LoadQuery<'a, C, Row>,
+    for<'a> diesel::dsl::select<diesel::dsl::AsExprOf<i32, diesel::sql_types::Integer>>:
+        diesel_async::methods::LoadQuery<'a, C, i32>,
+    diesel::query_builder::SqlQuery: diesel_async::methods::ExecuteDsl<C>,
+{
+    let mut handles = Vec::new();
+    for t in 0..64u64 {
+        let (pool, left) = (pool.clone(), left.clone());
+        let work = async move {
+            let mut i = t * 7919;
+            while left
+                .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                let mut conn = pool.get().await.expect("pool checkout");
+                select(&mut *conn, key(i)).await;
+                i += 1;
+            }
+        };
+        handles.push(match scope {
+            Some(role) => tokio::spawn(task::with_role(role, work)),
+            None => tokio::spawn(work),
+        });
+    }
+    for h in handles {
+        h.await.expect("a reader task");
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("BENCH_POOL_READS") {
+        let mut parts = spec.split_whitespace();
+        let side = parts.next().unwrap_or("raw").to_string();
+        let reads = parts.next().and_then(|n| n.parse().ok()).unwrap_or(4000);
+        pool_reads(&side, reads);
+        return;
+    }
     group();
     Criterion::default().configure_from_args().final_summary();
 }
