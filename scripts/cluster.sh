@@ -354,25 +354,24 @@ choose_port() {
 
 # ---------------------------------------------------------------- nodes
 
-write_cnf() {
+# cnf_base NODE SERVER_ID: the [mariadbd] settings every local node has, replication or
+# Galera (paths, port, binlog, and the small sizes and fast durability settings of a
+# test cluster). scripts/galera.sh adds its own to them too.
+cnf_base() {
     local node=$1 d="$CDIR/$1"
-    {
-        echo "[mariadbd]"
-        [[ $EUID -eq 0 ]] && echo "user=root"
-        cat <<EOF
+    echo "[mariadbd]"
+    if [[ $EUID -eq 0 ]]; then echo "user=root"; fi
+    cat <<EOF
 datadir=$d/data
 socket=$d/mysqld.sock
 pid-file=$d/mysqld.pid
 log-error=$d/error.log
 port=${PORT[$node]}
 bind-address=127.0.0.1
-server-id=$(server_id "$node")
+server-id=$2
 log-bin=binlog
-relay-log=relay-bin
 binlog-format=ROW
 log-slave-updates=1
-gtid-strict-mode=1
-slave-net-timeout=10
 innodb-buffer-pool-size=32M
 innodb-log-file-size=16M
 innodb-flush-log-at-trx-commit=2
@@ -384,8 +383,19 @@ character-set-server=utf8mb4
 collation-server=utf8mb4_general_ci
 max-allowed-packet=64M
 EOF
+}
+
+write_cnf() {
+    local node=$1
+    {
+        cnf_base "$node" "$(server_id "$node")"
+        cat <<EOF
+relay-log=relay-bin
+gtid-strict-mode=1
+slave-net-timeout=10
+EOF
         [[ $node != master ]] && echo "read-only=1"
-    } >"$d/my.cnf"
+    } >"$CDIR/$node/my.cnf"
 }
 
 ensure_template() {

@@ -181,33 +181,12 @@ gcomm_address() {
 }
 
 write_cnf() {
-    local node=$1 d="$CDIR/$1"
+    local node=$1
     {
-        echo "[mariadbd]"
-        [[ $EUID -eq 0 ]] && echo "user=root"
+        cnf_base "$node" 1
         cat <<EOF
-datadir=$d/data
-socket=$d/mysqld.sock
-pid-file=$d/mysqld.pid
-log-error=$d/error.log
-port=${PORT[$node]}
-bind-address=127.0.0.1
-server-id=1
-log-bin=binlog
-binlog-format=ROW
-log-slave-updates=1
 default-storage-engine=InnoDB
 innodb-autoinc-lock-mode=2
-innodb-buffer-pool-size=32M
-innodb-log-file-size=16M
-innodb-flush-log-at-trx-commit=2
-sync-binlog=0
-skip-name-resolve
-max-connections=500
-performance-schema=OFF
-character-set-server=utf8mb4
-collation-server=utf8mb4_general_ci
-max-allowed-packet=64M
 wsrep-on=ON
 wsrep-provider=$GALERA_LIB
 wsrep-cluster-name=dcl-$NAME
@@ -224,7 +203,7 @@ gtid-domain-id=$((10 + $(node_index "$node")))
 wsrep-slave-threads=2
 wsrep-provider-options="gmcast.listen_addr=tcp://127.0.0.1:${GPORT[$node]};ist.recv_addr=127.0.0.1:${IPORT[$node]};evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;gcache.size=64M;pc.wait_prim_timeout=PT5S"
 EOF
-    } >"$d/my.cnf"
+    } >"$CDIR/$node/my.cnf"
 }
 
 # Vertical SHOW STATUS values: wsrep_var NODE NAME.
