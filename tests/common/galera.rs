@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use super::{check_command, check_guard, cluster_script, run_script};
+use super::{check_guard, cluster_script};
 
 /// One running Galera cluster, as `cluster.sh --galera urls` reports it.
 #[derive(Debug, Clone)]
@@ -60,21 +60,12 @@ impl GaleraCluster {
     /// every command but `sql`, `status`, `urls` and `wait-synced` needs the exclusive
     /// guard.
     pub fn run(&self, args: &[&str]) -> String {
-        if args.first() != Some(&"wait-synced") {
-            check_command(&self.name, args);
-        }
-        cluster_script(&self.name, args)
+        super::run_checked(&self.name, args)
     }
 
     /// Like [`run`](Self::run), returning stderr as the error.
     pub fn try_run(&self, args: &[&str]) -> Result<String, String> {
-        check_command(&self.name, args);
-        let out = run_script(&self.name, args);
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        super::try_run_checked(&self.name, args)
     }
 
     /// SQL as root on node `n` (1-based), batch output without the trailing newline.

@@ -319,24 +319,35 @@ fn check_command(name: &str, args: &[&str]) {
     check_guard(name, !reads);
 }
 
+/// `cluster.sh --name NAME ARGS...` after [`check_command`], panicking on failure;
+/// returns stdout. For every kind of cluster (the state tells the script which).
+pub(crate) fn run_checked(name: &str, args: &[&str]) -> String {
+    check_command(name, args);
+    cluster_script(name, args)
+}
+
+/// Like [`run_checked`], returning stderr as the error instead of panicking.
+pub(crate) fn try_run_checked(name: &str, args: &[&str]) -> Result<String, String> {
+    check_command(name, args);
+    let out = run_script(name, args);
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 impl TestCluster {
     /// Runs `cluster.sh --name NAME ARGS...`, panicking on failure; returns stdout.
     /// Every command but `sql`, `sync`, `status` and `urls` changes the nodes: it needs
     /// the [`exclusive`] guard.
     pub fn run(&self, args: &[&str]) -> String {
-        check_command(&self.name, args);
-        cluster_script(&self.name, args)
+        run_checked(&self.name, args)
     }
 
     /// Like [`run`](Self::run) but returns stderr as the error instead of panicking.
     pub fn try_run(&self, args: &[&str]) -> Result<String, String> {
-        check_command(&self.name, args);
-        let out = run_script(&self.name, args);
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        try_run_checked(&self.name, args)
     }
 
     /// SIGKILL the node ("master", "replica1", "replica2").

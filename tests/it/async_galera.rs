@@ -8,7 +8,7 @@
 //! `WSREP_SYNC_WAIT_UPTO_GTID` it found 7 stale reads in 20,000 on a loaded machine (see
 //! `galera::wait_head`); with the statement the library sends now, 0.
 use crate::common;
-use crate::galera::{cluster, gc, questions, NAME};
+use crate::galera::{cluster, gc, questions, quiet_causal_cluster, NAME};
 
 use common::galera::GaleraRestore;
 
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use diesel::sql_types::{BigInt, Integer};
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
-use diesel_cluster::{task, AsyncClusterConnection, Cluster, Consistency, Health, Role};
+use diesel_cluster::{task, AsyncClusterConnection, Consistency, Health};
 
 async fn served_by(conn: &mut AsyncClusterConnection) -> u16 {
     let port: i32 = task::with_replica(async {
@@ -68,16 +68,7 @@ async fn async_connection_routes_and_reads_its_writes_on_galera() {
     let _g = common::exclusive(NAME);
     let c = gc();
     let _restore = GaleraRestore(c);
-    // For the count: a monitor that looks once, at the start (its rounds are statements
-    // on every node too).
-    let quiet = Cluster::builder()
-        .url(&c.cluster_url)
-        .default_role(Role::Auto)
-        .consistency(Consistency::Causal)
-        .causal_timeout(Duration::from_secs(2))
-        .monitor_interval(Some(Duration::from_secs(300)))
-        .build()
-        .unwrap();
+    let quiet = quiet_causal_cluster();
     let mut conn = quiet.connect_async();
     conn.batch_execute(
         "DROP TABLE IF EXISTS gasync; CREATE TABLE gasync (id INT PRIMARY KEY, v INT NOT NULL)",

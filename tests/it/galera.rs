@@ -523,6 +523,37 @@ pub(crate) fn questions(c: &GaleraCluster) -> u64 {
     (1..=3).map(|n| c.status_var(n, "Questions")).sum()
 }
 
+/// Writes each row of `ids` on `w`, reads it back on `r` at once (raw connections, no
+/// library): how many reads missed their row.
+fn raw_pairs(w: &mut MysqlConnection, r: &mut MysqlConnection, ids: std::ops::Range<i32>) -> usize {
+    let mut stale = 0;
+    for id in ids {
+        diesel::sql_query(format!("INSERT INTO app.gcausal VALUES ({id}, {id})"))
+            .execute(w)
+            .unwrap();
+        let seen: Count = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM app.gcausal WHERE id = {id}"
+        ))
+        .get_result(r)
+        .unwrap();
+        stale += usize::from(seen.n != 1);
+    }
+    stale
+}
+
+/// A causal cluster in Auto role whose monitor looks once, at the start: its rounds are
+/// statements on every node, which the causal counts of `Questions` must not include.
+pub(crate) fn quiet_causal_cluster() -> Cluster {
+    Cluster::builder()
+        .url(&gc().cluster_url)
+        .default_role(Role::Auto)
+        .consistency(Consistency::Causal)
+        .causal_timeout(Duration::from_secs(2))
+        .monitor_interval(Some(Duration::from_secs(300)))
+        .build()
+        .unwrap()
+}
+
 /// Causal: 500 write-then-read pairs, the write on the writer and the read on another
 /// node, none stale; the extra statements counted by the servers. Compared with
 /// `wsrep_sync_wait` on a raw session, and with no wait at all.
@@ -531,15 +562,7 @@ fn causal_reads_see_their_writes_on_other_nodes() {
     let _g = common::exclusive(NAME);
     let c = gc();
     let _restore = GaleraRestore(c);
-    // One monitor round at the start, then none during the count.
-    let cluster = Cluster::builder()
-        .url(&c.cluster_url)
-        .default_role(Role::Auto)
-        .consistency(Consistency::Causal)
-        .causal_timeout(Duration::from_secs(2))
-        .monitor_interval(Some(Duration::from_secs(300)))
-        .build()
-        .unwrap();
+    let cluster = quiet_causal_cluster();
     let mut conn = cluster.connect();
     conn.batch_execute(
         "DROP TABLE IF EXISTS gcausal; CREATE TABLE gcausal (id INT PRIMARY KEY, v INT NOT NULL)",
@@ -583,36 +606,12 @@ fn causal_reads_see_their_writes_on_other_nodes() {
     r.batch_execute("SET SESSION wsrep_sync_wait = 1").unwrap();
     let q2 = questions(c);
     let t2 = Instant::now();
-    let mut sync_wait_stale = 0;
-    for id in 0..pairs {
-        let id = 10_000 + id;
-        diesel::sql_query(format!("INSERT INTO app.gcausal VALUES ({id}, {id})"))
-            .execute(&mut w)
-            .unwrap();
-        let seen: Count = diesel::sql_query(format!(
-            "SELECT COUNT(*) AS n FROM app.gcausal WHERE id = {id}"
-        ))
-        .get_result(&mut r)
-        .unwrap();
-        sync_wait_stale += usize::from(seen.n != 1);
-    }
+    let sync_wait_stale = raw_pairs(&mut w, &mut r, 10_000..10_000 + pairs);
     let sync_wait_time = t2.elapsed();
     let sync_wait_extra = (questions(c) - q2 - 3) as f64 / pairs as f64 - 2.0;
     // And with no wait at all, to see what the waits are for.
     r.batch_execute("SET SESSION wsrep_sync_wait = 0").unwrap();
-    let mut unwaited_stale = 0;
-    for id in 0..pairs {
-        let id = 20_000 + id;
-        diesel::sql_query(format!("INSERT INTO app.gcausal VALUES ({id}, {id})"))
-            .execute(&mut w)
-            .unwrap();
-        let seen: Count = diesel::sql_query(format!(
-            "SELECT COUNT(*) AS n FROM app.gcausal WHERE id = {id}"
-        ))
-        .get_result(&mut r)
-        .unwrap();
-        unwaited_stale += usize::from(seen.n != 1);
-    }
+    let unwaited_stale = raw_pairs(&mut w, &mut r, 20_000..20_000 + pairs);
     let status = cluster.status();
     let waits: u64 = status.nodes.iter().map(|n| n.causal_waits).sum();
     let timeouts: u64 = status.nodes.iter().map(|n| n.causal_timeouts).sum();

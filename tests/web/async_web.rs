@@ -208,19 +208,7 @@ fn async_sessions_written_in_a_get_live_on_the_master() {
         ReplicationLayer::builder(),
     );
     let _delay = Delayed::new(c, 2);
-    let mut jar = Jar::default();
-    for expected in 1..=3 {
-        let r = app.get("/visit", jar.header().as_deref());
-        assert_eq!(r.status, StatusCode::OK, "{r:?}");
-        assert_eq!(r.body, expected.to_string());
-        jar.update(&r);
-    }
-    let id = jar.0.get("id").expect("the session cookie").clone();
-    let record = c.sql(
-        "master",
-        &format!("SELECT record FROM app.sessions WHERE id = '{id}'"),
-    );
-    assert!(record.contains("\"visits\":3"), "{record}");
+    three_visits_live_on_the_master(&app, c);
 }
 
 /// The async extractor under a layer built over an r2d2 pool: a 500, no panic.
