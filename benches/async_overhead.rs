@@ -169,8 +169,29 @@ fn paired_point_select(sides: &Sides) {
     }
 }
 
-/// Reads per task until `deadline`, over `pool`; returns the reads done.
-async fn hammer<C>(pool: bb8::Pool<C>, tasks: usize, time: Duration, scope: Option<Role>) -> u64
+/// When the reader tasks stop: at a deadline, or when a number of reads was taken.
+#[derive(Clone)]
+enum Until {
+    Deadline(Instant),
+    /// Reads left to take, shared by the tasks.
+    Reads(Arc<AtomicU64>),
+}
+
+impl Until {
+    /// Whether a task takes another read (taking it from the count).
+    fn more(&self) -> bool {
+        match self {
+            Until::Deadline(deadline) => Instant::now() < *deadline,
+            Until::Reads(left) => left
+                .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
+/// `tasks` tasks reading over `pool` (in `scope`'s role, if any) until `until`; returns
+/// the reads done.
+async fn readers<C>(pool: bb8::Pool<C>, tasks: usize, until: Until, scope: Option<Role>) -> u64
 where
     C: diesel_async::pooled_connection::PoolableConnection<Backend = diesel::mysql::Mysql>
         + 'static,
@@ -185,13 +206,12 @@ where
     diesel::query_builder::SqlQuery: diesel_async::methods::ExecuteDsl<C>,
 {
     let reads = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + time;
     let mut handles = Vec::new();
     for t in 0..tasks {
-        let (pool, reads) = (pool.clone(), reads.clone());
+        let (pool, reads, until) = (pool.clone(), reads.clone(), until.clone());
         let work = async move {
             let mut i = t as u64 * 7919;
-            while Instant::now() < deadline {
+            while until.more() {
                 let mut conn = pool.get().await.expect("pool checkout");
                 select(&mut *conn, key(i)).await;
                 i += 1;
@@ -232,9 +252,10 @@ fn throughput(sides: &Sides) {
             .expect("our pool");
         // Alternate, twice each, so drift in the machine's load hits both.
         for _ in 0..2 {
-            raw_reads += hammer(raw_pool.clone(), 64, time, None).await;
-            ours_reads += hammer(ours_pool.clone(), 64, time, Some(Role::Replica)).await;
-            master_reads += hammer(ours_pool.clone(), 64, time, Some(Role::Master)).await;
+            let until = || Until::Deadline(Instant::now() + time);
+            raw_reads += readers(raw_pool.clone(), 64, until(), None).await;
+            ours_reads += readers(ours_pool.clone(), 64, until(), Some(Role::Replica)).await;
+            master_reads += readers(ours_pool.clone(), 64, until(), Some(Role::Master)).await;
         }
     });
     let per = |reads: u64| (2.0 * time.as_nanos() as f64) / reads as f64;
@@ -397,13 +418,13 @@ fn pool_reads(side: &str, reads: u64) {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async {
-        let left = Arc::new(AtomicU64::new(reads));
+        let until = Until::Reads(Arc::new(AtomicU64::new(reads)));
         match side {
             "raw" => {
                 let manager =
                     AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(tcp(&urls.master));
                 let pool = bb8::Pool::builder().max_size(16).build(manager).await;
-                run_fixed(pool.expect("raw pool"), left.clone(), None).await
+                readers(pool.expect("raw pool"), 64, until, None).await
             }
             "ours" | "ours-master" => {
                 let role = if side == "ours" {
@@ -415,50 +436,11 @@ fn pool_reads(side: &str, reads: u64) {
                     .max_size(16)
                     .build(cluster.async_manager())
                     .await;
-                run_fixed(pool.expect("our pool"), left.clone(), Some(role)).await
+                readers(pool.expect("our pool"), 64, until, Some(role)).await
             }
             other => panic!("BENCH_POOL_READS: unknown side {other}"),
         }
     });
-}
-
-/// 64 tasks reading over `pool` until `left` reads were taken.
-async fn run_fixed<C>(pool: bb8::Pool<C>, left: Arc<AtomicU64>, scope: Option<Role>)
-where
-    C: diesel_async::pooled_connection::PoolableConnection<Backend = diesel::mysql::Mysql>
-        + 'static,
-    for<'a> diesel::dsl::Limit<
-        diesel::dsl::Select<
-            diesel::dsl::Find<bench_rows::table, i64>,
-            diesel::dsl::AsSelect<Row, diesel::mysql::Mysql>,
-        >,
-    >: diesel_async::methods::LoadQuery<'a, C, Row>,
-    for<'a> diesel::dsl::select<diesel::dsl::AsExprOf<i32, diesel::sql_types::Integer>>:
-        diesel_async::methods::LoadQuery<'a, C, i32>,
-    diesel::query_builder::SqlQuery: diesel_async::methods::ExecuteDsl<C>,
-{
-    let mut handles = Vec::new();
-    for t in 0..64u64 {
-        let (pool, left) = (pool.clone(), left.clone());
-        let work = async move {
-            let mut i = t * 7919;
-            while left
-                .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
-                .is_ok()
-            {
-                let mut conn = pool.get().await.expect("pool checkout");
-                select(&mut *conn, key(i)).await;
-                i += 1;
-            }
-        };
-        handles.push(match scope {
-            Some(role) => tokio::spawn(task::with_role(role, work)),
-            None => tokio::spawn(work),
-        });
-    }
-    for h in handles {
-        h.await.expect("a reader task");
-    }
 }
 
 fn main() {
