@@ -154,19 +154,15 @@ impl AsyncDb {
         self.scope()
             .within(async move {
                 let mut conn = pool.get().await.map_err(DbError::AsyncPool)?;
-                // A pooled connection remembers the last write it ever made, maybe for
-                // another request: only a position that moved during `f` is this one's.
-                let before = match track {
-                    true => conn.consistency_token().await,
-                    false => None,
+                let before = if track {
+                    conn.consistency_token().await
+                } else {
+                    None
                 };
                 let result = f(&mut conn).await;
                 if track {
-                    if let Some(after) = conn.consistency_token().await {
-                        if before.as_ref() != Some(&after) {
-                            self.0.record(after);
-                        }
-                    }
+                    let after = conn.consistency_token().await;
+                    self.0.state().record_if_moved(before, after);
                 }
                 result.map_err(DbError::Query)
             })

@@ -74,10 +74,10 @@ impl Db {
         }
     }
 
-    /// Notes the position of writes made by this request (merged with earlier ones).
+    /// The request's state (the position of its writes, for the pin cookie).
     #[cfg(feature = "async")]
-    pub(crate) fn record(&self, token: crate::consistency::ConsistencyToken) {
-        self.state.record(token);
+    pub(crate) fn state(&self) -> &RequestState {
+        &self.state
     }
 
     pub(crate) fn set_role(&self, role: Role) {
@@ -132,8 +132,6 @@ impl Db {
         let task = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(DbError::Pool)?;
             let _scope = scope.enter();
-            // A pooled connection remembers the last write it ever made, maybe for
-            // another request: only a position that moved during `f` is this request's.
             let before = if track {
                 conn.consistency_token()
             } else {
@@ -141,11 +139,7 @@ impl Db {
             };
             let result = f(&mut conn);
             if track {
-                if let Some(after) = conn.consistency_token() {
-                    if before.as_ref() != Some(&after) {
-                        state.record(after);
-                    }
-                }
+                state.record_if_moved(before, conn.consistency_token());
             }
             result.map_err(DbError::Query)
         });

@@ -75,6 +75,21 @@ pub(crate) struct RequestState {
 }
 
 impl RequestState {
+    /// Notes the position a pooled connection reports after the handler's work, if it
+    /// moved from `before`: a pooled connection remembers the last write it ever made,
+    /// maybe for another request, so only a position that moved is this request's.
+    pub(crate) fn record_if_moved(
+        &self,
+        before: Option<ConsistencyToken>,
+        after: Option<ConsistencyToken>,
+    ) {
+        if let Some(after) = after {
+            if before.as_ref() != Some(&after) {
+                self.record(after);
+            }
+        }
+    }
+
     pub(crate) fn record(&self, token: ConsistencyToken) {
         let mut written = self.written.lock();
         match &mut *written {

@@ -48,8 +48,9 @@ impl AsyncMasterSessionStore {
         }
     }
 
-    /// Runs the future `f` makes with a pooled connection, in a master scope.
-    async fn on_master<T, F>(&self, f: F) -> session_store::Result<T>
+    /// Runs the future `f` makes with a pooled connection, in a master scope. The outer
+    /// error: no connection; the inner result is the statement's.
+    async fn on_master<T, F>(&self, f: F) -> session_store::Result<diesel::QueryResult<T>>
     where
         F: for<'r> FnOnce(&'r mut AsyncClusterConnection) -> BoxFuture<'r, diesel::QueryResult<T>>
             + Send,
@@ -57,7 +58,7 @@ impl AsyncMasterSessionStore {
     {
         crate::task::with_master(async {
             let mut conn = self.pool.get().await.map_err(backend)?;
-            f(&mut conn).await.map_err(backend)
+            Ok(f(&mut conn).await)
         })
         .await
     }
@@ -68,11 +69,9 @@ impl SessionStore for AsyncMasterSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         for _ in 0..queries::CREATE_ATTEMPTS {
             let statement = queries::insert(record)?;
-            let inserted = crate::task::with_master(async {
-                let mut conn = self.pool.get().await.map_err(backend)?;
-                Ok::<_, session_store::Error>(statement.execute(&mut *conn).await)
-            })
-            .await?;
+            let inserted = self
+                .on_master(|conn| Box::pin(async move { statement.execute(conn).await }))
+                .await?;
             match inserted {
                 Ok(_) => return Ok(()),
                 Err(e) if queries::id_taken(&e) => record.id = Id::default(),
@@ -85,21 +84,24 @@ impl SessionStore for AsyncMasterSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let statement = queries::save(record)?;
         self.on_master(|conn| Box::pin(async move { statement.execute(conn).await.map(drop) }))
-            .await
+            .await?
+            .map_err(backend)
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
         let statement = queries::load(&session_id.to_string());
         let stored: Option<queries::Stored> = self
             .on_master(|conn| Box::pin(async move { statement.get_result(conn).await.optional() }))
-            .await?;
+            .await?
+            .map_err(backend)?;
         stored.map(|s| queries::decode(&s.record)).transpose()
     }
 
     async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
         let statement = queries::delete(&session_id.to_string());
         self.on_master(|conn| Box::pin(async move { statement.execute(conn).await.map(drop) }))
-            .await
+            .await?
+            .map_err(backend)
     }
 }
 
@@ -108,6 +110,7 @@ impl ExpiredDeletion for AsyncMasterSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         let statement = queries::delete_expired();
         self.on_master(|conn| Box::pin(async move { statement.execute(conn).await.map(drop) }))
-            .await
+            .await?
+            .map_err(backend)
     }
 }
