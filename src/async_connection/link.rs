@@ -198,6 +198,10 @@ impl Link for AsyncNode {
     }
 
     async fn rediscover(topology: &Arc<Topology>) -> Option<usize> {
+        if topology.config.kind == crate::galera::ClusterKind::Galera {
+            // A choice among what the monitor saw, no I/O: no blocking thread needed.
+            return crate::failover::rediscover(topology);
+        }
         // It connects to the nodes with the blocking client: off the runtime's threads.
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
