@@ -8,18 +8,25 @@
 //! * `async point_select paired wall/...` (`bench-note`): raw and ours alternating call
 //!   by call, the median of per-round ratios, as `benches/overhead.rs` does.
 //! * `async throughput/...`: 64 tasks over a bb8 pool of 16, point selects for a fixed
-//!   time; raw is one pool to the master (what an app without this library does), ours
-//!   one pool of cluster connections in replica scope (reads spread over both
-//!   replicas). Reported as wall time per read (lower is better).
+//!   time, reported as wall time per read (lower is better). Raw is one pool to the
+//!   master (what an app without this library does), ours one pool of cluster
+//!   connections in replica scope (reads spread over both replicas).
+//!   * `..., both spread`: raw spread by hand over two pools of 8, one per replica, the
+//!     control for what spreading itself does on this machine;
+//!   * `..., master scope`: our pool reading from the master, as raw does: the
+//!     library's cost at that load apart from spreading;
+//!   * `..., each server capped at N% of a CPU`: the same sides with every server held
+//!     to a CPU quota (`scripts/cluster.sh cap`, `BENCH_CAP`, default 25), as if each
+//!     node had a small machine of its own: the servers bound the throughput, as in a
+//!     deployment, and the replicas add capacity. Uncapped, the client and the three
+//!     servers share this machine's two cores and spreading can't add any.
 //! * `async causal read after a write`: UPDATE then read the row, `Questions` counted by
 //!   all three servers: raw on the master only, ours in Auto role with causal
 //!   consistency (the read goes to a replica after waiting for the write's GTID).
 //!
-//! * `async throughput/..., master scope`: the same pool of cluster connections reading
-//!   from the master, as raw does: the library's cost at that load apart from spreading.
-//!
-//! `BENCH_POOL_READS="raw|ours|ours-master N"` runs only N reads of the throughput case
-//! (no clock), for counting the client's instructions with callgrind.
+//! `BENCH_POOL_READS="raw|raw-spread|ours|ours-master N"` runs only N reads of one side
+//! of the throughput case (no clock), for counting the client's instructions with
+//! callgrind.
 //!
 //! Each side makes its own current-thread runtime calls (`block_on` per call, on both
 //! sides alike), except the throughput case, which runs on a 2-worker runtime.
@@ -229,53 +236,177 @@ where
     AtomicU64::load(&reads, Relaxed)
 }
 
+/// The throughput case's sides.
+#[derive(Clone, Copy)]
+enum Side {
+    /// One raw pool of 16 to the master: what an app without this library does.
+    Raw,
+    /// Two raw pools of 8, to replica1 and replica2, half the tasks on each: reads
+    /// spread by hand, the control for what spreading does on this machine.
+    RawSpread,
+    /// One pool of 16 cluster connections in replica scope (spread by the library).
+    Ours,
+    /// The same pool in master scope: the library's cost on raw's server.
+    OursMaster,
+    /// A pool of 16 cluster connections with `replica_affinity`, in replica scope: each
+    /// connection keeps the replica it first read from, so the pool's connections
+    /// spread over the replicas (as raw's two pools do) instead of every statement.
+    OursAffinity,
+}
+
+const SIDES: [Side; 5] = [
+    Side::Raw,
+    Side::RawSpread,
+    Side::Ours,
+    Side::OursMaster,
+    Side::OursAffinity,
+];
+
+struct Pools {
+    master: bb8::Pool<AsyncMysqlConnection>,
+    replicas: [bb8::Pool<AsyncMysqlConnection>; 2],
+    ours: bb8::Pool<AsyncClusterConnection>,
+    affinity: bb8::Pool<AsyncClusterConnection>,
+}
+
+impl Pools {
+    async fn new(urls: &Urls, cluster: &Cluster) -> Pools {
+        async fn ours(cluster: &Cluster) -> bb8::Pool<AsyncClusterConnection> {
+            bb8::Pool::builder()
+                .max_size(16)
+                .build(cluster.async_manager())
+                .await
+                .expect("our pool")
+        }
+        let raw = |url: &str, size| {
+            bb8::Pool::builder()
+                .max_size(size)
+                .build(AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(
+                    tcp(url),
+                ))
+        };
+        Pools {
+            master: raw(&urls.master, 16).await.expect("raw pool"),
+            replicas: [
+                raw(&urls.replica1, 8).await.expect("raw replica1 pool"),
+                raw(&urls.replica2, 8).await.expect("raw replica2 pool"),
+            ],
+            ours: ours(cluster).await,
+            affinity: ours(
+                &Cluster::builder()
+                    .url(&urls.cluster)
+                    .replica_affinity(true)
+                    .build()
+                    .expect("affinity cluster"),
+            )
+            .await,
+        }
+    }
+
+    /// 64 tasks reading on `side` until `until`; the reads done.
+    async fn read(&self, side: Side, until: Until) -> u64 {
+        match side {
+            Side::Raw => readers(self.master.clone(), 64, until, None).await,
+            Side::RawSpread => {
+                let [one, two] = &self.replicas;
+                let (a, b) = tokio::join!(
+                    readers(one.clone(), 32, until.clone(), None),
+                    readers(two.clone(), 32, until, None)
+                );
+                a + b
+            }
+            Side::Ours => readers(self.ours.clone(), 64, until, Some(Role::Replica)).await,
+            Side::OursMaster => readers(self.ours.clone(), 64, until, Some(Role::Master)).await,
+            Side::OursAffinity => {
+                readers(self.affinity.clone(), 64, until, Some(Role::Replica)).await
+            }
+        }
+    }
+
+    /// Reads taken by each of [`SIDES`] in `rounds` alternations of `time` each (so
+    /// drift in the machine's load hits all of them).
+    async fn alternate(&self, time: Duration, rounds: u32) -> [u64; 5] {
+        let mut reads = [0; 5];
+        for _ in 0..rounds {
+            for (n, side) in SIDES.into_iter().enumerate() {
+                reads[n] += self
+                    .read(side, Until::Deadline(Instant::now() + time))
+                    .await;
+            }
+        }
+        reads
+    }
+}
+
 fn throughput(sides: &Sides) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let time = Duration::from_secs(3);
-    let (mut raw_reads, mut ours_reads, mut master_reads) = (0, 0, 0);
+    let (time, rounds) = (Duration::from_secs(3), 2);
+    let cap: u32 = std::env::var("BENCH_CAP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25);
+    let per = |reads: u64| (f64::from(rounds) * time.as_nanos() as f64) / reads as f64;
+    let report = |case: &str, [raw, spread, ours, master, affinity]: [u64; 5]| {
+        let name = |what: &str| format!("async throughput/64 tasks, pool of 16{case}{what}");
+        let each = format!("in {rounds} x {time:?} each");
+        note(
+            &name(""),
+            Some(per(raw)),
+            Some(per(ours)),
+            &format!(
+                "wall time per read (lower is better): raw {raw} reads from the master, \
+                 ours {ours} reads spread over 2 replicas, {each}"
+            ),
+        );
+        note(
+            &name(", both spread"),
+            Some(per(spread)),
+            Some(per(ours)),
+            &format!(
+                "raw {spread} reads from two pools of 8, one per replica; ours {ours} as above"
+            ),
+        );
+        note(
+            &name(", both spread, replica_affinity"),
+            Some(per(spread)),
+            Some(per(affinity)),
+            &format!(
+                "ours {affinity} reads with replica_affinity: each connection keeps one \
+                 replica, the pool's connections spread over both"
+            ),
+        );
+        note(
+            &name(", master scope"),
+            Some(per(raw)),
+            Some(per(master)),
+            &format!("ours {master} reads from the master, as raw's"),
+        );
+    };
     rt.block_on(async {
-        let raw_pool = bb8::Pool::builder()
-            .max_size(16)
-            .build(AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(
-                tcp(&sides.urls.master),
-            ))
-            .await
-            .expect("raw pool");
-        let ours_pool = bb8::Pool::builder()
-            .max_size(16)
-            .build(sides.cluster.async_manager())
-            .await
-            .expect("our pool");
-        // Alternate, twice each, so drift in the machine's load hits both.
-        for _ in 0..2 {
-            let until = || Until::Deadline(Instant::now() + time);
-            raw_reads += readers(raw_pool.clone(), 64, until(), None).await;
-            ours_reads += readers(ours_pool.clone(), 64, until(), Some(Role::Replica)).await;
-            master_reads += readers(ours_pool.clone(), 64, until(), Some(Role::Master)).await;
+        let pools = Pools::new(&sides.urls, &sides.cluster).await;
+        // The client and the three servers share this machine's cores: spreading the
+        // reads can't add capacity, so this measures the client's overhead.
+        report("", pools.alternate(time, rounds).await);
+        // Each server held to `cap`% of a CPU, as if on a small machine of its own
+        // (the client keeps the rest): the servers bound the throughput, as in a
+        // deployment, and spreading reads over the replicas adds capacity.
+        match common::Capped::all(cap) {
+            Ok(_capped) => report(
+                &format!(", each server capped at {cap}% of a CPU"),
+                pools.alternate(time, rounds).await,
+            ),
+            Err(e) => note(
+                &format!("async throughput/64 tasks, pool of 16, servers capped at {cap}%"),
+                None,
+                None,
+                &format!("not measured: {e}"),
+            ),
         }
     });
-    let per = |reads: u64| (2.0 * time.as_nanos() as f64) / reads as f64;
-    note(
-        "async throughput/64 tasks, pool of 16",
-        Some(per(raw_reads)),
-        Some(per(ours_reads)),
-        &format!(
-            "wall time per read (lower is better): raw {raw_reads} reads from the master, \
-             ours {ours_reads} reads spread over 2 replicas, in 2 x {time:?} each"
-        ),
-    );
-    // The same pool in master scope: the library's own cost at this load, apart from
-    // what spreading the reads over more servers on the same cores does.
-    note(
-        "async throughput/64 tasks, pool of 16, master scope",
-        Some(per(raw_reads)),
-        Some(per(master_reads)),
-        &format!("ours {master_reads} reads from the master, as raw's"),
-    );
 }
 
 fn questions(urls: &[&str]) -> u64 {
@@ -405,10 +536,19 @@ criterion_group! {
     targets = benches
 }
 
-/// `BENCH_POOL_READS=raw|ours|ours-master N`: N point selects by 64 tasks over a bb8 pool
-/// of 16 and nothing else, for counting the client's instructions under callgrind (the
-/// throughput case without the clock).
+/// `BENCH_POOL_READS="SIDE N"` (SIDE: raw, raw-spread, ours, ours-master): N point
+/// selects by 64 tasks on that side of the throughput case and nothing else, for
+/// counting the client's instructions under callgrind (the throughput case without the
+/// clock).
 fn pool_reads(side: &str, reads: u64) {
+    let side = match side {
+        "raw" => Side::Raw,
+        "raw-spread" => Side::RawSpread,
+        "ours" => Side::Ours,
+        "ours-master" => Side::OursMaster,
+        "ours-affinity" => Side::OursAffinity,
+        other => panic!("BENCH_POOL_READS: unknown side {other}"),
+    };
     let urls = common::urls();
     common::prepare(&urls);
     let cluster = common::cluster(&urls);
@@ -418,28 +558,10 @@ fn pool_reads(side: &str, reads: u64) {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async {
-        let until = Until::Reads(Arc::new(AtomicU64::new(reads)));
-        match side {
-            "raw" => {
-                let manager =
-                    AsyncDieselConnectionManager::<AsyncMysqlConnection>::new(tcp(&urls.master));
-                let pool = bb8::Pool::builder().max_size(16).build(manager).await;
-                readers(pool.expect("raw pool"), 64, until, None).await
-            }
-            "ours" | "ours-master" => {
-                let role = if side == "ours" {
-                    Role::Replica
-                } else {
-                    Role::Master
-                };
-                let pool = bb8::Pool::builder()
-                    .max_size(16)
-                    .build(cluster.async_manager())
-                    .await;
-                readers(pool.expect("our pool"), 64, until, Some(role)).await
-            }
-            other => panic!("BENCH_POOL_READS: unknown side {other}"),
-        }
+        let pools = Pools::new(&urls, &cluster).await;
+        pools
+            .read(side, Until::Reads(Arc::new(AtomicU64::new(reads))))
+            .await
     });
 }
 

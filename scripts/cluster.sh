@@ -18,6 +18,10 @@
 #   freeze NODE           SIGSTOP one node: the process hangs while its host still
 #                         accepts TCP connections and acknowledges data
 #   thaw NODE             SIGCONT a frozen node (start, stop and restart thaw too)
+#   cap NODE PERCENT      limit the running node to PERCENT of one CPU (1..800, a
+#                         cgroup CPU quota), as if it had a smaller machine of its own;
+#                         a node started again runs uncapped
+#   uncap NODE            remove the cap (destroy removes every cap too)
 #   stop-sql NODE         STOP SLAVE SQL_THREAD on a replica
 #   start-sql NODE        START SLAVE SQL_THREAD on a replica
 #   delay NODE SECONDS    set MASTER_DELAY on a replica (0 removes it)
@@ -625,6 +629,62 @@ freeze_node() {
     kill -STOP "$pid"
 }
 
+# ---------------------------------------------------------------- CPU caps
+
+# cpu_cgroup NODE: the node's own CPU cgroup directory, on cgroup v2's unified
+# hierarchy or v1's cpu controller, whichever this machine mounts.
+cpu_cgroup() {
+    local leaf="dcl-$NAME-$1"
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        echo "/sys/fs/cgroup/$leaf"
+    elif [[ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
+        echo "/sys/fs/cgroup/cpu/$leaf"
+    else
+        die "no cgroup CPU controller under /sys/fs/cgroup: can't cap a node"
+    fi
+}
+
+cap_node() {
+    local node=$1 pct=$2 pid dir
+    [[ $pct =~ ^[0-9]+$ ]] && ((pct >= 1 && pct <= 800)) || die "cap needs PERCENT (1..800)"
+    pid=$(node_pid "$node") || die "$node is not running"
+    dir=$(cpu_cgroup "$node")
+    if [[ $dir == /sys/fs/cgroup/cpu/* ]]; then
+        mkdir -p "$dir" || die "can't create $dir (needs root)"
+        echo 100000 >"$dir/cpu.cfs_period_us"
+        echo $((pct * 1000)) >"$dir/cpu.cfs_quota_us"
+    else
+        grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control ||
+            echo +cpu >/sys/fs/cgroup/cgroup.subtree_control ||
+            die "can't enable the cpu controller for child cgroups"
+        mkdir -p "$dir" || die "can't create $dir (needs root)"
+        echo "$((pct * 1000)) 100000" >"$dir/cpu.max"
+    fi
+    # Moves every thread of the process; threads it starts later inherit the group.
+    echo "$pid" >"$dir/cgroup.procs" || die "can't move $node (pid $pid) into $dir"
+    log "$node capped at $pct% of a CPU"
+}
+
+uncap_node() {
+    local node=$1 dir pid
+    dir=$(cpu_cgroup "$node")
+    [[ -d $dir ]] || return 0
+    while read -r pid; do
+        echo "$pid" >"$(dirname "$dir")/cgroup.procs" 2>/dev/null || true
+    done <"$dir/cgroup.procs"
+    rmdir "$dir" 2>/dev/null || log "can't remove $dir"
+}
+
+# uncap_all: no node of this cluster capped (a cap left by a killed benchmark would
+# otherwise slow every test after it).
+uncap_all() {
+    local n
+    [[ -d /sys/fs/cgroup/cpu || -f /sys/fs/cgroup/cgroup.controllers ]] || return 0
+    for n in "${NODES[@]}"; do
+        uncap_node "$n"
+    done
+}
+
 stop_node() {
     local node=$1 pid
     pid=$(node_pid "$node") || {
@@ -674,6 +734,7 @@ destroy_cluster() {
             kill_node "$n"
         done
     fi
+    uncap_all
     # Strays (e.g. pid file gone): anything started from this cluster's dir.
     for pid in $(pids_with_cnf_prefix "$CDIR/"); do
         kill -KILL "$pid" 2>/dev/null || true
@@ -773,6 +834,7 @@ cmd_start() {
     with_global_lock
     ensure_template
     local t0=$SECONDS
+    uncap_all
     if load_state && [[ $READY == 1 ]]; then
         if ! recover_cluster; then
             log "cluster unusable, rebuilding it from scratch"
@@ -959,7 +1021,7 @@ main() {
     install) cmd_install ;;
     start) cmd_start ;;
     reset) cmd_reset ;;
-    stop | kill | freeze | thaw | start-node | restart | stop-sql | start-sql | delay)
+    stop | kill | freeze | thaw | start-node | restart | stop-sql | start-sql | delay | cap | uncap)
         [[ $# -ge 1 ]] || die "$cmd needs a NODE"
         node=$(canon_node "$1")
         resolve_bins
@@ -969,6 +1031,8 @@ main() {
         kill) kill_node "$node" ;;
         freeze) freeze_node "$node" ;;
         thaw) thaw_node "$node" ;;
+        cap) cap_node "$node" "${2:-}" ;;
+        uncap) uncap_node "$node" ;;
         start-node) cmd_start_node "$node" ;;
         restart)
             stop_node "$node"

@@ -55,6 +55,51 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh")
 }
 
+fn cluster_script(args: &[&str]) -> Result<(), String> {
+    let name = std::env::var("BENCH_CLUSTER").unwrap_or_else(|_| "main".to_string());
+    let out = Command::new("bash")
+        .arg(script())
+        .args(["--name", &name])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run scripts/cluster.sh: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "scripts/cluster.sh {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Every node of the bench cluster held to a CPU quota (`scripts/cluster.sh cap`), as
+/// if each had a small machine of its own; uncapped again when dropped.
+pub struct Capped;
+
+impl Capped {
+    pub fn all(percent: u32) -> Result<Capped, String> {
+        let capped = Capped;
+        for node in NODES {
+            cluster_script(&["cap", node, &percent.to_string()])?;
+        }
+        Ok(capped)
+    }
+}
+
+impl Drop for Capped {
+    fn drop(&mut self) {
+        for node in NODES {
+            if let Err(e) = cluster_script(&["uncap", node]) {
+                eprintln!("{e}");
+            }
+        }
+    }
+}
+
+const NODES: [&str; 3] = ["master", "replica1", "replica2"];
+
 /// Reads the URLs from `scripts/cluster.sh urls` (which does not start anything).
 pub fn urls() -> Urls {
     let name = std::env::var("BENCH_CLUSTER").unwrap_or_else(|_| "main".to_string());
