@@ -565,7 +565,50 @@ fn pool_reads(side: &str, reads: u64) {
     });
 }
 
+/// `BENCH_SELECTS="raw|ours master|replica N"`: N point selects on one connection, as
+/// the paired case makes them, and nothing else, for counting the client's
+/// instructions per statement under callgrind.
+fn selects(side: &str, scope: &str, n: u64) {
+    let urls = common::urls();
+    common::prepare(&urls);
+    let sides = Sides {
+        cluster: common::cluster(&urls),
+        one_replica: Cluster::builder()
+            .master(&urls.master)
+            .replica(&urls.replica1)
+            .build()
+            .expect("one-replica cluster"),
+        urls,
+    };
+    let rt = runtime();
+    match side {
+        "raw" => {
+            let mut conn = sides.raw(&rt, scope);
+            for i in 0..n {
+                rt.block_on(select(&mut conn, key(i)));
+            }
+        }
+        "ours" => {
+            let mut conn = sides.ours(scope);
+            for i in 0..n {
+                rt.block_on(task::with_role(role(scope), select(&mut conn, key(i))));
+            }
+        }
+        other => panic!("BENCH_SELECTS: unknown side {other}"),
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("BENCH_SELECTS") {
+        let parts: Vec<&str> = spec.split_whitespace().collect();
+        let n = parts.get(2).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        selects(
+            parts.get(0).copied().unwrap_or("raw"),
+            parts.get(1).copied().unwrap_or("master"),
+            n,
+        );
+        return;
+    }
     if let Ok(spec) = std::env::var("BENCH_POOL_READS") {
         let mut parts = spec.split_whitespace();
         let side = parts.next().unwrap_or("raw").to_string();
