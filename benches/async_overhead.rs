@@ -603,7 +603,7 @@ fn main() {
         let parts: Vec<&str> = spec.split_whitespace().collect();
         let n = parts.get(2).and_then(|n| n.parse().ok()).unwrap_or(1000);
         selects(
-            parts.get(0).copied().unwrap_or("raw"),
+            <[&str]>::first(&parts).copied().unwrap_or("raw"),
             parts.get(1).copied().unwrap_or("master"),
             n,
         );

@@ -190,6 +190,7 @@ impl PoolableConnection for AsyncClusterConnection {
     /// [`set_role`](AsyncClusterConnection::set_role) ends here.
     fn is_broken(&mut self) -> bool {
         self.engine.own_role = None;
+        self.engine.rebalance_replica();
         self.cancelled_beyond_repair() || self.engine.is_broken()
     }
 }

@@ -313,8 +313,18 @@ impl Builder {
     /// replica stays usable, instead of balancing every statement. Reads on one
     /// connection then never go back in time by landing on a replica further behind
     /// (monotonic reads), each connection holds one replica connection instead of one
-    /// per replica, and balancing happens across connections (a pool's connections
-    /// spread over the replicas as they first read). Default off: every read is balanced.
+    /// per replica, and balancing happens across connections: a pool's connections
+    /// spread over the replicas as they first read, and each time a pool takes a
+    /// connection back (r2d2, bb8, deadpool) it moves to the replica kept by the fewest
+    /// connections for its weight if that evens the spread, so connections that left a
+    /// replica while it was down come back to it. Default off: every read is balanced.
+    ///
+    /// For a pool under load this is the cheaper choice for the servers: each replica
+    /// then serves as many server connections as there are pooled connections on it,
+    /// not all of them. With every server held to a quarter of a CPU, 64 tasks over a
+    /// pool of 16 read as fast as two raw pools of 8 (one per replica), while balancing
+    /// every statement cost the replicas about 1.6 times as much CPU per read
+    /// (`benches/async_overhead.rs`, `docs/measurements.md`).
     pub fn replica_affinity(mut self, enabled: bool) -> Self {
         self.config.replica_affinity = enabled;
         self.mark("replica_affinity")

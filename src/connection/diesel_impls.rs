@@ -235,8 +235,11 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
     }
 
     /// See `Engine::is_broken`: an open transaction, raw transaction state, a named
-    /// lock that may be held, or session state left differing between nodes.
+    /// lock that may be held, or session state left differing between nodes. r2d2
+    /// calls it as the connection comes back: with `replica_affinity` the kept replica
+    /// is rebalanced then.
     fn is_broken(&mut self) -> bool {
+        self.engine.rebalance_replica();
         self.engine.is_broken()
     }
 }

@@ -216,6 +216,7 @@ impl<L: Link> Engine<L> {
 /// `cluster::registry`).
 impl<L> Drop for Engine<L> {
     fn drop(&mut self) {
+        self.keep_replica(None);
         self.cluster.connection_closed();
     }
 }

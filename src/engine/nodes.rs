@@ -2,6 +2,8 @@
 //! replayed), choosing the master and a replica, and reacting to connection-level
 //! failures (reconnect once; if that fails, eject the node for the cluster's cooldown).
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use diesel::result::{Error as DieselError, QueryResult};
 
 use super::{Engine, Link};
@@ -166,14 +168,14 @@ impl<L: Link> Engine<L> {
 
     fn pick_from(&mut self, exclude: &[usize]) -> (usize, bool) {
         let consistency = self.effective_consistency();
-        let shared = &self.cluster.topology();
+        let shared = &self.cluster.topology().clone();
         if consistency == Consistency::Strong {
             return (shared.master(), false);
         }
         // The replica opened at establish for this first read (still fit for it).
         if let Some(i) = self.first_pick.take() {
             if !exclude.contains(&i) && shared.is_usable_replica(i, shared.master(), consistency) {
-                self.last_replica = Some(i);
+                self.keep_replica(Some(i));
                 return (i, false);
             }
         }
@@ -198,7 +200,7 @@ impl<L: Link> Engine<L> {
         });
         match picked {
             Some(i) => {
-                self.last_replica = Some(i);
+                self.keep_replica(Some(i));
                 (i, false)
             }
             None => {
@@ -208,6 +210,55 @@ impl<L: Link> Engine<L> {
                     log::debug!("no usable replica; reading from the master");
                 }
                 (master, true)
+            }
+        }
+    }
+
+    /// With `replica_affinity`, when a pool takes the connection back: moves its kept
+    /// replica to the up replica kept by the fewest connections for its weight, if that
+    /// evens the spread. Without it, connections that left a replica while it was down
+    /// would stay on the others for the pool's lifetime. The move opens no connection
+    /// here: the next replica read opens the node, as any first read does.
+    pub(crate) fn rebalance_replica(&mut self) {
+        let shared = self.cluster.topology().clone();
+        let Some(mine) = self.last_replica.filter(|_| shared.config.replica_affinity) else {
+            return;
+        };
+        let master = shared.master();
+        // Fit for the cluster's default consistency: a replica still catching up
+        // after its restart is no place to move to.
+        let consistency = shared.config.consistency;
+        let load = |i: usize| {
+            let node = &shared.nodes[i];
+            (node.affine.load(Relaxed), u64::from(node.weight.max(1)))
+        };
+        // a/wa < b/wb, compared without division.
+        let lighter = |(a, wa): (u64, u64), (b, wb): (u64, u64)| a * wb < b * wa;
+        let best = (0..shared.nodes.len())
+            .filter(|&i| {
+                i != mine
+                    && shared.nodes[i].weight > 0
+                    && !self.unfit.get(i).copied().unwrap_or(false)
+                    && shared.is_usable_replica(i, master, consistency)
+            })
+            .min_by(|&a, &b| {
+                if lighter(load(a), load(b)) {
+                    std::cmp::Ordering::Less
+                } else if lighter(load(b), load(a)) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            });
+        if let Some(best) = best {
+            let (other, w_other) = load(best);
+            // Moving helps when the other replica, with this connection, carries less
+            // per weight than this one does now (so two connections never swap back
+            // and forth).
+            if lighter((other + 1, w_other), load(mine))
+                || !shared.is_usable_replica(mine, master, consistency)
+            {
+                self.keep_replica(Some(best));
             }
         }
     }
@@ -339,5 +390,26 @@ impl<L: Link> Engine<L> {
                 self.nodes[i] = None;
             }
         }
+    }
+}
+
+// No `Link` bound: `Drop` for `Engine` lets go of the kept replica.
+impl<L> Engine<L> {
+    /// Records the replica this connection read from last; with `replica_affinity` it
+    /// is kept, and counted on the node for [`rebalance_replica`](Self::rebalance_replica).
+    pub(crate) fn keep_replica(&mut self, i: Option<usize>) {
+        if self.last_replica == i {
+            return;
+        }
+        let shared = self.cluster.topology();
+        if shared.config.replica_affinity {
+            if let Some(old) = self.last_replica {
+                shared.nodes[old].affine.fetch_sub(1, Relaxed);
+            }
+            if let Some(new) = i {
+                shared.nodes[new].affine.fetch_add(1, Relaxed);
+            }
+        }
+        self.last_replica = i;
     }
 }

@@ -44,6 +44,8 @@ pub(crate) struct Node {
     latency_us: AtomicI64,
     /// Statements currently running on this node, over all connections.
     pub(crate) outstanding: AtomicU64,
+    /// Connections that keep this replica (`replica_affinity`).
+    pub(crate) affine: AtomicU64,
     pub(crate) counters: Counters,
     /// Why the monitor could not read this node's state, if it could not.
     pub(crate) monitor_error: Mutex<Option<String>>,
@@ -210,6 +212,7 @@ impl Node {
             lag_checked: AtomicU64::new(0),
             latency_us: AtomicI64::new(-1),
             outstanding: AtomicU64::new(0),
+            affine: AtomicU64::new(0),
             counters: Counters::default(),
             monitor_error: Mutex::new(None),
             seen: Mutex::new(MonitorView::default()),

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 use diesel_async::pooled_connection::{bb8, deadpool};
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use diesel_cluster::{task, AsyncClusterConnection, Cluster, Consistency, Role};
+use diesel_cluster::{task, AsyncClusterConnection, Cluster, Consistency, Health, Role};
 
 use common::db::{unique, users};
 use common::Restore;
@@ -424,4 +424,141 @@ struct Seq {
     #[diesel(sql_type = BigInt)]
     #[allow(dead_code)]
     seq: i64,
+}
+
+/// Holds all `n` connections of `pool` at once and reads `@@port` on each in replica
+/// scope: how many read on replica1 and replica2 (and anything else, which fails).
+async fn pool_spread(
+    c: &common::TestCluster,
+    pool: &bb8::Pool<AsyncClusterConnection>,
+    n: usize,
+) -> (usize, usize) {
+    task::with_replica(async {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            held.push(pool.get().await.expect("checkout"));
+        }
+        let (mut one, mut two) = (0, 0);
+        for conn in &mut held {
+            match port(conn).await.expect("a read") {
+                p if p == c.replica1_port => one += 1,
+                p if p == c.replica2_port => two += 1,
+                p => panic!("a replica-scope read answered by port {p}"),
+            }
+        }
+        (one, two)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_affinity_spreads_a_pool_again_after_a_replica_returns() {
+    let _g = common::exclusive(NAME);
+    let c = common::db::migrated(NAME);
+    let _restore = Restore(c);
+    let cluster = builder(c).replica_affinity(true).build().unwrap();
+    let pool = bb8::Pool::builder()
+        .max_size(8)
+        .build(cluster.async_manager())
+        .await
+        .unwrap();
+    // Each connection keeps one replica; the servers' `@@port` says which.
+    let first = pool_spread(c, &pool, 8).await;
+    assert_eq!(first, (4, 4), "8 connections over 2 replicas");
+
+    c.kill("replica1");
+    wait_health(&cluster, "replica1", |n| n.health != Health::Up).await;
+    assert_eq!(pool_spread(c, &pool, 8).await, (0, 8), "all on replica2");
+
+    c.start_node("replica1");
+    // Up, and its lag measured again: usable for the default consistency.
+    wait_health(&cluster, "replica1", |n| {
+        n.health == Health::Up && n.lag.is_some()
+    })
+    .await;
+    // The connections rebalance as they go back to the pool. A connection whose
+    // replica1 session died with the server reads elsewhere once more (its failed read
+    // moves), so this takes a round or two; then the spread holds.
+    let mut rounds = Vec::new();
+    while rounds.last() != Some(&(4, 4)) {
+        assert!(rounds.len() < 4, "never spread again: {rounds:?}");
+        rounds.push(pool_spread(c, &pool, 8).await);
+    }
+    assert_eq!(pool_spread(c, &pool, 8).await, (4, 4), "after {rounds:?}");
+    // Without affinity nothing is kept or counted.
+    let plain = builder(c).build().unwrap();
+    let mut conn = plain.connect_async();
+    let ports: HashSet<u16> = task::with_replica(async {
+        let mut seen = HashSet::new();
+        for _ in 0..6 {
+            seen.insert(port(&mut conn).await.unwrap());
+        }
+        seen
+    })
+    .await;
+    assert_eq!(ports.len(), 2, "round-robin per statement: {ports:?}");
+}
+
+async fn wait_health(
+    cluster: &Cluster,
+    node: &str,
+    ok: impl Fn(&diesel_cluster::NodeStatus) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cluster.status().node(node).is_some_and(&ok) {
+        assert!(Instant::now() < deadline, "{node}: {:?}", cluster.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The same rebalancing on the blocking connection: r2d2 hands its connections back
+/// through the same engine call.
+#[test]
+fn replica_affinity_spreads_an_r2d2_pool_again_too() {
+    let _g = common::exclusive(NAME);
+    let c = common::db::migrated(NAME);
+    let _restore = Restore(c);
+    let cluster = builder(c).replica_affinity(true).build().unwrap();
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(4)
+        .min_idle(Some(0))
+        .build(cluster.manager())
+        .unwrap();
+    let spread = || {
+        diesel_cluster::with_replica(|| {
+            let mut held: Vec<_> = (0..4).map(|_| pool.get().expect("checkout")).collect();
+            let ports: Vec<u16> = held
+                .iter_mut()
+                .map(|conn| {
+                    let query = diesel::select(diesel::dsl::sql::<Integer>("@@port"));
+                    let p: i32 =
+                        diesel::RunQueryDsl::get_result(query, &mut **conn).expect("a read");
+                    p as u16
+                })
+                .collect();
+            let on = |port| ports.iter().filter(|&&p| p == port).count();
+            assert_eq!(on(c.replica1_port) + on(c.replica2_port), 4, "{ports:?}");
+            (on(c.replica1_port), on(c.replica2_port))
+        })
+    };
+    assert_eq!(spread(), (2, 2));
+    c.kill("replica1");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(wait_health(&cluster, "replica1", |n| {
+        n.health != Health::Up
+    }));
+    assert_eq!(spread(), (0, 4));
+    c.start_node("replica1");
+    rt.block_on(wait_health(&cluster, "replica1", |n| {
+        n.health == Health::Up && n.lag.is_some()
+    }));
+    let mut rounds = Vec::new();
+    while rounds.last() != Some(&(2, 2)) {
+        assert!(rounds.len() < 4, "never spread again: {rounds:?}");
+        rounds.push(spread());
+    }
+    assert_eq!(spread(), (2, 2), "after {rounds:?}");
 }
