@@ -78,6 +78,21 @@ struct Sides {
 }
 
 impl Sides {
+    /// The bench cluster, prepared, with a master + replica1 cluster beside it.
+    fn new() -> Sides {
+        let urls = common::urls();
+        common::prepare(&urls);
+        Sides {
+            cluster: common::cluster(&urls),
+            one_replica: Cluster::builder()
+                .master(&urls.master)
+                .replica(&urls.replica1)
+                .build()
+                .expect("one-replica cluster"),
+            urls,
+        }
+    }
+
     fn raw(&self, rt: &Runtime, scope: &str) -> AsyncMysqlConnection {
         let url = if scope == "master" {
             &self.urls.master
@@ -513,17 +528,7 @@ fn causal_round_trips(sides: &Sides) {
 }
 
 fn benches(c: &mut Criterion) {
-    let urls = common::urls();
-    common::prepare(&urls);
-    let sides = Sides {
-        cluster: common::cluster(&urls),
-        one_replica: Cluster::builder()
-            .master(&urls.master)
-            .replica(&urls.replica1)
-            .build()
-            .expect("one-replica cluster"),
-        urls,
-    };
+    let sides = Sides::new();
     criterion_point_select(c, &sides);
     paired_point_select(&sides);
     throughput(&sides);
@@ -569,17 +574,7 @@ fn pool_reads(side: &str, reads: u64) {
 /// the paired case makes them, and nothing else, for counting the client's
 /// instructions per statement under callgrind.
 fn selects(side: &str, scope: &str, n: u64) {
-    let urls = common::urls();
-    common::prepare(&urls);
-    let sides = Sides {
-        cluster: common::cluster(&urls),
-        one_replica: Cluster::builder()
-            .master(&urls.master)
-            .replica(&urls.replica1)
-            .build()
-            .expect("one-replica cluster"),
-        urls,
-    };
+    let sides = Sides::new();
     let rt = runtime();
     match side {
         "raw" => {
