@@ -632,15 +632,13 @@ freeze_node() {
 # ---------------------------------------------------------------- CPU caps
 
 # cpu_cgroup NODE: the node's own CPU cgroup directory, on cgroup v2's unified
-# hierarchy or v1's cpu controller, whichever this machine mounts.
+# hierarchy or v1's cpu controller, whichever this machine mounts; nothing without one.
 cpu_cgroup() {
     local leaf="dcl-$NAME-$1"
     if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
         echo "/sys/fs/cgroup/$leaf"
     elif [[ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]]; then
         echo "/sys/fs/cgroup/cpu/$leaf"
-    else
-        die "no cgroup CPU controller under /sys/fs/cgroup: can't cap a node"
     fi
 }
 
@@ -649,6 +647,7 @@ cap_node() {
     [[ $pct =~ ^[0-9]+$ ]] && ((pct >= 1 && pct <= 800)) || die "cap needs PERCENT (1..800)"
     pid=$(node_pid "$node") || die "$node is not running"
     dir=$(cpu_cgroup "$node")
+    [[ -n $dir ]] || die "no cgroup CPU controller under /sys/fs/cgroup: can't cap a node"
     if [[ $dir == /sys/fs/cgroup/cpu/* ]]; then
         mkdir -p "$dir" || die "can't create $dir (needs root)"
         echo 100000 >"$dir/cpu.cfs_period_us"
@@ -668,7 +667,7 @@ cap_node() {
 uncap_node() {
     local node=$1 dir pid
     dir=$(cpu_cgroup "$node")
-    [[ -d $dir ]] || return 0
+    [[ -n $dir && -d $dir ]] || return 0
     while read -r pid; do
         echo "$pid" >"$(dirname "$dir")/cgroup.procs" 2>/dev/null || true
     done <"$dir/cgroup.procs"
@@ -679,7 +678,6 @@ uncap_node() {
 # otherwise slow every test after it).
 uncap_all() {
     local n
-    [[ -d /sys/fs/cgroup/cpu || -f /sys/fs/cgroup/cgroup.controllers ]] || return 0
     for n in "${NODES[@]}"; do
         uncap_node "$n"
     done

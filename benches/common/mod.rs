@@ -55,7 +55,8 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh")
 }
 
-fn cluster_script(args: &[&str]) -> Result<(), String> {
+/// Runs `scripts/cluster.sh --name $BENCH_CLUSTER ARGS`; its stdout, or why it failed.
+fn cluster_script(args: &[&str]) -> Result<String, String> {
     let name = std::env::var("BENCH_CLUSTER").unwrap_or_else(|_| "main".to_string());
     let out = Command::new("bash")
         .arg(script())
@@ -64,10 +65,10 @@ fn cluster_script(args: &[&str]) -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run scripts/cluster.sh: {e}"))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(format!(
-            "scripts/cluster.sh {}: {}",
+            "scripts/cluster.sh --name {name} {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         ))
@@ -102,19 +103,9 @@ const NODES: [&str; 3] = ["master", "replica1", "replica2"];
 
 /// Reads the URLs from `scripts/cluster.sh urls` (which does not start anything).
 pub fn urls() -> Urls {
-    let name = std::env::var("BENCH_CLUSTER").unwrap_or_else(|_| "main".to_string());
-    let out = Command::new("bash")
-        .arg(script())
-        .args(["--name", &name, "urls"])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run scripts/cluster.sh: {e}"));
-    assert!(
-        out.status.success(),
-        "scripts/cluster.sh --name {name} urls failed (start the cluster first, e.g. \
-         scripts/bench.sh): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let vars: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+    let out = cluster_script(&["urls"])
+        .unwrap_or_else(|e| panic!("{e} (start the cluster first, e.g. scripts/bench.sh)"));
+    let vars: HashMap<String, String> = out
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -10,6 +10,7 @@ use super::{Engine, Link};
 use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::role::Role;
+use crate::topology::Topology;
 use crate::transport::errors::open_error_is_unavailable;
 use crate::transport::{is_connection_error, open_error};
 
@@ -168,14 +169,14 @@ impl<L: Link> Engine<L> {
 
     fn pick_from(&mut self, exclude: &[usize]) -> (usize, bool) {
         let consistency = self.effective_consistency();
-        let shared = &self.cluster.topology().clone();
+        let shared = &self.cluster.topology();
         if consistency == Consistency::Strong {
             return (shared.master(), false);
         }
         // The replica opened at establish for this first read (still fit for it).
         if let Some(i) = self.first_pick.take() {
             if !exclude.contains(&i) && shared.is_usable_replica(i, shared.master(), consistency) {
-                self.keep_replica(Some(i));
+                keep(shared, &mut self.last_replica, Some(i));
                 return (i, false);
             }
         }
@@ -200,7 +201,7 @@ impl<L: Link> Engine<L> {
         });
         match picked {
             Some(i) => {
-                self.keep_replica(Some(i));
+                keep(shared, &mut self.last_replica, Some(i));
                 (i, false)
             }
             None => {
@@ -220,7 +221,7 @@ impl<L: Link> Engine<L> {
     /// would stay on the others for the pool's lifetime. The move opens no connection
     /// here: the next replica read opens the node, as any first read does.
     pub(crate) fn rebalance_replica(&mut self) {
-        let shared = self.cluster.topology().clone();
+        let shared = self.cluster.topology();
         let Some(mine) = self.last_replica.filter(|_| shared.config.replica_affinity) else {
             return;
         };
@@ -232,8 +233,8 @@ impl<L: Link> Engine<L> {
             let node = &shared.nodes[i];
             (node.affine.load(Relaxed), u64::from(node.weight.max(1)))
         };
-        // a/wa < b/wb, compared without division.
-        let lighter = |(a, wa): (u64, u64), (b, wb): (u64, u64)| a * wb < b * wa;
+        // a/wa against b/wb, without division.
+        let per_weight = |(a, wa): (u64, u64), (b, wb): (u64, u64)| (a * wb).cmp(&(b * wa));
         let best = (0..shared.nodes.len())
             .filter(|&i| {
                 i != mine
@@ -241,24 +242,16 @@ impl<L: Link> Engine<L> {
                     && !self.unfit.get(i).copied().unwrap_or(false)
                     && shared.is_usable_replica(i, master, consistency)
             })
-            .min_by(|&a, &b| {
-                if lighter(load(a), load(b)) {
-                    std::cmp::Ordering::Less
-                } else if lighter(load(b), load(a)) {
-                    std::cmp::Ordering::Greater
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            });
+            .min_by(|&a, &b| per_weight(load(a), load(b)));
         if let Some(best) = best {
             let (other, w_other) = load(best);
             // Moving helps when the other replica, with this connection, carries less
             // per weight than this one does now (so two connections never swap back
             // and forth).
-            if lighter((other + 1, w_other), load(mine))
+            if per_weight((other + 1, w_other), load(mine)).is_lt()
                 || !shared.is_usable_replica(mine, master, consistency)
             {
-                self.keep_replica(Some(best));
+                keep(shared, &mut self.last_replica, Some(best));
             }
         }
     }
@@ -395,21 +388,26 @@ impl<L: Link> Engine<L> {
 
 // No `Link` bound: `Drop` for `Engine` lets go of the kept replica.
 impl<L> Engine<L> {
-    /// Records the replica this connection read from last; with `replica_affinity` it
-    /// is kept, and counted on the node for [`rebalance_replica`](Self::rebalance_replica).
     pub(crate) fn keep_replica(&mut self, i: Option<usize>) {
-        if self.last_replica == i {
-            return;
-        }
-        let shared = self.cluster.topology();
-        if shared.config.replica_affinity {
-            if let Some(old) = self.last_replica {
-                shared.nodes[old].affine.fetch_sub(1, Relaxed);
-            }
-            if let Some(new) = i {
-                shared.nodes[new].affine.fetch_add(1, Relaxed);
-            }
-        }
-        self.last_replica = i;
+        keep(self.cluster.topology(), &mut self.last_replica, i);
     }
+}
+
+/// Records `i` as the replica a connection read from last (`last`); with
+/// `replica_affinity` it is kept, and counted on the node for
+/// [`Engine::rebalance_replica`]. A function of the fields, so that callers holding the
+/// topology borrowed from the engine can call it.
+fn keep(shared: &Topology, last: &mut Option<usize>, i: Option<usize>) {
+    if *last == i {
+        return;
+    }
+    if shared.config.replica_affinity {
+        if let Some(old) = *last {
+            shared.nodes[old].affine.fetch_sub(1, Relaxed);
+        }
+        if let Some(new) = i {
+            shared.nodes[new].affine.fetch_add(1, Relaxed);
+        }
+    }
+    *last = i;
 }
