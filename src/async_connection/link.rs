@@ -36,15 +36,27 @@ use crate::instrument::{Forwarder, Hub};
 use crate::session;
 use crate::topology::node::Node;
 use crate::topology::Topology;
-use crate::transport::watchdog::Sockets;
+use crate::transport::watchdog::{Sockets, Watch};
 use crate::url::NodeAddress;
 
 /// One node connection of an `AsyncClusterConnection`.
 pub(crate) struct AsyncNode {
     pub(crate) conn: AsyncMysqlConnection,
     sockets: Arc<Sockets>,
+    /// This connection's waker slot in `sockets`.
+    watch: Arc<Watch>,
     label: Arc<str>,
     network_timeout: Duration,
+}
+
+/// What a [`Severable`] watches: the node's sockets, the connection's waker slot, and the
+/// node's name for the error. Borrowed from the [`AsyncNode`], so a statement clones
+/// nothing.
+#[derive(Clone, Copy)]
+pub(crate) struct Watched<'a> {
+    sockets: &'a Sockets,
+    watch: &'a Watch,
+    label: &'a str,
 }
 
 /// A connection-level error for a wait that ran out of time.
@@ -119,45 +131,49 @@ async fn within<T>(
 /// A user statement's future, failing with a lost connection when the monitor severs
 /// the node.
 pub(crate) fn severable<F: Future<Output = QueryResult<T>>, T>(
-    sockets: &Arc<Sockets>,
-    label: &Arc<str>,
+    watched: Watched<'_>,
     inner: F,
-) -> Severable<F> {
+) -> Severable<'_, F> {
     Severable {
         inner,
-        generation: sockets.generation(),
-        waiter: sockets.waiter(),
-        sockets: sockets.clone(),
-        label: label.clone(),
+        generation: watched.sockets.generation(),
+        watched,
+        registered: false,
     }
 }
 
 impl AsyncNode {
-    /// The node's socket set and label, for [`severable`].
-    pub(crate) fn watch(&self) -> (&Arc<Sockets>, &Arc<str>) {
-        (&self.sockets, &self.label)
+    /// The node connection, and what a [`severable`] statement on it watches.
+    pub(crate) fn split(&mut self) -> (&mut AsyncMysqlConnection, Watched<'_>) {
+        let watched = Watched {
+            sockets: &self.sockets,
+            watch: &self.watch,
+            label: &self.label,
+        };
+        (&mut self.conn, watched)
     }
 }
 
 pin_project_lite::pin_project! {
     /// See [`severable`].
-    pub(crate) struct Severable<F> {
+    pub(crate) struct Severable<'a, F> {
         #[pin]
         inner: F,
         generation: u64,
-        waiter: u64,
-        sockets: Arc<Sockets>,
-        label: Arc<str>,
+        watched: Watched<'a>,
+        registered: bool,
     }
 
-    impl<F> PinnedDrop for Severable<F> {
+    impl<F> PinnedDrop for Severable<'_, F> {
         fn drop(this: Pin<&mut Self>) {
-            this.sockets.stop_waiting(this.waiter);
+            if this.registered {
+                this.watched.watch.clear();
+            }
         }
     }
 }
 
-impl<F: Future<Output = QueryResult<T>>, T> Future for Severable<F> {
+impl<F: Future<Output = QueryResult<T>>, T> Future for Severable<'_, F> {
     type Output = QueryResult<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<QueryResult<T>> {
@@ -165,15 +181,17 @@ impl<F: Future<Output = QueryResult<T>>, T> Future for Severable<F> {
         if let Poll::Ready(v) = this.inner.poll(cx) {
             return Poll::Ready(v);
         }
-        if this
+        let watched = *this.watched;
+        *this.registered = true;
+        if watched
             .sockets
-            .severed_since(*this.generation, *this.waiter, cx.waker())
+            .severed_since(*this.generation, watched.watch, cx.waker())
         {
             return Poll::Ready(Err(DieselError::DatabaseError(
                 DatabaseErrorKind::ClosedConnection,
                 Box::new(format!(
                     "lost connection to {}: the node stopped answering (the monitor ejected it)",
-                    this.label
+                    watched.label
                 )),
             )));
         }
@@ -188,6 +206,7 @@ impl Link for AsyncNode {
         Ok(AsyncNode {
             conn: connect(address, config).await?,
             sockets: node.sockets.clone(),
+            watch: node.sockets.watch(),
             label: node.label.as_str().into(),
             network_timeout: config.network_timeout,
         })
@@ -296,13 +315,13 @@ impl Link for AsyncNode {
     }
 
     async fn commit(&mut self) -> QueryResult<()> {
-        let op = AnsiTransactionManager::commit_transaction(&mut self.conn);
-        severable(&self.sockets, &self.label, op).await
+        let (conn, watched) = self.split();
+        severable(watched, AnsiTransactionManager::commit_transaction(conn)).await
     }
 
     async fn rollback(&mut self) -> QueryResult<()> {
-        let op = AnsiTransactionManager::rollback_transaction(&mut self.conn);
-        severable(&self.sockets, &self.label, op).await
+        let (conn, watched) = self.split();
+        severable(watched, AnsiTransactionManager::rollback_transaction(conn)).await
     }
 
     fn transaction_status(&mut self) -> &mut TransactionManagerStatus {

@@ -3,7 +3,6 @@
 //! ([`crate::engine::outcome`]); this is the blocking `connection::run` with `.await`.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::Instant;
 
 use diesel::mysql::Mysql;
@@ -16,26 +15,27 @@ use super::link::severable;
 use super::AsyncClusterConnection;
 use crate::classify::Classification;
 use crate::engine::Plan;
+use crate::topology::node::Node;
 use crate::topology::Topology;
 
 /// A node's rows, as diesel-async's MySQL connection streams them.
 pub(crate) type Rows<'conn> = <AsyncMysqlConnection as AsyncConnectionCore>::Stream<'conn, 'static>;
 
 /// Counts a statement in flight on a node until dropped (also when its future is).
-struct InFlight(Arc<Topology>, usize);
+struct InFlight<'a>(&'a Node);
 
-impl InFlight {
-    fn new(topology: &Arc<Topology>, node: usize) -> InFlight {
+impl InFlight<'_> {
+    fn new(topology: &Topology, node: usize) -> InFlight<'_> {
         let n = &topology.nodes[node];
         n.outstanding.fetch_add(1, Relaxed);
         n.count_statement();
-        InFlight(topology.clone(), node)
+        InFlight(n)
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.nodes[self.1].outstanding.fetch_sub(1, Relaxed);
+        self.0.outstanding.fetch_sub(1, Relaxed);
     }
 }
 
@@ -93,9 +93,7 @@ impl AsyncClusterConnection {
                     return Ok(value);
                 }
                 Err(e) => {
-                    self.engine
-                        .failed(&mut plan, &mut tried, class, sql, e)
-                        .await?
+                    Box::pin(self.engine.failed(&mut plan, &mut tried, class, sql, e)).await?
                 }
             }
         }
@@ -104,19 +102,18 @@ impl AsyncClusterConnection {
     async fn execute_on<I: 'static>(&mut self, i: usize, work: &Work<'_, I>) -> QueryResult<usize> {
         self.engine.open(i).await?;
         let _in_flight = InFlight::new(self.engine.cluster.topology(), i);
-        let node = self.engine.nodes[i]
+        let (conn, watched) = self.engine.nodes[i]
             .as_mut()
-            .ok_or(DieselError::BrokenTransactionManager)?;
-        let (sockets, label) = node.watch();
-        let (sockets, label) = (sockets.clone(), label.clone());
+            .ok_or(DieselError::BrokenTransactionManager)?
+            .split();
         match work {
             Work::Count(Owned::Static(q)) => {
-                severable(&sockets, &label, node.conn.execute_returning_count(q)).await
+                severable(watched, conn.execute_returning_count(q)).await
             }
             Work::Count(Owned::Dynamic(q)) => {
-                severable(&sockets, &label, node.conn.execute_returning_count(q)).await
+                severable(watched, conn.execute_returning_count(q)).await
             }
-            Work::Batch(sql) => severable(&sockets, &label, node.conn.batch_execute(sql))
+            Work::Batch(sql) => severable(watched, conn.batch_execute(sql))
                 .await
                 .map(|()| 0),
         }
@@ -156,9 +153,7 @@ impl AsyncClusterConnection {
             match result {
                 Ok(rows) => return self.loaded(&plan, class, sql, rows).await,
                 Err(e) => {
-                    self.engine
-                        .failed(&mut plan, &mut tried, class, sql, e)
-                        .await?
+                    Box::pin(self.engine.failed(&mut plan, &mut tried, class, sql, e)).await?
                 }
             }
         }
@@ -172,12 +167,11 @@ impl AsyncClusterConnection {
     ) -> QueryResult<Rows<'static>> {
         self.engine.open(plan.node).await?;
         let _in_flight = InFlight::new(self.engine.cluster.topology(), plan.node);
-        let node = self.engine.nodes[plan.node]
+        let (conn, watched) = self.engine.nodes[plan.node]
             .as_mut()
-            .ok_or(DieselError::BrokenTransactionManager)?;
-        let (sockets, label) = node.watch();
-        let (sockets, label) = (sockets.clone(), label.clone());
-        let conn = ConnPtr(&mut node.conn);
+            .ok_or(DieselError::BrokenTransactionManager)?
+            .split();
+        let conn = ConnPtr(conn);
         // SAFETY: the stream borrows the node connection for the caller's borrow of
         // `self` (`'conn` in `load`); it is given `'static` here only to leave this
         // function. `loaded` either returns it with that borrow's lifetime, or consumes
@@ -187,8 +181,8 @@ impl AsyncClusterConnection {
         // connection's `load` does the same.
         let conn: &'static mut AsyncMysqlConnection = unsafe { &mut *conn.0 };
         match owned {
-            Owned::Static(q) => severable(&sockets, &label, conn.load(q)).await,
-            Owned::Dynamic(q) => severable(&sockets, &label, conn.load(q)).await,
+            Owned::Static(q) => severable(watched, conn.load(q)).await,
+            Owned::Dynamic(q) => severable(watched, conn.load(q)).await,
         }
     }
 

@@ -287,6 +287,31 @@ impl<L: Link> Engine<L> {
                 return master;
             }
         }
+        if !self.may_require_position(consistency) {
+            return node;
+        }
+        // Off the common path, in a future of its own: a GTID read and a wait may follow.
+        Box::pin(self.read_node_at_position(node, tried, consistency)).await
+    }
+
+    /// Whether [`required_position`](Self::required_position) may require one: a scope
+    /// token, or, under causal consistency, this connection's write. When not, a read
+    /// needs no wait, and the common statement doesn't enter the waiting code at all.
+    fn may_require_position(&self, consistency: Consistency) -> bool {
+        Self::ambient(|f| f.is_some_and(|f| f.token.is_some()))
+            || (consistency == Consistency::Causal
+                && (self.causal.pending.is_some()
+                    || self.causal.token.as_ref().is_some_and(|t| !t.is_empty())))
+    }
+
+    /// [`read_node`](Self::read_node) for a read that may require a position.
+    async fn read_node_at_position(
+        &mut self,
+        node: usize,
+        tried: &[usize],
+        consistency: Consistency,
+    ) -> usize {
+        let master = self.cluster.topology().master();
         let required = match self.required_position(consistency).await {
             Required::Nothing => return node,
             Required::Unknown => {

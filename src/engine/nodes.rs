@@ -30,7 +30,11 @@ impl<L: Link> Engine<L> {
             self.pins.node_lost(i);
             self.nodes[i] = None;
         }
-        self.open_node(i).await.map_err(Error::into_diesel)
+        // Connecting is rare next to statements: its (large) future is boxed, so a
+        // statement's future does not carry it.
+        Box::pin(self.open_node(i))
+            .await
+            .map_err(Error::into_diesel)
     }
 
     /// Opens one node when the connection is established, so that `establish` fails on
@@ -137,7 +141,7 @@ impl<L: Link> Engine<L> {
             return Ok(master);
         }
         // The master is ejected: maybe an outside tool promoted a replica.
-        if let Some(new_master) = L::rediscover(self.cluster.topology()).await {
+        if let Some(new_master) = Box::pin(L::rediscover(self.cluster.topology())).await {
             return Ok(new_master);
         }
         if shared.config.kind == crate::galera::ClusterKind::Galera {

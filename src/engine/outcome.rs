@@ -27,7 +27,7 @@ impl<L: Link> Engine<L> {
         self.track_success(plan.node, class, sql);
         if plan.session {
             if let Some(sql) = sql {
-                self.propagate_session(plan.node, class, sql, plan.text)
+                Box::pin(self.propagate_session(plan.node, class, sql, plan.text))
                     .await
                     .map_err(Error::into_diesel)?;
             }

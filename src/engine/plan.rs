@@ -94,7 +94,7 @@ impl<L: Link> Engine<L> {
             });
         }
         if self.cluster.topology().first_round.pending().is_some() {
-            L::first_round(self.cluster.topology()).await;
+            Box::pin(L::first_round(self.cluster.topology())).await;
         }
         let role = self.effective_role();
         let persistent = class.kind == Kind::SetTransaction

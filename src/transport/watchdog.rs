@@ -33,8 +33,8 @@
 //!   and its entry dropped.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::Waker;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -51,8 +51,42 @@ pub(crate) struct Sockets {
     /// How many times [`sever_all`](Self::sever_all) ran: statements of connections
     /// whose socket this set can't reach (the async connection's) fail when it changes.
     severed: AtomicU64,
-    /// Their wakers, by waiter id.
-    waiting: Mutex<Vec<(u64, Waker)>>,
+    /// Those connections' wakers, one [`Watch`] each (see [`watch`](Self::watch)).
+    watches: Mutex<Vec<Weak<Watch>>>,
+}
+
+/// The waker of the statement in flight on one async node connection, woken when its
+/// node is severed. Each connection has its own, registered once when it opens, so a
+/// statement's poll takes only this (uncontended) lock, not one shared by the node's
+/// connections.
+#[derive(Debug, Default)]
+pub(crate) struct Watch {
+    waker: Mutex<Option<Waker>>,
+}
+
+#[cfg_attr(not(feature = "async"), allow(dead_code))]
+impl Watch {
+    /// Wakes `waker` at the next [`Sockets::sever_all`] (until [`clear`](Self::clear)).
+    pub(crate) fn register(&self, waker: &Waker) {
+        let mut slot = self.waker.lock();
+        match &*slot {
+            Some(old) if old.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Forgets the waker (its statement ended), so it doesn't keep its task alive.
+    pub(crate) fn clear(&self) {
+        self.waker.lock().take();
+    }
+
+    fn wake(&self) {
+        // Taken out first: the task may poll (and register) on another thread at once.
+        let waker = self.waker.lock().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
 }
 
 impl Sockets {
@@ -70,10 +104,17 @@ impl Sockets {
     /// Shuts down every registered socket that is still the socket it was registered as;
     /// returns how many. An entry whose descriptor now names something else is dropped.
     pub(crate) fn sever_all(&self) -> usize {
-        self.severed.fetch_add(1, Relaxed);
-        for (_, waker) in self.waiting.lock().drain(..) {
-            waker.wake();
-        }
+        // SeqCst, against `severed_since`: its statement registered its waker before
+        // reading the count, so either it sees the new count or the wake below finds
+        // its waker.
+        self.severed.fetch_add(1, SeqCst);
+        self.watches.lock().retain(|watch| match watch.upgrade() {
+            Some(watch) => {
+                watch.wake();
+                true
+            }
+            None => false,
+        });
         let mut open = self.open.lock();
         let mut severed = 0;
         open.retain(|(_, socket)| match socket.sever_if_same() {
@@ -96,33 +137,26 @@ impl Sockets {
     /// The count of [`sever_all`](Self::sever_all) calls so far.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
     pub(crate) fn generation(&self) -> u64 {
-        self.severed.load(Relaxed)
+        self.severed.load(SeqCst)
     }
 
-    /// A waiter id for [`severed_since`](Self::severed_since).
+    /// A waker slot for one connection to this node, woken by every
+    /// [`sever_all`](Self::sever_all) while the returned `Arc` lives.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
-    pub(crate) fn waiter(&self) -> u64 {
-        self.next_id.fetch_add(1, Relaxed)
+    pub(crate) fn watch(&self) -> Arc<Watch> {
+        let watch = Arc::new(Watch::default());
+        let mut watches = self.watches.lock();
+        watches.retain(|w| w.strong_count() > 0);
+        watches.push(Arc::downgrade(&watch));
+        watch
     }
 
-    /// Whether the node was severed since `generation`; if not, `waker` is woken when
-    /// it is (until [`stop_waiting`](Self::stop_waiting)).
+    /// Whether the node was severed since `generation`; if not, `waker` is woken (through
+    /// `watch`) when it is.
     #[cfg_attr(not(feature = "async"), allow(dead_code))]
-    pub(crate) fn severed_since(&self, generation: u64, waiter: u64, waker: &Waker) -> bool {
-        let mut waiting = self.waiting.lock();
-        if self.severed.load(Relaxed) != generation {
-            return true;
-        }
-        match waiting.iter_mut().find(|(id, _)| *id == waiter) {
-            Some((_, w)) => w.clone_from(waker),
-            None => waiting.push((waiter, waker.clone())),
-        }
-        false
-    }
-
-    #[cfg_attr(not(feature = "async"), allow(dead_code))]
-    pub(crate) fn stop_waiting(&self, waiter: u64) {
-        self.waiting.lock().retain(|(id, _)| *id != waiter);
+    pub(crate) fn severed_since(&self, generation: u64, watch: &Watch, waker: &Waker) -> bool {
+        watch.register(waker);
+        self.severed.load(SeqCst) != generation
     }
 
     /// How many sockets are registered.
@@ -482,5 +516,44 @@ mod tests {
         still_usable(&new, &mut new_peer);
         drop(armed);
         assert!(timer.shared.state.lock().deadlines.is_empty());
+    }
+
+    /// Counts its wakes.
+    struct Count(AtomicU64);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_sever_wakes_each_watching_connection_once_and_forgets_dropped_ones() {
+        let sockets = Sockets::default();
+        let (a, b) = (sockets.watch(), sockets.watch());
+        let (wa, wb) = (
+            Arc::new(Count(AtomicU64::new(0))),
+            Arc::new(Count(AtomicU64::new(0))),
+        );
+        let generation = sockets.generation();
+        assert!(!sockets.severed_since(generation, &a, &Waker::from(wa.clone())));
+        // Registering the same task again keeps one waker.
+        assert!(!sockets.severed_since(generation, &a, &Waker::from(wa.clone())));
+        assert!(!sockets.severed_since(generation, &b, &Waker::from(wb.clone())));
+        b.clear();
+        let c = sockets.watch();
+        drop(c);
+        sockets.sever_all();
+        assert_eq!(wa.0.load(Relaxed), 1);
+        assert_eq!(wb.0.load(Relaxed), 0, "a cleared watch was woken");
+        assert!(sockets.severed_since(generation, &a, &Waker::from(wa.clone())));
+        // The dropped watch is gone; the live ones stay registered.
+        assert_eq!(sockets.watches.lock().len(), 2);
+        drop(a);
+        let _d = sockets.watch();
+        assert_eq!(sockets.watches.lock().len(), 2, "b and d");
+        // A waker taken by a sever is not woken twice.
+        sockets.sever_all();
+        assert_eq!(wa.0.load(Relaxed), 1);
     }
 }

@@ -1,8 +1,8 @@
 //! `AsyncClusterConnection` under faults, on its own cluster `async` (held exclusively,
 //! left healthy by [`Restore`]): a replica killed under 64 tasks on a pool of 8, a
-//! master failover, causal reads with a lagging replica, and 1,000 futures dropped at
-//! random points. The oracles are the servers: `@@port` says which node answered, rows
-//! and open transactions are read from each server directly.
+//! hung replica, a master failover, causal reads with a lagging replica, and 1,000
+//! futures dropped at random points. The oracles are the servers: `@@port` says which
+//! node answered, rows and open transactions are read from each server directly.
 use crate::common;
 
 use std::collections::HashSet;
@@ -107,6 +107,90 @@ async fn a_replica_killed_under_64_tasks_fails_no_read() {
         !after_kill_on.lock().contains(&c.master_port),
         "a replica read reached the master"
     );
+}
+
+/// A replica whose process hangs (SIGSTOP: its kernel still accepts connections and
+/// acknowledges data, so no TCP timeout fires) is found by the monitor's deadline; the
+/// async reads waiting on it are cut (their futures are woken by the monitor's sever,
+/// with no timer of their own) and retried on the other replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_replica_cuts_the_async_reads_waiting_on_it() {
+    /// The monitor's deadline (the smallest `network_timeout` allowed).
+    const TIMEOUT: Duration = Duration::from_secs(3);
+    let _g = common::exclusive(NAME);
+    let c = common::db::migrated(NAME);
+    let _restore = Restore(c);
+    let cluster = builder(c)
+        .network_timeout(TIMEOUT)
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    // Four connections, each with a session on both replicas.
+    let mut conns = Vec::new();
+    for _ in 0..4 {
+        let mut conn = cluster.connect_async();
+        let mut seen = HashSet::new();
+        for _ in 0..4 {
+            seen.insert(task::with_replica(port(&mut conn)).await.unwrap());
+        }
+        assert_eq!(seen, HashSet::from([c.replica1_port, c.replica2_port]));
+        conns.push(conn);
+    }
+
+    c.freeze("replica1");
+    let frozen = Instant::now();
+    let readers: Vec<_> = conns
+        .into_iter()
+        .map(|mut conn| {
+            tokio::spawn(task::with_replica(async move {
+                let mut ports = Vec::new();
+                let mut slowest = Duration::ZERO;
+                for _ in 0..10 {
+                    let t = Instant::now();
+                    ports.push(port(&mut conn).await.map_err(|e| e.to_string())?);
+                    slowest = slowest.max(t.elapsed());
+                }
+                Ok::<_, String>((ports, slowest))
+            }))
+        })
+        .collect();
+    let all = async {
+        let mut results = Vec::new();
+        for r in readers {
+            results.push(r.await.unwrap());
+        }
+        results
+    };
+    let Ok(results) = tokio::time::timeout(Duration::from_secs(30), all).await else {
+        c.thaw("replica1");
+        panic!("async reads still waiting 30 s after replica1 hung");
+    };
+    let took = frozen.elapsed();
+    eprintln!("4 x 10 reads with replica1 hung, done after {took:?}: {results:?}");
+    let mut slowest = Duration::ZERO;
+    for r in &results {
+        let (ports, slow) = r.as_ref().unwrap_or_else(|e| panic!("a read failed: {e}"));
+        assert_eq!(ports.len(), 10);
+        assert!(
+            ports.iter().all(|p| *p == c.replica2_port),
+            "reads answered by a hung replica or the master: {ports:?}"
+        );
+        slowest = slowest.max(*slow);
+    }
+    assert!(
+        slowest >= Duration::from_secs(1),
+        "no read waited on replica1 before the cut: {slowest:?}"
+    );
+    // The deadline plus a monitor round, with slack for a loaded machine.
+    assert!(
+        slowest <= TIMEOUT + Duration::from_secs(3),
+        "a read waited {slowest:?} on the hung replica"
+    );
+    assert_eq!(
+        cluster.status().node("replica1").unwrap().health,
+        Health::Ejected
+    );
+    c.thaw("replica1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
