@@ -6,7 +6,9 @@
 //!   connected to the master (or replica1). The replica case uses a master + replica1
 //!   cluster, so its reads go where raw's do.
 //! * `async point_select paired wall/...` (`bench-note`): raw and ours alternating call
-//!   by call, the median of per-round ratios, as `benches/overhead.rs` does.
+//!   by call, the median of per-round ratios, as `benches/overhead.rs` does, with the
+//!   client thread on one CPU and the servers on another (`common::Pinned`; `BENCH_PIN=0`
+//!   leaves them to the scheduler).
 //! * `async throughput/...`: 64 tasks over a bb8 pool of 16, point selects for a fixed
 //!   time, reported as wall time per read (lower is better). Raw is one pool to the
 //!   master (what an app without this library does), ours one pool of cluster
@@ -24,6 +26,7 @@
 //!   all three servers: raw on the master only, ours in Auto role with causal
 //!   consistency (the read goes to a replica after waiting for the write's GTID).
 //!
+//! `BENCH_ONLY=paired` runs only the paired point selects (printing their notes).
 //! `BENCH_POOL_READS="raw|raw-spread|ours|ours-master N"` runs only N reads of one side
 //! of the throughput case (no clock), for counting the client's instructions with
 //! callgrind.
@@ -160,6 +163,11 @@ fn criterion_point_select(c: &mut Criterion, sides: &Sides) {
 }
 
 fn paired_point_select(sides: &Sides) {
+    // Client and servers on CPUs of their own (see `Pinned`); `BENCH_PIN=0` leaves the
+    // placement to the scheduler.
+    let _pinned = (std::env::var("BENCH_PIN").as_deref() != Ok("0"))
+        .then(common::Pinned::split)
+        .flatten();
     let rt = runtime();
     let pairs = std::env::var("BENCH_PAIRS")
         .ok()
@@ -602,6 +610,10 @@ fn main() {
             parts.get(1).copied().unwrap_or("master"),
             n,
         );
+        return;
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("paired") {
+        paired_point_select(&Sides::new());
         return;
     }
     if let Ok(spec) = std::env::var("BENCH_POOL_READS") {

@@ -22,6 +22,10 @@
 #                         cgroup CPU quota), as if it had a smaller machine of its own;
 #                         a node started again runs uncapped
 #   uncap NODE            remove the cap (destroy removes every cap too)
+#   pin NODE CPUS         run every thread of the node on CPUS only (a taskset list,
+#                         e.g. 1 or 0-1), so a benchmark's client can have a CPU of
+#                         its own; a node started again runs anywhere
+#   unpin NODE            let the node run on every CPU this script may use again
 #   stop-sql NODE         STOP SLAVE SQL_THREAD on a replica
 #   start-sql NODE        START SLAVE SQL_THREAD on a replica
 #   delay NODE SECONDS    set MASTER_DELAY on a replica (0 removes it)
@@ -674,13 +678,35 @@ uncap_node() {
     rmdir "$dir" 2>/dev/null || log "can't remove $dir"
 }
 
-# uncap_all: no node of this cluster capped (a cap left by a killed benchmark would
-# otherwise slow every test after it).
-uncap_all() {
+# pin_node NODE CPUS: every thread of the node on CPUS (taskset's list syntax).
+pin_node() {
+    local node=$1 cpus=$2 pid
+    [[ $cpus =~ ^[0-9]+([-,][0-9]+)*$ ]] || die "pin needs CPUS (a list such as 1 or 0-1)"
+    pid=$(node_pid "$node") || die "$node is not running"
+    command -v taskset >/dev/null || die "pin needs taskset (util-linux)"
+    taskset -a -p -c "$cpus" "$pid" >/dev/null || die "can't pin $node (pid $pid) to CPUs $cpus"
+    log "$node pinned to CPUs $cpus"
+}
+
+# unpin_node NODE: back on every CPU this script may run on.
+unpin_node() {
+    local node=$1 pid cpus
+    pid=$(node_pid "$node") || return 0
+    command -v taskset >/dev/null || return 0
+    cpus=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
+    [[ -n $cpus ]] || return 0
+    taskset -a -p -c "$cpus" "$pid" >/dev/null 2>&1 || log "can't unpin $node (pid $pid)"
+}
+
+# unconstrain_all: no node of this cluster capped or pinned (a cap or pin left by a
+# killed benchmark would otherwise slow every test after it).
+unconstrain_all() {
     local n
     for n in "${NODES[@]}"; do
         uncap_node "$n"
+        unpin_node "$n"
     done
+    return 0
 }
 
 stop_node() {
@@ -732,7 +758,7 @@ destroy_cluster() {
             kill_node "$n"
         done
     fi
-    uncap_all
+    unconstrain_all
     # Strays (e.g. pid file gone): anything started from this cluster's dir.
     for pid in $(pids_with_cnf_prefix "$CDIR/"); do
         kill -KILL "$pid" 2>/dev/null || true
@@ -832,7 +858,7 @@ cmd_start() {
     with_global_lock
     ensure_template
     local t0=$SECONDS
-    uncap_all
+    unconstrain_all
     if load_state && [[ $READY == 1 ]]; then
         if ! recover_cluster; then
             log "cluster unusable, rebuilding it from scratch"
@@ -1019,7 +1045,7 @@ main() {
     install) cmd_install ;;
     start) cmd_start ;;
     reset) cmd_reset ;;
-    stop | kill | freeze | thaw | start-node | restart | stop-sql | start-sql | delay | cap | uncap)
+    stop | kill | freeze | thaw | start-node | restart | stop-sql | start-sql | delay | cap | uncap | pin | unpin)
         [[ $# -ge 1 ]] || die "$cmd needs a NODE"
         node=$(canon_node "$1")
         resolve_bins
@@ -1031,6 +1057,8 @@ main() {
         thaw) thaw_node "$node" ;;
         cap) cap_node "$node" "${2:-}" ;;
         uncap) uncap_node "$node" ;;
+        pin) pin_node "$node" "${2:-}" ;;
+        unpin) unpin_node "$node" ;;
         start-node) cmd_start_node "$node" ;;
         restart)
             stop_node "$node"

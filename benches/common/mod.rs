@@ -99,6 +99,66 @@ impl Drop for Capped {
     }
 }
 
+/// The calling thread on one CPU and every node of the bench cluster on another
+/// (`scripts/cluster.sh pin`), for the paired cases: otherwise the scheduler moves the
+/// client and the servers' threads between the two cores, and a round trip costs one
+/// or two cross-core wake-ups depending on where they landed, which changes from one
+/// connection to the next by up to 2x. Both sides are measured under the same placement.
+/// Undone when dropped.
+pub struct Pinned {
+    saved: libc::cpu_set_t,
+}
+
+impl Pinned {
+    /// `None` (nothing changed) with fewer than two CPUs, or where pinning fails.
+    pub fn split() -> Option<Pinned> {
+        // SAFETY: `cpu_set_t` is plain data; the calls get a valid pointer and size, and
+        // pid 0 is the calling thread.
+        unsafe {
+            let mut saved: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            if libc::sched_getaffinity(0, size, &mut saved) != 0 {
+                return None;
+            }
+            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &saved))
+                .collect();
+            let (&client, &servers) = (cpus.first()?, cpus.last()?);
+            if client == servers {
+                return None;
+            }
+            let pinned = Pinned { saved };
+            for node in NODES {
+                if let Err(e) = cluster_script(&["pin", node, &servers.to_string()]) {
+                    eprintln!("not pinned: {e}");
+                    return None;
+                }
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(client, &mut one);
+            if libc::sched_setaffinity(0, size, &one) != 0 {
+                return None;
+            }
+            eprintln!("paired runs: client on CPU {client}, servers on CPU {servers}");
+            Some(pinned)
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: as in `split`.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.saved);
+        }
+        for node in NODES {
+            if let Err(e) = cluster_script(&["unpin", node]) {
+                eprintln!("{e}");
+            }
+        }
+    }
+}
+
 const NODES: [&str; 3] = ["master", "replica1", "replica2"];
 
 /// Reads the URLs from `scripts/cluster.sh urls` (which does not start anything).
