@@ -8,7 +8,8 @@
 //! * `async point_select paired wall/...` (`bench-note`): raw and ours alternating call
 //!   by call, the median of per-round ratios, as `benches/overhead.rs` does, with the
 //!   client thread on one CPU and the servers on another (`common::Pinned`; `BENCH_PIN=0`
-//!   leaves them to the scheduler).
+//!   leaves them to the scheduler); ours with the role from a task-local scope around
+//!   each call, and (`..., set_role`) with the role set on the connection.
 //! * `async throughput/...`: 64 tasks over a bb8 pool of 16, point selects for a fixed
 //!   time, reported as wall time per read (lower is better). Raw is one pool to the
 //!   master (what an app without this library does), ours one pool of cluster
@@ -173,21 +174,43 @@ fn paired_point_select(sides: &Sides) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(250);
-    for scope in ["master", "replica"] {
+    // The role from a task-local scope around each call, or set on the connection
+    // (`set_role`, the form that needs no ambient state).
+    for (scope, explicit) in [
+        ("master", false),
+        ("replica", false),
+        ("master", true),
+        ("replica", true),
+    ] {
         let p = paired(
             8,
             pairs,
             || sides.raw(&rt, scope),
-            || sides.ours(scope),
+            || {
+                let mut conn = sides.ours(scope);
+                if explicit {
+                    conn.set_role(Some(role(scope)));
+                }
+                conn
+            },
             |c, i| {
                 rt.block_on(select(c, key(i)));
             },
             |c, i| {
-                rt.block_on(task::with_role(role(scope), select(c, key(i))));
+                if explicit {
+                    rt.block_on(select(c, key(i)));
+                } else {
+                    rt.block_on(task::with_role(role(scope), select(c, key(i))));
+                }
             },
         );
+        let case = if explicit {
+            format!("{scope}, set_role")
+        } else {
+            scope.to_string()
+        };
         note_ratio(
-            &format!("async point_select paired wall/{scope}"),
+            &format!("async point_select paired wall/{case}"),
             Some(p.raw_wall),
             Some(p.ours_wall),
             Some(p.ratio),

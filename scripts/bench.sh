@@ -142,6 +142,8 @@ TARGETS = {
     ("point_select paired wall", "replica, vs raw round-robin"): ratio_at_most(1.01),
     ("async point_select paired wall", "master"): ratio_at_most(1.01),
     ("async point_select paired wall", "replica"): ratio_at_most(1.01),
+    ("async point_select paired wall", "master, set_role"): ratio_at_most(1.01),
+    ("async point_select paired wall", "replica, set_role"): ratio_at_most(1.01),
     ("async throughput", "64 tasks, pool of 16"): ratio_at_most(1.00),
     ("async throughput", "64 tasks, pool of 16, each server capped at 25% of a CPU"):
         ratio_at_most(1.00),
