@@ -82,10 +82,18 @@ fn pin_and_cap_are_undone_by_start() {
     let c = common::cluster("async");
     let _restore = common::Restore(c);
     let before = allowed_cpus(c, "replica1");
-    assert_eq!(before.len(), 1, "threads with different CPU lists: {before:?}");
+    assert_eq!(
+        before.len(),
+        1,
+        "threads with different CPU lists: {before:?}"
+    );
     c.run(&["pin", "replica1", "0"]);
     assert_eq!(allowed_cpus(c, "replica1"), ["0"]);
-    assert_eq!(allowed_cpus(c, "replica2"), before, "only the node named is pinned");
+    assert_eq!(
+        allowed_cpus(c, "replica2"),
+        before,
+        "only the node named is pinned"
+    );
     for bad in ["", "x", "0;1", "-1"] {
         let err = c.try_run(&["pin", "replica1", bad]).unwrap_err();
         assert!(err.contains("pin needs CPUS"), "{bad:?}: {err}");
