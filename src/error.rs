@@ -246,6 +246,7 @@ impl Error {
     }
 
     /// Turns this error into the `diesel::result::Error` a `Connection` method returns.
+    #[cold]
     pub(crate) fn into_diesel(self) -> diesel::result::Error {
         if let Error::Query { source, .. } = &self {
             if let Some(inner) = clone_diesel_error(source) {

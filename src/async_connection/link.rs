@@ -187,16 +187,21 @@ impl<F: Future<Output = QueryResult<T>>, T> Future for Severable<'_, F> {
             .sockets
             .severed_since(*this.generation, watched.watch, cx.waker())
         {
-            return Poll::Ready(Err(DieselError::DatabaseError(
-                DatabaseErrorKind::ClosedConnection,
-                Box::new(format!(
-                    "lost connection to {}: the node stopped answering (the monitor ejected it)",
-                    watched.label
-                )),
-            )));
+            return Poll::Ready(Err(severed(watched.label)));
         }
         Poll::Pending
     }
+}
+
+/// The error of a statement cut by the monitor's sever.
+#[cold]
+fn severed(label: &str) -> DieselError {
+    DieselError::DatabaseError(
+        DatabaseErrorKind::ClosedConnection,
+        Box::new(format!(
+            "lost connection to {label}: the node stopped answering (the monitor ejected it)"
+        )),
+    )
 }
 
 impl Link for AsyncNode {

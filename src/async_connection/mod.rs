@@ -148,6 +148,12 @@ impl AsyncClusterConnection {
         if !self.busy.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
+        self.after_cancellation()
+    }
+
+    /// [`start`](Self::start) after a future of this connection was dropped half-way.
+    #[cold]
+    fn after_cancellation(&mut self) -> QueryResult<()> {
         let engine = &mut self.engine;
         if engine.tx.pinned.is_some() || engine.holds_session_only_state() {
             return Err(diesel::result::Error::BrokenTransactionManager);

@@ -82,6 +82,7 @@ impl<L: Link> Engine<L> {
         conn.batch(sql).await
     }
 
+    #[inline]
     pub(crate) fn log_query(
         &mut self,
         plan: &Plan,
@@ -90,25 +91,37 @@ impl<L: Link> Engine<L> {
         failed: bool,
     ) {
         if self.query_log.enabled {
-            let on_replica = if self.cluster.topology().has_replicas() {
-                plan.node != self.cluster.topology().master()
-            } else {
-                plan.wanted_replica
-            };
-            let entry = QueryLogEntry {
-                node: self.cluster.topology().nodes[plan.node].name.clone(),
-                role: plan.role,
-                target: if on_replica {
-                    NodeKind::Replica
-                } else {
-                    NodeKind::Master
-                },
-                sql: sql(),
-                duration: started.elapsed(),
-                failed,
-            };
-            self.query_log.push(entry);
+            self.push_query_log(plan, sql, started, failed);
         }
+    }
+
+    /// The query log's entry for a statement (the log is on).
+    #[cold]
+    fn push_query_log(
+        &mut self,
+        plan: &Plan,
+        sql: impl FnOnce() -> String,
+        started: Instant,
+        failed: bool,
+    ) {
+        let on_replica = if self.cluster.topology().has_replicas() {
+            plan.node != self.cluster.topology().master()
+        } else {
+            plan.wanted_replica
+        };
+        let entry = QueryLogEntry {
+            node: self.cluster.topology().nodes[plan.node].name.clone(),
+            role: plan.role,
+            target: if on_replica {
+                NodeKind::Replica
+            } else {
+                NodeKind::Master
+            },
+            sql: sql(),
+            duration: started.elapsed(),
+            failed,
+        };
+        self.query_log.push(entry);
     }
 
     /// The routing decision, at `debug` level (free when the level is off).

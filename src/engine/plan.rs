@@ -156,6 +156,7 @@ impl<L: Link> Engine<L> {
     }
 
     /// The error for a statement the router refused.
+    #[cold]
     pub(crate) fn refusal(&self, class: Classification, refusal: Refusal) -> Error {
         let label = |i: usize| self.cluster.topology().nodes[i].label.clone();
         let statement = class.kind.name();
