@@ -552,7 +552,8 @@ mod tests {
         drop(a);
         let _d = sockets.watch();
         assert_eq!(sockets.watches.lock().len(), 2, "b and d");
-        // A waker taken by a sever is not woken twice.
+        // A dropped connection's watch is not woken, though `a` had registered its
+        // waker again after the first sever.
         sockets.sever_all();
         assert_eq!(wa.0.load(Relaxed), 1);
     }
