@@ -345,6 +345,18 @@ impl Flags {
     pub(crate) fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
     }
+
+    /// Both sets of flags.
+    #[inline]
+    pub(crate) const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// Whether any flag of `other` is set in `self`.
+    #[inline]
+    pub(crate) fn intersects(self, other: Flags) -> bool {
+        self.0 & other.0 != 0
+    }
 }
 
 impl BitOr for Flags {

@@ -29,7 +29,7 @@ impl RawPin {
 }
 
 /// Where this connection's per-connection state lives.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct PinState {
     pub(crate) raw: RawPin,
     /// Where the last `SET TRANSACTION` (next transaction only) ran.
@@ -103,6 +103,21 @@ impl PinState {
     /// transaction when `in_diesel_transaction` is false. Returns whether it ended a
     /// raw transaction that changed data (a write to note for read-your-writes).
     pub(crate) fn track(
+        &mut self,
+        node: usize,
+        class: Classification,
+        sql: Option<&str>,
+        in_diesel_transaction: bool,
+    ) -> bool {
+        if takes_quick_path(class) {
+            self.found_rows = Some(node);
+            return false;
+        }
+        self.track_all(node, class, sql, in_diesel_transaction)
+    }
+
+    /// [`track`](Self::track) by every rule.
+    fn track_all(
         &mut self,
         node: usize,
         class: Classification,
@@ -234,6 +249,19 @@ impl PinState {
     }
 }
 
+/// A `SELECT` that sets no insert id, takes no named lock and advances no sequence, the
+/// common statement: of all the state [`PinState::track`] follows, only the
+/// `FOUND_ROWS()` node follows it. The unit test
+/// `the_quick_path_tracks_as_the_full_rules_do` holds that equal to the full rules after
+/// any statement sequence.
+#[inline]
+fn takes_quick_path(class: Classification) -> bool {
+    const FOLLOWED: Flags = Flags::SETS_INSERT_ID
+        .union(Flags::NAMED_LOCK)
+        .union(Flags::WRITE_FUNCTION);
+    class.kind == Kind::Select && !class.flags.intersects(FOLLOWED)
+}
+
 /// Whether a statement changes data (for read-your-writes and transaction book-keeping).
 pub(crate) fn changes_data(class: Classification) -> bool {
     class.kind.is_write() || class.flags.contains(Flags::WRITE_FUNCTION)
@@ -328,6 +356,92 @@ mod tests {
         assert_eq!(s.next_transaction, Some(2));
         run(&mut s, 2, "BEGIN");
         assert_eq!(s.next_transaction, None);
+    }
+
+    /// Statements that change the state `track` follows, and selects with and without
+    /// the flags it reads.
+    const SEQUENCE_CORPUS: [&str; 31] = [
+        "SELECT 1",
+        "SELECT * FROM t WHERE id = ?",
+        "SELECT SQL_CALC_FOUND_ROWS * FROM t",
+        "SELECT FOUND_ROWS()",
+        "SELECT LAST_INSERT_ID()",
+        "SELECT LAST_INSERT_ID(5)",
+        "SELECT NEXTVAL(s)",
+        "SELECT RELEASE_ALL_LOCKS()",
+        "SELECT GET_LOCK('a', 0)",
+        "BEGIN",
+        "START TRANSACTION READ ONLY",
+        "COMMIT",
+        "COMMIT AND CHAIN",
+        "ROLLBACK",
+        "ROLLBACK AND CHAIN",
+        "INSERT INTO t VALUES (1)",
+        "UPDATE t SET x = 1",
+        "SET autocommit = 0",
+        "SET autocommit = 1",
+        "SET autocommit = @v",
+        "LOCK TABLES t WRITE",
+        "UNLOCK TABLES",
+        "XA START 'x'",
+        "XA END 'x'",
+        "XA PREPARE 'x'",
+        "XA COMMIT 'x'",
+        "CREATE TEMPORARY TABLE tmp (id INT)",
+        "DROP TEMPORARY TABLE tmp",
+        "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        "SELECT * FROM t FOR UPDATE",
+        "SELECT 1 INTO @x",
+    ];
+
+    proptest::proptest! {
+        /// `track`'s quick path leaves the state exactly as the full rules do, for any
+        /// statement after any sequence of statements on any nodes, inside a Diesel
+        /// transaction or not.
+        #[test]
+        fn the_quick_path_tracks_as_the_full_rules_do(
+            steps in proptest::collection::vec(
+                (0..SEQUENCE_CORPUS.len(), 0usize..3, proptest::bool::ANY),
+                0..40,
+            ),
+            last in 0..SEQUENCE_CORPUS.len(),
+            node in 0usize..3,
+            in_tx in proptest::bool::ANY,
+        ) {
+            let mut state = PinState::default();
+            for (i, n, tx) in steps {
+                for (stmt, class) in classify::statements(SEQUENCE_CORPUS[i]) {
+                    state.track(n, class, Some(stmt), tx);
+                }
+            }
+            let sql = SEQUENCE_CORPUS[last];
+            let class = classify::classify(sql);
+            let (mut quick, mut full) = (state.clone(), state);
+            // Routing passes the SQL only when it needs it: both ways.
+            for sql in [None, Some(sql)] {
+                let a = quick.track(node, class, sql, in_tx);
+                let b = full.track_all(node, class, sql, in_tx);
+                proptest::prop_assert_eq!(a, b);
+                proptest::prop_assert_eq!(format!("{quick:?}"), format!("{full:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_select_takes_the_quick_path() {
+        // A Diesel point select carries a placeholder; it must not leave the quick path.
+        let class = classify::classify("SELECT `t`.`id` FROM `t` WHERE `t`.`id` = ? LIMIT ?");
+        assert!(takes_quick_path(class), "{class:?}");
+        for sql in [
+            "SELECT LAST_INSERT_ID(5)",
+            "SELECT GET_LOCK('a', 0)",
+            "SELECT NEXTVAL(s)",
+            "SELECT * FROM t FOR UPDATE",
+            "SELECT 1 INTO @x",
+            "INSERT INTO t VALUES (1)",
+        ] {
+            assert!(!takes_quick_path(classify::classify(sql)), "{sql}");
+        }
     }
 
     #[test]
