@@ -16,6 +16,8 @@ use diesel::query_builder::{AstPass, Query, QueryBuilder, QueryFragment, QueryId
 use diesel::result::QueryResult;
 use diesel::sql_types::Untyped;
 
+use crate::classify::{self, Classification};
+
 /// Marks a query whose id is its original query's (`Static<I>`) or that has none.
 pub(crate) struct Static<I>(PhantomData<fn() -> I>);
 pub(crate) struct Dynamic;
@@ -34,13 +36,18 @@ pub(crate) enum Owned<I> {
     Dynamic(Collected<Dynamic>),
 }
 
-/// The SQL of the queries with a static id that are safe to prepare once, by type:
-/// Diesel's statement caches rely on such a query's SQL being the same every time, so
-/// it is rendered once per connection, and later only its binds are collected.
-pub(crate) type SqlCache<S> = HashMap<TypeId, Arc<str>, S>;
+/// The SQL of the queries with a static id that are safe to prepare once, by type, with
+/// its classification: Diesel's statement caches rely on such a query's SQL being the
+/// same every time, so it is rendered and classified once per connection, and later
+/// only its binds are collected.
+pub(crate) type SqlCache<S> = HashMap<TypeId, (Arc<str>, Classification), S>;
 
-/// Renders `query` (or takes its SQL from `cache`) and collects its binds.
-pub(crate) fn collect<T, S>(query: &T, cache: &mut SqlCache<S>) -> QueryResult<Owned<T::QueryId>>
+/// Renders `query` (or takes its SQL from `cache`) and collects its binds. The
+/// classification comes with it when the SQL is cached (`None`: classify the SQL).
+pub(crate) fn collect<T, S>(
+    query: &T,
+    cache: &mut SqlCache<S>,
+) -> QueryResult<(Owned<T::QueryId>, Option<Classification>)>
 where
     T: QueryFragment<Mysql> + QueryId,
     S: BuildHasher,
@@ -51,20 +58,21 @@ where
         query.to_sql(&mut qb, &Mysql)?;
         Ok(qb.finish().into())
     };
-    let sql = match T::query_id().filter(|_| safe_to_cache) {
+    let (sql, class) = match T::query_id().filter(|_| safe_to_cache) {
         Some(id) => match cache.get(&id) {
-            Some(sql) => sql.clone(),
+            Some((sql, class)) => (sql.clone(), Some(*class)),
             None => {
                 let sql = render()?;
-                cache.insert(id, sql.clone());
-                sql
+                let class = classify::classify(&sql);
+                cache.insert(id, (sql.clone(), class));
+                (sql, Some(class))
             }
         },
-        None => render()?,
+        None => (render()?, None),
     };
     let mut binds = RawBytesBindCollector::<Mysql>::new();
     query.collect_binds(&mut binds, &mut (), &Mysql)?;
-    Ok(if T::HAS_STATIC_QUERY_ID {
+    let owned = if T::HAS_STATIC_QUERY_ID {
         Owned::Static(Collected {
             sql,
             safe_to_cache,
@@ -78,7 +86,8 @@ where
             binds,
             _id: PhantomData,
         })
-    })
+    };
+    Ok((owned, class))
 }
 
 impl<I> Owned<I> {

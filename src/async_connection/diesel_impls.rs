@@ -36,8 +36,11 @@ impl AsyncClusterConnection {
         &mut self,
         query: &T,
     ) -> QueryResult<(crate::classify::Classification, Owned<T::QueryId>)> {
-        let owned = collect(query, &mut self.sql_cache)?;
-        let class = self.engine.classify_rendered::<T>(owned.sql());
+        let (owned, class) = collect(query, &mut self.sql_cache)?;
+        let class = match class {
+            Some(class) => class,
+            None => self.engine.classify_rendered::<T>(owned.sql()),
+        };
         Ok((class, owned))
     }
 }

@@ -3,7 +3,6 @@
 //! ([`crate::engine::outcome`]); this is the blocking `connection::run` with `.await`.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 use diesel::mysql::Mysql;
 use diesel::result::{Error as DieselError, QueryResult};
@@ -14,7 +13,7 @@ use super::collected::Owned;
 use super::link::severable;
 use super::AsyncClusterConnection;
 use crate::classify::Classification;
-use crate::engine::Plan;
+use crate::engine::{Plan, Quick};
 use crate::topology::node::Node;
 use crate::topology::Topology;
 
@@ -79,11 +78,14 @@ impl AsyncClusterConnection {
         // As on the blocking connection: the SQL only where routing reads it.
         let sql = (text || self.engine.needs_sql(class)).then_some(sql);
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = self.engine.planned(class, sql).await?;
+        // `Engine::first_attempt`, with its common case in this future's own code.
+        let mut plan = match self.engine.quick_attempt(class, sql)? {
+            Quick::Ready(plan) => plan,
+            slow => Box::pin(self.engine.slow_attempt(slow, class, sql)).await?,
+        };
         plan.text = text;
         loop {
-            plan = self.engine.attempt(plan, &tried, class).await?;
-            let started = Instant::now();
+            let started = self.engine.log_clock();
             let result = self.execute_on(plan.node, &work).await;
             self.engine
                 .log_query(&plan, || debug_sql(&work), started, result.is_err());
@@ -93,14 +95,21 @@ impl AsyncClusterConnection {
                     return Ok(value);
                 }
                 Err(e) => {
-                    Box::pin(self.engine.failed(&mut plan, &mut tried, class, sql, e)).await?
+                    Box::pin(
+                        self.engine
+                            .next_attempt(&mut plan, &mut tried, class, sql, e),
+                    )
+                    .await?
                 }
             }
         }
     }
 
     async fn execute_on<I: 'static>(&mut self, i: usize, work: &Work<'_, I>) -> QueryResult<usize> {
-        self.engine.open(i).await?;
+        if !self.engine.is_ready(i) {
+            // Rare next to statements: in a future of its own.
+            Box::pin(self.engine.open(i)).await?;
+        }
         let _in_flight = InFlight::new(self.engine.cluster.topology(), i);
         let (conn, watched) = self.engine.nodes[i]
             .as_mut()
@@ -139,10 +148,12 @@ impl AsyncClusterConnection {
     ) -> QueryResult<Rows<'_>> {
         let sql = self.engine.needs_sql(class).then_some(owned.sql());
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = self.engine.planned(class, sql).await?;
+        let mut plan = match self.engine.quick_attempt(class, sql)? {
+            Quick::Ready(plan) => plan,
+            slow => Box::pin(self.engine.slow_attempt(slow, class, sql)).await?,
+        };
         loop {
-            plan = self.engine.attempt(plan, &tried, class).await?;
-            let started = Instant::now();
+            let started = self.engine.log_clock();
             let result = self.load_on(&plan, owned).await;
             self.engine.log_query(
                 &plan,
@@ -153,7 +164,11 @@ impl AsyncClusterConnection {
             match result {
                 Ok(rows) => return self.loaded(&plan, class, sql, rows).await,
                 Err(e) => {
-                    Box::pin(self.engine.failed(&mut plan, &mut tried, class, sql, e)).await?
+                    Box::pin(
+                        self.engine
+                            .next_attempt(&mut plan, &mut tried, class, sql, e),
+                    )
+                    .await?
                 }
             }
         }
@@ -165,7 +180,9 @@ impl AsyncClusterConnection {
         plan: &Plan,
         owned: &Owned<I>,
     ) -> QueryResult<Rows<'static>> {
-        self.engine.open(plan.node).await?;
+        if !self.engine.is_ready(plan.node) {
+            Box::pin(self.engine.open(plan.node)).await?;
+        }
         let _in_flight = InFlight::new(self.engine.cluster.topology(), plan.node);
         let (conn, watched) = self.engine.nodes[plan.node]
             .as_mut()
@@ -200,6 +217,17 @@ impl AsyncClusterConnection {
             self.engine.track_success(plan.node, class, sql);
             return Ok(rows);
         }
+        Box::pin(self.loaded_session(plan, class, sql, rows)).await
+    }
+
+    /// [`loaded`](Self::loaded) for a query that set session state.
+    async fn loaded_session<'conn>(
+        &'conn mut self,
+        plan: &Plan,
+        class: Classification,
+        sql: Option<&str>,
+        rows: Rows<'static>,
+    ) -> QueryResult<Rows<'conn>> {
         let all: Vec<_> = rows.try_collect().await?;
         self.engine.after_success(plan, class, sql).await?;
         Ok(futures_util::stream::iter(all.into_iter().map(Ok)).boxed())

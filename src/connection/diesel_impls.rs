@@ -2,8 +2,6 @@
 //! `LoadConnection`, r2d2's `R2D2Connection`, migrations, `MultiConnection` support and
 //! `UpdateAndFetchResults`, each delegating to the routing core.
 
-use std::time::Instant;
-
 use diesel::connection::{
     CacheSize, Connection, ConnectionSealed, DefaultLoadingMode, Instrumentation,
     InstrumentationEvent, LoadConnection, MultiConnectionHelper, SimpleConnection,
@@ -155,13 +153,14 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
         let sql = self.engine.sql_if_needed(&source, sql, class)?;
         let debug_sql = || diesel::debug_query::<Mysql, _>(&source).to_string();
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = now(self.engine.planned(class, sql.as_deref()))?;
+        let mut plan = now(self.engine.first_attempt(class, sql.as_deref()))?;
         loop {
-            plan = now(self.engine.attempt(plan, &tried, class))?;
-            let started = Instant::now();
+            let started = self.engine.log_clock();
             if let Err(e) = now(self.engine.open(plan.node)) {
                 self.engine.log_query(&plan, debug_sql, started, true);
-                now(self.engine.failed(&mut plan, &mut tried, class, None, e))?;
+                now(self
+                    .engine
+                    .next_attempt(&mut plan, &mut tried, class, None, e))?;
                 continue;
             }
             self.engine.cluster.topology().nodes[plan.node].count_statement();
@@ -183,9 +182,11 @@ impl LoadConnection<DefaultLoadingMode> for ClusterConnection {
                     // SAFETY: see above; `self` is no longer used after this point.
                     return Ok(cursor);
                 }
-                Err(e) => now(self
-                    .engine
-                    .failed(&mut plan, &mut tried, class, sql.as_deref(), e))?,
+                Err(e) => {
+                    now(self
+                        .engine
+                        .next_attempt(&mut plan, &mut tried, class, sql.as_deref(), e))?
+                }
             }
         }
     }

@@ -2,8 +2,6 @@
 //! retry a read elsewhere or report (the decisions are the engine's, see
 //! [`crate::engine::outcome`]).
 
-use std::time::Instant;
-
 use diesel::mysql::MysqlConnection;
 use diesel::result::QueryResult;
 
@@ -23,11 +21,10 @@ impl ClusterConnection {
         mut exec: impl FnMut(&mut MysqlConnection) -> QueryResult<R>,
     ) -> QueryResult<R> {
         let mut tried: Vec<usize> = Vec::new();
-        let mut plan = now(self.engine.planned(class, sql))?;
+        let mut plan = now(self.engine.first_attempt(class, sql))?;
         plan.text = text;
         loop {
-            plan = now(self.engine.attempt(plan, &tried, class))?;
-            let started = Instant::now();
+            let started = self.engine.log_clock();
             let result = self.execute_on(plan.node, &mut exec);
             self.engine
                 .log_query(&plan, debug_sql, started, result.is_err());
@@ -36,7 +33,9 @@ impl ClusterConnection {
                     now(self.engine.after_success(&plan, class, sql))?;
                     return Ok(value);
                 }
-                Err(e) => now(self.engine.failed(&mut plan, &mut tried, class, sql, e))?,
+                Err(e) => now(self
+                    .engine
+                    .next_attempt(&mut plan, &mut tried, class, sql, e))?,
             }
         }
     }

@@ -263,7 +263,9 @@ impl<L: Link> Engine<L> {
         tried: &[usize],
     ) -> Result<Plan, Error> {
         if plan.replica_read {
-            plan.node = self.read_node(plan.node, tried).await;
+            plan.node = self
+                .read_node(plan.node, tried, plan.consistency, plan.scope_token)
+                .await;
         }
         Ok(plan)
     }
@@ -272,33 +274,53 @@ impl<L: Link> Engine<L> {
     /// the current consistency: `node` itself, after waiting there for the required
     /// position if needed, another replica, or the master.
     pub(crate) async fn consistent_read_node(&mut self, node: usize) -> usize {
-        self.read_node(node, &[]).await
+        let ambient = self.ambient_now();
+        self.read_node(node, &[], ambient.consistency, ambient.scope_token)
+            .await
     }
 
-    async fn read_node(&mut self, node: usize, tried: &[usize]) -> usize {
+    /// `consistency` and `scope_token` as the scope has them (read once, by the caller).
+    async fn read_node(
+        &mut self,
+        node: usize,
+        tried: &[usize],
+        consistency: Consistency,
+        scope_token: bool,
+    ) -> usize {
+        match self.read_node_now(node, consistency, scope_token) {
+            Some(node) => node,
+            // Off the common path, in a future of its own: a GTID read and a wait may
+            // follow.
+            None => Box::pin(self.read_node_at_position(node, tried, consistency)).await,
+        }
+    }
+
+    /// [`read_node`](Self::read_node) when it needs no I/O; `None` when the read may
+    /// require a position (a GTID read and a wait may follow).
+    pub(crate) fn read_node_now(
+        &self,
+        node: usize,
+        consistency: Consistency,
+        scope_token: bool,
+    ) -> Option<usize> {
         let master = self.cluster.topology().master();
         if node == master {
-            return node;
+            return Some(node);
         }
-        let consistency = self.effective_consistency();
         if let Consistency::Sticky(window) = consistency {
             // A planned route, not a failure: not counted as a fallback.
             if self.causal.last_write.is_some_and(|w| w.elapsed() < window) {
-                return master;
+                return Some(master);
             }
         }
-        if !self.may_require_position(consistency) {
-            return node;
-        }
-        // Off the common path, in a future of its own: a GTID read and a wait may follow.
-        Box::pin(self.read_node_at_position(node, tried, consistency)).await
+        (!self.may_require_position(consistency, scope_token)).then_some(node)
     }
 
     /// Whether [`required_position`](Self::required_position) may require one: a scope
     /// token, or, under causal consistency, this connection's write. When not, a read
     /// needs no wait, and the common statement doesn't enter the waiting code at all.
-    fn may_require_position(&self, consistency: Consistency) -> bool {
-        Self::ambient(|f| f.is_some_and(|f| f.token.is_some()))
+    fn may_require_position(&self, consistency: Consistency, scope_token: bool) -> bool {
+        scope_token
             || (consistency == Consistency::Causal
                 && (self.causal.pending.is_some()
                     || self.causal.token.as_ref().is_some_and(|t| !t.is_empty())))

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use diesel::connection::{CacheSize, Instrumentation};
 
 pub(crate) use self::link::{now, Link};
+pub(crate) use self::outcome::Quick;
 pub(crate) use self::plan::Plan;
 pub use self::transaction::ClusterTransactionState;
 use crate::classify::Classification;
@@ -160,6 +161,22 @@ impl<L: Link> Engine<L> {
             .unwrap_or(self.cluster.topology().config.consistency)
     }
 
+    /// The role, consistency and token presence in effect now, read from the scope in
+    /// one lookup: what one statement's routing reads (a scope can't change while one
+    /// statement runs, so reading it once is reading it at every step).
+    pub(crate) fn ambient_now(&self) -> Ambient {
+        let (role, consistency, scope_token) = Self::ambient(|f| match f {
+            Some(f) => (f.role, f.consistency, f.token.is_some()),
+            None => (None, None, false),
+        });
+        let config = &self.cluster.topology().config;
+        Ambient {
+            role: role.or(self.own_role).unwrap_or(config.default_role),
+            consistency: consistency.unwrap_or(config.consistency),
+            scope_token,
+        }
+    }
+
     /// The consistency token of the innermost scope.
     fn scope_token(&self) -> Option<Arc<ConsistencyToken>> {
         Self::ambient(|f| f.and_then(|f| f.token.clone()))
@@ -210,6 +227,16 @@ impl<L: Link> Engine<L> {
             || self.pins.named_locks
             || self.transaction_manager_broken()
     }
+}
+
+/// What the scope (or the connection's own role, or the cluster's defaults) says for one
+/// statement: see [`Engine::ambient_now`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ambient {
+    pub(crate) role: Role,
+    pub(crate) consistency: Consistency,
+    /// The innermost scope carries a consistency token.
+    pub(crate) scope_token: bool,
 }
 
 /// A cluster shared per URL lingers from its last connection's drop (see

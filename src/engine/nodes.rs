@@ -15,6 +15,13 @@ use crate::transport::errors::open_error_is_unavailable;
 use crate::transport::{is_connection_error, open_error};
 
 impl<L: Link> Engine<L> {
+    /// Whether node `i` is open and needs no reopening: [`open`](Self::open) would do
+    /// nothing.
+    #[inline]
+    pub(crate) fn is_ready(&self, i: usize) -> bool {
+        self.nodes[i].is_some() && !self.needs_writer_reopen(i)
+    }
+
     /// Opens node `i` if this connection has no connection to it yet.
     pub(crate) async fn open(&mut self, i: usize) -> QueryResult<()> {
         if self.nodes[i].is_some() {
@@ -162,17 +169,25 @@ impl<L: Link> Engine<L> {
     /// A node to read from: a usable replica under the current consistency, or the
     /// master when there is none. The flag says whether it fell back to the master.
     pub(crate) fn pick_read_node(&mut self, exclude: &[usize]) -> (usize, bool) {
+        self.pick_read_node_under(exclude, self.effective_consistency())
+    }
+
+    /// [`pick_read_node`](Self::pick_read_node) under `consistency`, already read.
+    pub(crate) fn pick_read_node_under(
+        &mut self,
+        exclude: &[usize],
+        consistency: Consistency,
+    ) -> (usize, bool) {
         if self.unfit.iter().any(|&u| u) {
             // Replicas this connection's session can't be replayed on are never picked.
             let mut excluded = exclude.to_vec();
             excluded.extend((0..self.unfit.len()).filter(|&i| self.unfit[i]));
-            return self.pick_from(&excluded);
+            return self.pick_from(&excluded, consistency);
         }
-        self.pick_from(exclude)
+        self.pick_from(exclude, consistency)
     }
 
-    fn pick_from(&mut self, exclude: &[usize]) -> (usize, bool) {
-        let consistency = self.effective_consistency();
+    fn pick_from(&mut self, exclude: &[usize], consistency: Consistency) -> (usize, bool) {
         let shared = &self.cluster.topology();
         if consistency == Consistency::Strong {
             return (shared.master(), false);

@@ -7,13 +7,25 @@ use std::time::Instant;
 
 use diesel::result::QueryResult;
 
-use super::plan::Plan;
+use super::plan::{Decided, Plan};
 use super::{Engine, Link};
 use crate::classify::{self, Classification, Flags};
 use crate::error::Error;
 use crate::querylog::{NodeKind, QueryLogEntry};
 use crate::routing::pins;
 use crate::transport;
+
+/// How far [`Engine::first_attempt`] got with no I/O.
+pub(crate) enum Quick {
+    /// Decided.
+    Ready(Plan),
+    /// The monitor's first round is still running: plan after it.
+    FirstRound,
+    /// The route is the master, which is ejected.
+    NeedsMaster(Plan),
+    /// A replica read that may have to wait for a GTID position.
+    NeedsRead(Plan),
+}
 
 impl<L: Link> Engine<L> {
     /// Book-keeping after a statement succeeded on `plan.node`; session statements are
@@ -82,15 +94,24 @@ impl<L: Link> Engine<L> {
         conn.batch(sql).await
     }
 
+    /// When a statement starts, for its query log entry: `None` (no clock read) while the
+    /// query log is off.
+    #[inline]
+    pub(crate) fn log_clock(&self) -> Option<Instant> {
+        self.query_log.enabled.then(Instant::now)
+    }
+
+    /// The query log's entry for a statement begun at `started` (from
+    /// [`log_clock`](Self::log_clock)), if the log is on.
     #[inline]
     pub(crate) fn log_query(
         &mut self,
         plan: &Plan,
         sql: impl FnOnce() -> String,
-        started: Instant,
+        started: Option<Instant>,
         failed: bool,
     ) {
-        if self.query_log.enabled {
+        if let Some(started) = started.filter(|_| self.query_log.enabled) {
             self.push_query_log(plan, sql, started, failed);
         }
     }
@@ -210,7 +231,7 @@ impl<L: Link> Engine<L> {
     /// `Ok(())`: run it again with the updated plan.
     ///
     /// [`after_failure`]: Self::after_failure
-    pub(crate) async fn failed(
+    async fn failed(
         &mut self,
         plan: &mut Plan,
         tried: &mut Vec<usize>,
@@ -228,8 +249,88 @@ impl<L: Link> Engine<L> {
         self.after_failure(plan, tried, error).await
     }
 
+    /// A statement's first plan, consistency applied, logged. In the common case (no
+    /// first monitor round to wait for, the master up or not needed, no GTID position to
+    /// wait for) it is decided with no I/O and no future of its own; otherwise the full
+    /// [`plan`](Self::plan) and [`attempt`](Self::attempt) finish it, boxed, off the
+    /// statement's future.
+    pub(crate) async fn first_attempt(
+        &mut self,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> QueryResult<Plan> {
+        match self.quick_attempt(class, sql)? {
+            Quick::Ready(plan) => Ok(plan),
+            slow => Box::pin(self.slow_attempt(slow, class, sql)).await,
+        }
+    }
+
+    /// [`first_attempt`](Self::first_attempt) as far as it goes with no I/O; the
+    /// statement loops that want its common case in their own future's code call it
+    /// and [`slow_attempt`](Self::slow_attempt).
+    pub(crate) fn quick_attempt(
+        &mut self,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> QueryResult<Quick> {
+        self.quick(class, sql).map_err(Error::into_diesel)
+    }
+
+    fn quick(&mut self, class: Classification, sql: Option<&str>) -> Result<Quick, Error> {
+        if self.inconsistent.is_none() && self.cluster.topology().first_round.pending().is_some() {
+            return Ok(Quick::FirstRound);
+        }
+        let mut plan = match self.plan_now(class, sql)? {
+            Decided::Plan(plan) => plan,
+            Decided::NeedsMaster(plan) => return Ok(Quick::NeedsMaster(plan)),
+        };
+        if plan.replica_read {
+            match self.read_node_now(plan.node, plan.consistency, plan.scope_token) {
+                Some(node) => plan.node = node,
+                None => return Ok(Quick::NeedsRead(plan)),
+            }
+        }
+        self.log_route(&plan, class);
+        Ok(Quick::Ready(plan))
+    }
+
+    /// The rest of [`first_attempt`](Self::first_attempt) after
+    /// [`quick_attempt`](Self::quick_attempt) stopped at `quick`.
+    pub(crate) async fn slow_attempt(
+        &mut self,
+        quick: Quick,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> QueryResult<Plan> {
+        let plan = match quick {
+            Quick::Ready(plan) => return Ok(plan),
+            Quick::FirstRound => self.planned(class, sql).await?,
+            Quick::NeedsMaster(mut plan) => {
+                plan.node = self.master_node().await.map_err(Error::into_diesel)?;
+                plan
+            }
+            Quick::NeedsRead(plan) => plan,
+        };
+        self.attempt(plan, &[], class).await
+    }
+
+    /// After a failed attempt: [`failed`](Self::failed), then the plan of the next
+    /// attempt. `Err`: the statement's error, not retried.
+    pub(crate) async fn next_attempt(
+        &mut self,
+        plan: &mut Plan,
+        tried: &mut Vec<usize>,
+        class: Classification,
+        sql: Option<&str>,
+        error: diesel::result::Error,
+    ) -> QueryResult<()> {
+        self.failed(plan, tried, class, sql, error).await?;
+        *plan = self.attempt(*plan, tried, class).await?;
+        Ok(())
+    }
+
     /// The plan for a statement's next attempt (consistency applied), logged.
-    pub(crate) async fn attempt(
+    async fn attempt(
         &mut self,
         plan: Plan,
         tried: &[usize],

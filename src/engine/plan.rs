@@ -7,6 +7,7 @@ use diesel::result::QueryResult;
 
 use super::{session_sync, Engine, Link};
 use crate::classify::{self, Classification, Flags, Kind};
+use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::role::Role;
 use crate::routing::{self, pins, Effect, Pin, Refusal, Target};
@@ -16,6 +17,10 @@ use crate::routing::{self, pins, Effect, Pin, Refusal, Target};
 pub(crate) struct Plan {
     pub(crate) node: usize,
     pub(crate) role: Role,
+    /// The consistency in effect, and whether the scope carries a token (read with the
+    /// role, once per statement).
+    pub(crate) consistency: Consistency,
+    pub(crate) scope_token: bool,
     /// A read outside any transaction or pin: may be retried elsewhere on a
     /// connection-level failure.
     pub(crate) retryable: bool,
@@ -29,6 +34,14 @@ pub(crate) struct Plan {
     /// statements that must leave the session as the user's would use the same protocol
     /// (MariaDB's `ROW_COUNT()` after a `SET` differs between the two).
     pub(crate) text: bool,
+}
+
+/// A plan decided without I/O ([`Engine::plan_now`]), or the plan still missing its node.
+pub(crate) enum Decided {
+    Plan(Plan),
+    /// The route is the master, and the master is ejected: [`Engine::master_node`] finds
+    /// the node that takes writes now (it may ask the nodes), or says there is none.
+    NeedsMaster(Plan),
 }
 
 /// Renders a query's SQL the way `MysqlConnection` will send it.
@@ -88,15 +101,33 @@ impl<L: Link> Engine<L> {
         class: Classification,
         sql: Option<&str>,
     ) -> Result<Plan, Error> {
+        if self.inconsistent.is_none() && self.cluster.topology().first_round.pending().is_some() {
+            Box::pin(L::first_round(self.cluster.topology())).await;
+        }
+        match self.plan_now(class, sql)? {
+            Decided::Plan(plan) => Ok(plan),
+            Decided::NeedsMaster(mut plan) => {
+                plan.node = self.master_node().await?;
+                Ok(plan)
+            }
+        }
+    }
+
+    /// [`plan`](Self::plan) up to what needs I/O: the master's node when the master is
+    /// ejected (finding it may ask the nodes). It doesn't wait for the monitor's first
+    /// round; `plan` does, before it.
+    pub(crate) fn plan_now(
+        &mut self,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> Result<Decided, Error> {
         if let Some(reason) = &self.inconsistent {
             return Err(Error::InconsistentSession {
                 reason: reason.clone(),
             });
         }
-        if self.cluster.topology().first_round.pending().is_some() {
-            Box::pin(L::first_round(self.cluster.topology())).await;
-        }
-        let role = self.effective_role();
+        let ambient = self.ambient_now();
+        let role = ambient.role;
         let persistent = class.kind == Kind::SetTransaction
             && sql.is_some_and(crate::session::is_persistent_transaction_setting);
         let effect = routing::effect(class, persistent);
@@ -139,19 +170,31 @@ impl<L: Link> Engine<L> {
                 reads_data,
             },
         );
+        let mut needs_master = false;
         let node = match placement.target {
-            Target::Master => self.master_node().await?,
-            Target::Balanced => self.pick_read_node(&[]).0,
+            Target::Master => {
+                let master = shared.master();
+                needs_master = !shared.nodes[master].is_up();
+                master
+            }
+            Target::Balanced => self.pick_read_node_under(&[], ambient.consistency).0,
             Target::Node(node) => node,
         };
-        Ok(Plan {
+        let plan = Plan {
             node,
             role,
+            consistency: ambient.consistency,
+            scope_token: ambient.scope_token,
             retryable: placement.retryable,
             replica_read: placement.replica_read,
             wanted_replica: placement.wanted_replica,
             session: session_sync::sets_session_state(class, effect),
             text: false,
+        };
+        Ok(if needs_master {
+            Decided::NeedsMaster(plan)
+        } else {
+            Decided::Plan(plan)
         })
     }
 
