@@ -111,10 +111,7 @@ impl AsyncClusterConnection {
             Box::pin(self.engine.open(i)).await?;
         }
         let _in_flight = InFlight::new(self.engine.cluster.topology(), i);
-        let (conn, watched) = self.engine.nodes[i]
-            .as_mut()
-            .ok_or(DieselError::BrokenTransactionManager)?
-            .split();
+        let (conn, watched) = self.engine.nodes[i].as_mut().ok_or_else(broken)?.split();
         match work {
             Work::Count(Owned::Static(q)) => {
                 severable(watched, conn.execute_returning_count(q)).await
@@ -135,17 +132,29 @@ impl AsyncClusterConnection {
         owned: Owned<I>,
     ) -> QueryResult<Rows<'_>> {
         self.start()?;
-        let busy = self.busy.clone();
         let result = self.load_rows(class, &owned).await;
-        busy.store(false, Relaxed);
+        self.finish();
+        // The stream borrows a node connection: from here for the caller's borrow of
+        // `self` (see `load_rows`).
         result
     }
 
+    /// [`run_load`](Self::run_load) between the cancellation marks, in one future: the
+    /// common path (a plan decided with no I/O, the node open, the query started, pins
+    /// tracked) awaits only the node. The rest (a slow plan, connecting, a retry, a
+    /// query that set session state) runs in boxed futures of its own.
+    ///
+    /// The stream it returns borrows the node connection, for as long as the caller's
+    /// borrow of `self` (`'conn` in `load`). It is typed `'static` only to leave this
+    /// function, past `run_load`'s `finish`, which touches no node connection; on `Err`
+    /// nothing borrows a node connection. This is the conditional return of a borrow
+    /// that the borrow checker rejects (NLL problem case #3) though it is sound; the
+    /// blocking connection's `load` does the same.
     async fn load_rows<I: 'static>(
         &mut self,
         class: Classification,
         owned: &Owned<I>,
-    ) -> QueryResult<Rows<'_>> {
+    ) -> QueryResult<Rows<'static>> {
         let sql = self.engine.needs_sql(class).then_some(owned.sql());
         let mut tried: Vec<usize> = Vec::new();
         let mut plan = match self.engine.quick_attempt(class, sql)? {
@@ -154,7 +163,24 @@ impl AsyncClusterConnection {
         };
         loop {
             let started = self.engine.log_clock();
-            let result = self.load_on(&plan, owned).await;
+            if !self.engine.is_ready(plan.node) {
+                // Rare next to statements: in a future of its own.
+                Box::pin(self.engine.open(plan.node)).await?;
+            }
+            let in_flight = InFlight::new(self.engine.cluster.topology(), plan.node);
+            let (conn, watched) = self.engine.nodes[plan.node]
+                .as_mut()
+                .ok_or_else(broken)?
+                .split();
+            let conn = ConnPtr(conn);
+            // SAFETY: see the function's doc; `self.engine.nodes` is not touched while
+            // this reference is alive, other than through it.
+            let conn: &'static mut AsyncMysqlConnection = unsafe { &mut *conn.0 };
+            let result = match owned {
+                Owned::Static(q) => severable(watched, conn.load(q)).await,
+                Owned::Dynamic(q) => severable(watched, conn.load(q)).await,
+            };
+            drop(in_flight);
             self.engine.log_query(
                 &plan,
                 || debug_sql(&Work::Count(owned)),
@@ -162,7 +188,11 @@ impl AsyncClusterConnection {
                 result.is_err(),
             );
             match result {
-                Ok(rows) => return self.loaded(&plan, class, sql, rows).await,
+                Ok(rows) if !plan.session => {
+                    self.engine.track_success(plan.node, class, sql);
+                    return Ok(rows);
+                }
+                Ok(rows) => return Box::pin(self.loaded_session(&plan, class, sql, rows)).await,
                 Err(e) => {
                     Box::pin(
                         self.engine
@@ -174,64 +204,28 @@ impl AsyncClusterConnection {
         }
     }
 
-    /// Opens node `plan.node` if needed and starts the query there.
-    async fn load_on<I: 'static>(
+    /// After a query that sets session state (`SELECT @a := ..`) started on its node:
+    /// reads it to its end, then the values it set are read back from that node and
+    /// applied to the others.
+    async fn loaded_session(
         &mut self,
         plan: &Plan,
-        owned: &Owned<I>,
+        class: Classification,
+        sql: Option<&str>,
+        rows: Rows<'static>,
     ) -> QueryResult<Rows<'static>> {
-        if !self.engine.is_ready(plan.node) {
-            Box::pin(self.engine.open(plan.node)).await?;
-        }
-        let _in_flight = InFlight::new(self.engine.cluster.topology(), plan.node);
-        let (conn, watched) = self.engine.nodes[plan.node]
-            .as_mut()
-            .ok_or(DieselError::BrokenTransactionManager)?
-            .split();
-        let conn = ConnPtr(conn);
-        // SAFETY: the stream borrows the node connection for the caller's borrow of
-        // `self` (`'conn` in `load`); it is given `'static` here only to leave this
-        // function. `loaded` either returns it with that borrow's lifetime, or consumes
-        // it before touching the node connections again. On `Err` nothing borrows the
-        // connection. This is the conditional return of a borrow that the borrow
-        // checker rejects (NLL problem case #3) though it is sound; the blocking
-        // connection's `load` does the same.
-        let conn: &'static mut AsyncMysqlConnection = unsafe { &mut *conn.0 };
-        match owned {
-            Owned::Static(q) => severable(watched, conn.load(q)).await,
-            Owned::Dynamic(q) => severable(watched, conn.load(q)).await,
-        }
-    }
-
-    /// Book-keeping after a query started on its node. A query that sets session
-    /// state (`SELECT @a := ..`) is read to its end first: the values it set are then
-    /// read back from that node.
-    async fn loaded<'conn>(
-        &'conn mut self,
-        plan: &Plan,
-        class: Classification,
-        sql: Option<&str>,
-        rows: Rows<'static>,
-    ) -> QueryResult<Rows<'conn>> {
-        if !plan.session {
-            self.engine.track_success(plan.node, class, sql);
-            return Ok(rows);
-        }
-        Box::pin(self.loaded_session(plan, class, sql, rows)).await
-    }
-
-    /// [`loaded`](Self::loaded) for a query that set session state.
-    async fn loaded_session<'conn>(
-        &'conn mut self,
-        plan: &Plan,
-        class: Classification,
-        sql: Option<&str>,
-        rows: Rows<'static>,
-    ) -> QueryResult<Rows<'conn>> {
         let all: Vec<_> = rows.try_collect().await?;
         self.engine.after_success(plan, class, sql).await?;
         Ok(futures_util::stream::iter(all.into_iter().map(Ok)).boxed())
     }
+}
+
+/// The error for a node slot found empty where a statement was planned: it can't happen
+/// unless the engine's book-keeping is wrong. Made only then (`ok_or` would build and
+/// drop one for every statement).
+#[cold]
+fn broken() -> DieselError {
+    DieselError::BrokenTransactionManager
 }
 
 /// A node connection's address, moved across an `.await` (see `load_on`).

@@ -187,6 +187,7 @@ impl<L: Link> Engine<L> {
         self.pick_from(exclude, consistency)
     }
 
+    #[inline]
     fn pick_from(&mut self, exclude: &[usize], consistency: Consistency) -> (usize, bool) {
         let shared = &self.cluster.topology();
         if consistency == Consistency::Strong {

@@ -49,6 +49,7 @@ impl<L: Link> Engine<L> {
 
     /// Pins, temporary tables and writes of a statement that succeeded on `node`, one
     /// statement of a batch at a time.
+    #[inline]
     pub(crate) fn track_success(&mut self, node: usize, class: Classification, sql: Option<&str>) {
         self.last_node = Some(node);
         match sql {

@@ -45,6 +45,7 @@ impl Balancer {
     }
 
     /// Picks one of `candidates` (indexes into `nodes`, all usable). `None` when empty.
+    #[inline]
     pub(crate) fn pick(&self, nodes: &[Node], candidates: &[usize]) -> Option<usize> {
         match candidates.len() {
             0 => return None,

@@ -8,6 +8,7 @@ use crate::error::FailoverError;
 impl Topology {
     /// Whether replica `i` may serve a read under `consistency`: up, fresh enough, and
     /// under the latency ceiling.
+    #[inline]
     pub(crate) fn is_usable_replica(
         &self,
         i: usize,
@@ -48,6 +49,7 @@ impl Topology {
 
     /// Picks a replica for a read under `consistency`, skipping `exclude`. `None` when no
     /// replica is usable (the caller falls back to the master).
+    #[inline]
     pub(crate) fn pick_replica(
         &self,
         consistency: Consistency,
