@@ -10,7 +10,7 @@ use crate::classify::{self, Classification, Flags, Kind};
 use crate::consistency::Consistency;
 use crate::error::Error;
 use crate::role::Role;
-use crate::routing::{self, pins, Effect, Pin, Refusal, Target};
+use crate::routing::{self, pins, Effect, Pin, Placement, Refusal, Target};
 
 /// What was decided for one statement.
 #[derive(Clone, Copy, Debug)]
@@ -128,6 +128,53 @@ impl<L: Link> Engine<L> {
         }
         let ambient = self.ambient_now();
         let role = ambient.role;
+        let shared = self.cluster.topology();
+        // The common statement, a plain read with no transaction and no temporary table,
+        // skips building the decision's input (see `routing::plain_read`).
+        let quick = routing::plain_read(role, class, shared.has_replicas()).filter(|_| {
+            self.tx.pinned.is_none() && !self.pins.raw.is_open() && self.pins.temp_tables.is_empty()
+        });
+        let (placement, session) = match quick {
+            Some(placement) => (placement, false),
+            None => self.place(role, class, sql)?,
+        };
+        let shared = self.cluster.topology();
+        let mut needs_master = false;
+        let node = match placement.target {
+            Target::Master => {
+                let master = shared.master();
+                needs_master = !shared.nodes[master].is_up();
+                master
+            }
+            Target::Balanced => self.pick_read_node_under(&[], ambient.consistency).0,
+            Target::Node(node) => node,
+        };
+        let plan = Plan {
+            node,
+            role,
+            consistency: ambient.consistency,
+            scope_token: ambient.scope_token,
+            retryable: placement.retryable,
+            replica_read: placement.replica_read,
+            wanted_replica: placement.wanted_replica,
+            session,
+            text: false,
+        };
+        Ok(if needs_master {
+            Decided::NeedsMaster(plan)
+        } else {
+            Decided::Plan(plan)
+        })
+    }
+
+    /// The full routing decision for a statement in `role`: its placement, and whether
+    /// it sets session state.
+    fn place(
+        &self,
+        role: Role,
+        class: Classification,
+        sql: Option<&str>,
+    ) -> Result<(Placement, bool), Error> {
         let persistent = class.kind == Kind::SetTransaction
             && sql.is_some_and(crate::session::is_persistent_transaction_setting);
         let effect = routing::effect(class, persistent);
@@ -170,32 +217,7 @@ impl<L: Link> Engine<L> {
                 reads_data,
             },
         );
-        let mut needs_master = false;
-        let node = match placement.target {
-            Target::Master => {
-                let master = shared.master();
-                needs_master = !shared.nodes[master].is_up();
-                master
-            }
-            Target::Balanced => self.pick_read_node_under(&[], ambient.consistency).0,
-            Target::Node(node) => node,
-        };
-        let plan = Plan {
-            node,
-            role,
-            consistency: ambient.consistency,
-            scope_token: ambient.scope_token,
-            retryable: placement.retryable,
-            replica_read: placement.replica_read,
-            wanted_replica: placement.wanted_replica,
-            session: session_sync::sets_session_state(class, effect),
-            text: false,
-        };
-        Ok(if needs_master {
-            Decided::NeedsMaster(plan)
-        } else {
-            Decided::Plan(plan)
-        })
+        Ok((placement, session_sync::sets_session_state(class, effect)))
     }
 
     /// The error for a statement the router refused.

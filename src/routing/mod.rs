@@ -25,7 +25,7 @@
 pub(crate) mod pins;
 mod place;
 
-pub(crate) use place::{place, Context, Target};
+pub(crate) use place::{place, Context, Placement, Target};
 
 use crate::classify::{Classification, Flags, Kind};
 use crate::config::WriteRouting;
@@ -238,6 +238,43 @@ fn narrowing_pin(input: &Input) -> Result<Option<(usize, Pin)>, Refusal> {
         }
     }
     Ok(chosen)
+}
+
+/// The flags a plain read may carry and still take [`plain_read`].
+const PLAIN_READ_FLAGS: Flags = Flags::PLACEHOLDER.union(Flags::CALC_FOUND_ROWS);
+
+/// The placement of a plain `SELECT` (no flag but a placeholder or
+/// `SQL_CALC_FOUND_ROWS`: no side effect, reads no per-connection state, sets none) on a
+/// connection with no transaction pin and no temporary table: what [`place`] of
+/// [`decide`] gives it, without building their input. `None` for any other statement,
+/// which takes the full decision. It is the common statement; the caller vouches for the
+/// two absent pins, and the unit test `a_plain_read_is_placed_as_decide_and_place_place_it`
+/// holds the result equal to the full decision's for every role, pin and cluster shape.
+#[inline]
+pub(crate) fn plain_read(role: Role, class: Classification, replicas: bool) -> Option<Placement> {
+    if class.kind != Kind::Select || class.flags.union(PLAIN_READ_FLAGS) != PLAIN_READ_FLAGS {
+        return None;
+    }
+    let to_master = role == Role::Master;
+    Some(if !replicas {
+        Placement {
+            target: Target::Node(0),
+            retryable: false,
+            replica_read: false,
+            wanted_replica: !to_master,
+        }
+    } else {
+        Placement {
+            target: if to_master {
+                Target::Master
+            } else {
+                Target::Balanced
+            },
+            retryable: true,
+            replica_read: !to_master,
+            wanted_replica: !to_master,
+        }
+    })
 }
 
 /// Decides where a statement runs, or refuses it. Pins first (they narrow), then the

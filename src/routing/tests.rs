@@ -418,3 +418,95 @@ fn the_order_pins_are_read_in() {
         }
     }
 }
+
+/// Selects with each flag a read may carry, beside the corpus above.
+const PLAIN_READ_CORPUS: &[&str] = &[
+    "SELECT `t`.`id` FROM `t` WHERE `t`.`id` = ? LIMIT ?",
+    "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 5",
+    "SELECT FOUND_ROWS()",
+    "SELECT LAST_INSERT_ID()",
+    "SELECT ROW_COUNT()",
+    "SELECT @a := 1",
+    "SELECT 1; SELECT 2",
+    "SELECT NEXTVAL(s)",
+    "SELECT GET_LOCK('a', 0)",
+    "SELECT f(1)",
+    "SELECT * FROM t FOR UPDATE",
+    "SELECT * FROM t /*!50000 FOR UPDATE */",
+];
+
+proptest::proptest! {
+    /// `plain_read` places a statement exactly as `place(decide(..))` does whenever it
+    /// places one at all, in every role, with any pin but the two its caller rules out
+    /// (a transaction, a temporary table), on a cluster with or without replicas; and
+    /// such a statement is a read that sets no session state.
+    #[test]
+    fn a_plain_read_is_placed_as_decide_and_place_place_it(
+        sql in proptest::sample::select(
+            WITHOUT_PINS
+                .iter()
+                .map(|(sql, _)| *sql)
+                .chain(PLAIN_READ_CORPUS.iter().copied())
+                .collect::<Vec<_>>(),
+        ),
+        role in proptest::sample::select(vec![Role::Master, Role::Auto, Role::Replica]),
+        writes in proptest::sample::select(vec![WriteRouting::Refuse, WriteRouting::Master]),
+        (next_transaction, insert_id, found_rows, previous) in (
+            proptest::option::of(0usize..3),
+            proptest::option::of(0usize..3),
+            proptest::option::of(0usize..3),
+            proptest::option::of(0usize..3),
+        ),
+        replicas in proptest::bool::ANY,
+        last_node in proptest::option::of(0usize..3),
+        reads_data in proptest::bool::ANY,
+    ) {
+        let pins = Pins {
+            transaction: None,
+            next_transaction,
+            insert_id,
+            found_rows,
+            previous,
+            temp_table: None,
+            writes_only_temp: false,
+        };
+        let input = input(role, sql, pins, writes);
+        if let Some(quick) = plain_read(role, input.class, replicas) {
+            proptest::prop_assert_eq!(input.effect, Effect::Read, "{}", sql);
+            proptest::prop_assert!(
+                !crate::engine::session_sync::sets_session_state(input.class, input.effect),
+                "{}", sql
+            );
+            let route = decide(&input);
+            proptest::prop_assert!(route.is_ok(), "{}: {:?}", sql, route);
+            let cx = Context {
+                effect: input.effect,
+                replicas,
+                previous: last_node,
+                reads_data,
+            };
+            let full = place(route.unwrap_or(Route::Master), cx);
+            proptest::prop_assert_eq!(quick, full, "{} in {:?}", sql, role);
+        }
+    }
+}
+
+#[test]
+fn diesel_reads_take_the_plain_read_path_and_nothing_else_does() {
+    for sql in [
+        "SELECT `t`.`id` FROM `t` WHERE `t`.`id` = ? LIMIT ?",
+        "SELECT COUNT(*) FROM `users`",
+        "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 5",
+    ] {
+        assert!(
+            plain_read(Role::Auto, classify(sql), true).is_some(),
+            "{sql}"
+        );
+    }
+    for sql in &PLAIN_READ_CORPUS[2..] {
+        assert!(
+            plain_read(Role::Auto, classify(sql), true).is_none(),
+            "{sql}"
+        );
+    }
+}
