@@ -173,7 +173,8 @@ impl PinState {
     /// is open, `autocommit` is off, tables are locked, or an XA transaction is open.
     fn track_raw(&mut self, node: usize, class: Classification, sql: Option<&str>) -> bool {
         let raw = &mut self.raw;
-        let chain = sql.is_some_and(ends_with_chain);
+        // Only `COMMIT`/`ROLLBACK` read it, and scanning the text costs.
+        let chain = || sql.is_some_and(ends_with_chain);
         let mut committed = false;
         match class.kind {
             Kind::Begin => {
@@ -183,11 +184,11 @@ impl PinState {
             }
             Kind::Commit => {
                 committed = true;
-                raw.in_transaction = chain;
+                raw.in_transaction = chain();
             }
             Kind::Rollback => {
                 raw.wrote = false;
-                raw.in_transaction = chain;
+                raw.in_transaction = chain();
             }
             Kind::SetAutocommit if class.flags.contains(Flags::AUTOCOMMIT_ON) => {
                 // Turning autocommit back on commits the open transaction.
