@@ -163,24 +163,29 @@ impl AsyncClusterConnection {
         };
         loop {
             let started = self.engine.log_clock();
-            if !self.engine.is_ready(plan.node) {
-                // Rare next to statements: in a future of its own.
-                Box::pin(self.engine.open(plan.node)).await?;
-            }
-            let in_flight = InFlight::new(self.engine.cluster.topology(), plan.node);
-            let (conn, watched) = self.engine.nodes[plan.node]
-                .as_mut()
-                .ok_or_else(broken)?
-                .split();
-            let conn = ConnPtr(conn);
-            // SAFETY: see the function's doc; `self.engine.nodes` is not touched while
-            // this reference is alive, other than through it.
-            let conn: &'static mut AsyncMysqlConnection = unsafe { &mut *conn.0 };
-            let result = match owned {
-                Owned::Static(q) => severable(watched, conn.load(q)).await,
-                Owned::Dynamic(q) => severable(watched, conn.load(q)).await,
+            // A failure to open the node, or of the statement, goes to `next_attempt`
+            // alike (a read may be retried elsewhere).
+            let result = 'run: {
+                if !self.engine.is_ready(plan.node) {
+                    // Rare next to statements: in a future of its own.
+                    if let Err(e) = Box::pin(self.engine.open(plan.node)).await {
+                        break 'run Err(e);
+                    }
+                }
+                let _in_flight = InFlight::new(self.engine.cluster.topology(), plan.node);
+                let Some(node) = self.engine.nodes[plan.node].as_mut() else {
+                    break 'run Err(broken());
+                };
+                let (conn, watched) = node.split();
+                let conn = ConnPtr(conn);
+                // SAFETY: see the function's doc; `self.engine.nodes` is not touched
+                // while this reference is alive, other than through it.
+                let conn: &'static mut AsyncMysqlConnection = unsafe { &mut *conn.0 };
+                match owned {
+                    Owned::Static(q) => severable(watched, conn.load(q)).await,
+                    Owned::Dynamic(q) => severable(watched, conn.load(q)).await,
+                }
             };
-            drop(in_flight);
             self.engine.log_query(
                 &plan,
                 || debug_sql(&Work::Count(owned)),

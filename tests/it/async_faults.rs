@@ -109,6 +109,38 @@ async fn a_replica_killed_under_64_tasks_fails_no_read() {
     );
 }
 
+/// A read whose replica can't be opened (its server is dead, and with no monitor nothing
+/// has ejected it yet) is retried on the other replica, as a read that failed on an open
+/// connection is. The oracle is `@@port`: every read is answered, by replica2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_whose_replica_cannot_be_opened_is_served_by_the_other() {
+    let _g = common::exclusive(NAME);
+    let c = common::db::migrated(NAME);
+    let _restore = Restore(c);
+    c.kill("replica1");
+    let cluster = Cluster::builder()
+        .url(&c.cluster_url)
+        .monitor_interval(None)
+        .build()
+        .unwrap();
+    let mut ports = Vec::new();
+    for _ in 0..6 {
+        // Opens no node: each first read opens the replica the balancer picks.
+        let mut conn = cluster.connect_async();
+        let p = task::with_replica(port(&mut conn))
+            .await
+            .expect("a read failed");
+        ports.push(p);
+    }
+    assert!(ports.iter().all(|&p| p == c.replica2_port), "{ports:?}");
+    // The round-robin balancer sends one of the first two reads to replica1: its open
+    // failed, and ejected it.
+    assert_eq!(
+        cluster.status().node("replica1").unwrap().health,
+        Health::Ejected
+    );
+}
+
 /// A replica whose process hangs (SIGSTOP: its kernel still accepts connections and
 /// acknowledges data, so no TCP timeout fires) is found by the monitor's deadline; the
 /// async reads waiting on it are cut (their futures are woken by the monitor's sever,
