@@ -408,6 +408,25 @@ impl<L: Link> Engine<L> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_plain_read_sets_no_session_state() {
+        // The engine plans a `routing::plain_read` with `session: false`.
+        for sql in [
+            "SELECT `t`.`id` FROM `t` WHERE `t`.`id` = ? LIMIT ?",
+            "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 5",
+            "SELECT @a := 1",
+            "SELECT 1; SET @b = 2",
+            "SELECT 1 INTO @x",
+        ] {
+            let class = classify::classify(sql);
+            if crate::routing::plain_read(crate::role::Role::Auto, class, true).is_some() {
+                assert!(!sets_session_state(class, Effect::Read), "{sql}");
+            } else {
+                assert!(sql.contains('@'), "{sql} should be a plain read");
+            }
+        }
+    }
+
     fn shapes(sql: &str) -> Vec<String> {
         items(sql)
             .into_iter()
