@@ -227,29 +227,6 @@ impl<L: Link> Engine<L> {
         }
     }
 
-    /// A statement's failure, for the connections' statement loops: resyncs the session
-    /// after a batch that set session state failed half-way, then [`after_failure`].
-    /// `Ok(())`: run it again with the updated plan.
-    ///
-    /// [`after_failure`]: Self::after_failure
-    async fn failed(
-        &mut self,
-        plan: &mut Plan,
-        tried: &mut Vec<usize>,
-        class: Classification,
-        sql: Option<&str>,
-        error: diesel::result::Error,
-    ) -> QueryResult<()> {
-        self.cluster.topology().nodes[plan.node].count_error();
-        if plan.session && class.flags.contains(Flags::MULTI) {
-            if let Some(sql) = sql.filter(|_| !transport::is_connection_error(&error)) {
-                // The statements before the failing one took effect there.
-                self.resync_session(plan.node, sql).await;
-            }
-        }
-        self.after_failure(plan, tried, error).await
-    }
-
     /// A statement's first plan, consistency applied, logged. In the common case (no
     /// first monitor round to wait for, the master up or not needed, no GTID position to
     /// wait for) it is decided with no I/O and no future of its own; otherwise the full
@@ -315,8 +292,11 @@ impl<L: Link> Engine<L> {
         self.attempt(plan, &[], class).await
     }
 
-    /// After a failed attempt: [`failed`](Self::failed), then the plan of the next
-    /// attempt. `Err`: the statement's error, not retried.
+    /// A statement's failure, for the connections' statement loops: resyncs the session
+    /// after a batch that set session state failed half-way, then [`after_failure`],
+    /// then the plan of the next attempt. `Err`: the statement's error, not retried.
+    ///
+    /// [`after_failure`]: Self::after_failure
     pub(crate) async fn next_attempt(
         &mut self,
         plan: &mut Plan,
@@ -325,7 +305,14 @@ impl<L: Link> Engine<L> {
         sql: Option<&str>,
         error: diesel::result::Error,
     ) -> QueryResult<()> {
-        self.failed(plan, tried, class, sql, error).await?;
+        self.cluster.topology().nodes[plan.node].count_error();
+        if plan.session && class.flags.contains(Flags::MULTI) {
+            if let Some(sql) = sql.filter(|_| !transport::is_connection_error(&error)) {
+                // The statements before the failing one took effect there.
+                self.resync_session(plan.node, sql).await;
+            }
+        }
+        self.after_failure(plan, tried, error).await?;
         *plan = self.attempt(*plan, tried, class).await?;
         Ok(())
     }
