@@ -402,9 +402,11 @@ mod tests {
     fn a_deadline_that_passes_wakes_the_blocked_reader() {
         let timer = Timer::start();
         let (mut client, _server) = pair();
+        // Read the clock before arming: the deadline is counted from inside `arm`, so a
+        // clock read after it may see the deadline pass a little under 100 ms later.
+        let started = Instant::now();
         let armed = timer.arm(id(&client), Duration::from_millis(100));
         let fired = armed.fired();
-        let started = Instant::now();
         // Blocks until the timer shuts the socket down (the server never writes).
         assert_eq!(client.read(&mut [0u8; 8]).unwrap(), 0);
         let took = started.elapsed();
