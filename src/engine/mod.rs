@@ -89,6 +89,8 @@ pub(crate) struct Engine<L> {
     /// Per slot: this connection's session state can't be applied there (e.g. its `USE`
     /// names a database that node doesn't have), so it reads elsewhere.
     unfit: Vec<bool>,
+    /// Whether any slot of `unfit` is set.
+    any_unfit: bool,
     /// Why the session state differs between nodes (a session statement failed half-way
     /// and could not be undone): the connection refuses statements and reports broken.
     pub(crate) inconsistent: Option<String>,
@@ -128,6 +130,7 @@ impl<L: Link> Engine<L> {
             last_node: None,
             session: Session::default(),
             unfit: vec![false; n],
+            any_unfit: false,
             inconsistent: None,
             class_cache: ClassCache::default(),
             cache_size: None,

@@ -126,6 +126,7 @@ impl<L: Link> Engine<L> {
                     // fine: nothing is ejected). Reads go elsewhere until the session
                     // changes.
                     self.unfit[i] = true;
+                    self.any_unfit = true;
                     return Err(Error::SessionState {
                         node: node.label.clone(),
                         statement: stmt.to_string(),
@@ -173,12 +174,37 @@ impl<L: Link> Engine<L> {
     }
 
     /// [`pick_read_node`](Self::pick_read_node) under `consistency`, already read.
+    #[inline]
     pub(crate) fn pick_read_node_under(
         &mut self,
         exclude: &[usize],
         consistency: Consistency,
     ) -> (usize, bool) {
-        if self.unfit.iter().any(|&u| u) {
+        // The common case, short: no replica unfit for this session, no replica opened
+        // at establish waiting for its first read, no affinity, and a replica usable.
+        // Everything else takes the whole way, which comes to the same choice here.
+        let shared = self.cluster.topology();
+        if !self.any_unfit
+            && self.first_pick.is_none()
+            && !shared.config.replica_affinity
+            && !matches!(consistency, Consistency::Strong)
+        {
+            if let Some(i) = shared.pick_replica(consistency, exclude) {
+                keep(shared, &mut self.last_replica, Some(i));
+                return (i, false);
+            }
+        }
+        self.pick_read_node_in_full(exclude, consistency)
+    }
+
+    /// [`pick_read_node_under`](Self::pick_read_node_under), every case.
+    #[inline(never)]
+    fn pick_read_node_in_full(
+        &mut self,
+        exclude: &[usize],
+        consistency: Consistency,
+    ) -> (usize, bool) {
+        if self.any_unfit {
             // Replicas this connection's session can't be replayed on are never picked.
             let mut excluded = exclude.to_vec();
             excluded.extend((0..self.unfit.len()).filter(|&i| self.unfit[i]));
@@ -187,7 +213,6 @@ impl<L: Link> Engine<L> {
         self.pick_from(exclude, consistency)
     }
 
-    #[inline]
     fn pick_from(&mut self, exclude: &[usize], consistency: Consistency) -> (usize, bool) {
         let shared = &self.cluster.topology();
         if consistency == Consistency::Strong {

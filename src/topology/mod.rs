@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use self::balance::Balancer;
 use self::first_round::FirstRound;
-use self::node::{Node, NodeStatus};
+use self::node::{Needs, Node, NodeStatus};
 use self::tokens::TokenBook;
 use crate::config::Config;
 
@@ -31,6 +31,9 @@ pub(crate) struct Topology {
     /// Index of the node that currently takes writes.
     pub(crate) master: AtomicUsize,
     pub(crate) balancer: Balancer,
+    /// `config.max_replica_latency` as a replica pick compares it
+    /// ([`Needs::latency_ceiling_us`]).
+    pub(crate) latency_ceiling_us: i64,
     /// Serialises failover so two connections don't promote or rediscover at once.
     pub(crate) failover_lock: Mutex<Option<Instant>>,
     /// The master's known GTID position and the tokens found ahead of it or unreachable.
@@ -47,6 +50,7 @@ impl Topology {
     pub(crate) fn new(config: Config, nodes: Vec<Node>) -> Topology {
         Topology {
             balancer: Balancer::new(config.balance),
+            latency_ceiling_us: Needs::latency_ceiling_us(config.max_replica_latency),
             first_round: FirstRound::new(config.connect_timeout),
             config,
             nodes,

@@ -1,14 +1,16 @@
 //! Choices made over the topology, with no I/O: which replica may serve a read and which
 //! one does, and which replica a promotion makes the master.
 
+use super::node::{Needs, Node};
 use super::Topology;
 use crate::consistency::{Consistency, ConsistencyToken};
 use crate::error::FailoverError;
 
 impl Topology {
     /// Whether replica `i` may serve a read under `consistency`: up, fresh enough, and
-    /// under the latency ceiling.
-    #[inline]
+    /// under the latency ceiling. The full rule: a pick asks it only of the nodes whose
+    /// flags alone don't tell ([`Node::glance`]).
+    #[inline(never)]
     pub(crate) fn is_usable_replica(
         &self,
         i: usize,
@@ -56,26 +58,38 @@ impl Topology {
         exclude: &[usize],
     ) -> Option<usize> {
         let master = self.master();
+        let needs = Needs::new(consistency, self.latency_ceiling_us);
+        let usable = |i: usize, node: &Node| {
+            i != master
+                && !exclude.contains(&i)
+                && node
+                    .glance(needs)
+                    .unwrap_or_else(|| self.is_usable_replica(i, master, consistency))
+        };
         let mut candidates = [0usize; 16];
+        if self.nodes.len() > candidates.len() {
+            return self.pick_among_many(usable);
+        }
         let mut n = 0;
-        let mut overflow = Vec::new();
-        for i in 0..self.nodes.len() {
-            if exclude.contains(&i) || !self.is_usable_replica(i, master, consistency) {
-                continue;
-            }
-            if n < candidates.len() {
+        for (i, node) in self.nodes.iter().enumerate() {
+            if usable(i, node) {
                 candidates[n] = i;
                 n += 1;
-            } else {
-                overflow.push(i);
             }
         }
-        if overflow.is_empty() {
-            self.balancer.pick(&self.nodes, &candidates[..n])
-        } else {
-            overflow.extend_from_slice(&candidates[..n]);
-            self.balancer.pick(&self.nodes, &overflow)
-        }
+        self.balancer.pick(&self.nodes, &candidates[..n])
+    }
+
+    /// [`pick_replica`](Self::pick_replica) in a cluster of more nodes than it keeps on
+    /// the stack.
+    #[cold]
+    #[inline(never)]
+    fn pick_among_many(&self, usable: impl Fn(usize, &Node) -> bool) -> Option<usize> {
+        let candidates: Vec<usize> = (self.nodes.iter().enumerate())
+            .filter(|&(i, node)| usable(i, node))
+            .map(|(i, _)| i)
+            .collect();
+        self.balancer.pick(&self.nodes, &candidates)
     }
 }
 
@@ -284,6 +298,106 @@ mod tests {
         for (what, reached, named, switchover, want) in promotion_cases() {
             let got = promotion_target(&reached, LABELS, 0, named, switchover);
             assert_eq!(got, want, "{what}");
+        }
+    }
+
+    /// A node's state as the monitor and the connections leave it: ejection (none,
+    /// running, run out), Galera's not-serving flag, lag (never measured, unknown,
+    /// steady, growing, forgotten) against the monitor's `max_lag`, and latency.
+    type NodeState = (u8, bool, u8, u64, u64, Option<u64>);
+
+    fn set_state(
+        node: &Node,
+        (ejection, not_serving, lag, lag_us, max_lag_us, latency_us): NodeState,
+    ) {
+        use std::time::Duration;
+        match ejection {
+            0 => {}
+            1 => {
+                node.eject(Duration::from_secs(60));
+            }
+            _ => {
+                node.eject(Duration::ZERO);
+            }
+        }
+        if not_serving {
+            node.set_not_serving(Some("not synced".into()));
+        }
+        let (lag_by, max_lag) = (
+            Duration::from_micros(lag_us),
+            Duration::from_micros(max_lag_us),
+        );
+        match lag {
+            0 => {}
+            1 => node.set_lag(None, max_lag),
+            2 => node.set_lag(Some(lag_by), max_lag),
+            3 => node.set_growing_lag(lag_by, max_lag),
+            _ => node.forget_lag(),
+        }
+        if let Some(us) = latency_us {
+            node.set_latency(Duration::from_micros(us));
+        }
+    }
+
+    fn consistency(kind: u8, micros: u64) -> Consistency {
+        let d = std::time::Duration::from_micros(micros);
+        match kind {
+            0 => Consistency::Eventual,
+            1 => Consistency::Bounded(d),
+            2 => Consistency::Bounded(std::time::Duration::MAX),
+            3 => Consistency::Causal,
+            4 => Consistency::Sticky(d),
+            _ => Consistency::Strong,
+        }
+    }
+
+    /// Durations in microseconds on both sides of the millisecond and microsecond
+    /// edges that the glance rounds to.
+    const EDGES: &[u64] = &[0, 1, 999, 1000, 1001, 1999, 2000, 2001, 2500];
+
+    fn edge() -> proptest::sample::Select<u64> {
+        proptest::sample::select(EDGES)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whenever a node's flags tell ([`Node::glance`] is `Some`), they tell what the
+        /// full rule says; and they tell for every node that was never ejected, has a
+        /// measured lag that is not growing, or is out of service: the pick's quick way
+        /// is the usual one.
+        #[test]
+        fn a_glance_agrees_with_the_full_rule(
+            states in proptest::collection::vec(
+                (0u8..3, proptest::bool::ANY, 0u8..5, edge(), edge(), proptest::option::of(edge())),
+                2..4,
+            ),
+            kind in 0u8..6,
+            bound_us in edge(),
+            ceiling_us in proptest::option::of(edge()),
+            master in 0usize..2,
+        ) {
+            let mut topology = Topology::for_tests(states.len() - 1);
+            let ceiling = ceiling_us.map(std::time::Duration::from_micros);
+            topology.config.max_replica_latency = ceiling;
+            topology.latency_ceiling_us = Needs::latency_ceiling_us(ceiling);
+            // The ejections of zero length have run out.
+            std::thread::sleep(std::time::Duration::from_micros(5));
+            let consistency = consistency(kind, bound_us);
+            let needs = Needs::new(consistency, topology.latency_ceiling_us);
+            for (i, state) in states.iter().enumerate() {
+                let node = &topology.nodes[i];
+                set_state(node, *state);
+                let (ejection, not_serving, lag, ..) = *state;
+                let glance = node.glance(needs);
+                if let Some(usable) = glance {
+                    let full = i != master && topology.is_usable_replica(i, master, consistency);
+                    proptest::prop_assert_eq!(i != master && usable, full, "node {} {:?}", i, state);
+                }
+                let flags_tell = not_serving
+                    || (ejection == 0
+                        && !(matches!(consistency, Consistency::Bounded(_)) && (lag == 0 || lag == 3)));
+                proptest::prop_assert_eq!(glance.is_some(), flags_tell, "node {} {:?}", i, state);
+            }
         }
     }
 }
