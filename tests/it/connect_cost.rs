@@ -8,6 +8,7 @@
 //! Its own cluster (`connect`), held exclusively: the counters are global, so no other
 //! test may connect to these servers meanwhile.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel::ConnectionError;
@@ -235,4 +236,62 @@ fn establish_succeeds_with_only_the_master_down_and_replicas_serve_reads() {
     c.sync();
     let (read, on_master) = result.expect("establish with the master down");
     assert_eq!((read, on_master), (1, Some(false)));
+}
+
+/// A replica this connection's session can't be replayed on (its `USE` names a database
+/// only the master has) is opened once: the first replica read finds out, and the reads
+/// after it go elsewhere without trying that replica again. Judged by the replicas'
+/// `Connections` and by where the reads ran (`@@port`, `DATABASE()`).
+#[test]
+fn a_replica_that_cannot_take_the_session_is_not_opened_again() {
+    let _g = common::exclusive("connect");
+    let c = cluster();
+    const DB: &str = "connect_master_only";
+    c.sql(
+        "master",
+        &format!(
+            "SET sql_log_bin = 0; CREATE DATABASE IF NOT EXISTS {DB}; \
+             GRANT ALL ON {DB}.* TO 'app'@'%'"
+        ),
+    );
+    let url = format!("{}&monitor_interval=off", counting_url(&c.cluster_url));
+    let mut conn = ClusterConnection::establish(&url).unwrap();
+    // The master is open; no replica is yet, so nothing refuses the `USE`.
+    conn.batch_execute(&format!("USE {DB}")).unwrap();
+    let where_read = |conn: &mut ClusterConnection| -> (i64, String) {
+        #[derive(QueryableByName)]
+        struct At {
+            #[diesel(sql_type = BigInt)]
+            port: i64,
+            #[diesel(sql_type = Text)]
+            db: String,
+        }
+        let at: At = with_replica(|| {
+            diesel::sql_query("SELECT @@port AS port, DATABASE() AS db").get_result(conn)
+        })
+        .expect("a replica-scope read");
+        (at.port, at.db)
+    };
+    // The first replica read opens the replicas, finds the session can't live there,
+    // and reads from the master.
+    let first = where_read(&mut conn);
+    let master = (i64::from(c.master_port), DB.to_string());
+    assert_eq!(first, master);
+    let mut counters: Vec<Counters> = [c.replica1_port, c.replica2_port]
+        .iter()
+        .map(|&p| Counters::open(&admin_at(c, p)))
+        .collect();
+    let before: Vec<i64> = counters.iter_mut().map(|k| k.read().0).collect();
+    for _ in 0..ROUNDS {
+        assert_eq!(where_read(&mut conn), master);
+    }
+    let after: Vec<i64> = counters.iter_mut().map(|k| k.read().0).collect();
+    c.sql(
+        "master",
+        &format!("SET sql_log_bin = 0; DROP DATABASE {DB}"),
+    );
+    assert_eq!(
+        before, after,
+        "no replica was opened again for {ROUNDS} more reads"
+    );
 }
