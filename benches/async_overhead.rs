@@ -369,19 +369,35 @@ impl Pools {
         }
     }
 
-    /// Reads taken by each of [`SIDES`] in `rounds` alternations of `time` each (so
-    /// drift in the machine's load hits all of them).
-    async fn alternate(&self, time: Duration, rounds: u32) -> [u64; 5] {
-        let mut reads = [0; 5];
+    /// Reads taken by each of [`SIDES`] in each of `rounds` alternations of `time` each
+    /// (so that drift in the machine's load hits all of them alike).
+    async fn alternate(&self, time: Duration, rounds: u32) -> Vec<[u64; 5]> {
+        let mut all = Vec::new();
         for _ in 0..rounds {
+            let mut reads = [0; 5];
             for (n, side) in SIDES.into_iter().enumerate() {
-                reads[n] += self
+                reads[n] = self
                     .read(side, Until::Deadline(Instant::now() + time))
                     .await;
             }
+            all.push(reads);
         }
-        reads
+        all
     }
+}
+
+/// Per-read wall time of the sides `ours` and `raw` (indexes into [`SIDES`]) in each
+/// round, ours/raw: the median and the range, as the paired point select reports them
+/// (a round's sides ran seconds apart, under the same load).
+fn round_ratios(rounds: &[[u64; 5]], raw: usize, ours: usize) -> (f64, f64, f64) {
+    // Equal times per side: the time per read is inversely the reads.
+    let mut r: Vec<f64> = rounds
+        .iter()
+        .map(|round| round[raw] as f64 / round[ours] as f64)
+        .collect();
+    let median = common::median(&mut r);
+    let n = r.len();
+    (median, r[0], r[n - 1])
 }
 
 fn throughput(sides: &Sides) {
@@ -390,46 +406,55 @@ fn throughput(sides: &Sides) {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let (time, rounds) = (Duration::from_secs(3), 2);
+    let (time, rounds) = (Duration::from_secs(1), 8);
     let cap: u32 = std::env::var("BENCH_CAP")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(25);
     let per = |reads: u64| (f64::from(rounds) * time.as_nanos() as f64) / reads as f64;
-    let report = |case: &str, [raw, spread, ours, master, affinity]: [u64; 5]| {
+    let report = |case: &str, all: Vec<[u64; 5]>| {
         let name = |what: &str| format!("async throughput/64 tasks, pool of 16{case}{what}");
-        let each = format!("in {rounds} x {time:?} each");
-        note(
-            &name(""),
-            Some(per(raw)),
-            Some(per(ours)),
-            &format!(
+        let total = |n: usize| all.iter().map(|round| round[n]).sum::<u64>();
+        let [raw, spread, ours, master, affinity] = [0, 1, 2, 3, 4].map(total);
+        let each = format!("in {rounds} rounds of {time:?} per side");
+        // `(raw side, ours side)`: the ratio of their per-read times, round by round.
+        let line = |what: &str, (r, o): (usize, usize), detail: String| {
+            let (median, low, high) = round_ratios(&all, r, o);
+            note_ratio(
+                &name(what),
+                Some(per(total(r))),
+                Some(per(total(o))),
+                Some(median),
+                &format!("{detail}; per-read ours/raw by round {low:.3}..{high:.3}"),
+            );
+        };
+        line(
+            "",
+            (0, 2),
+            format!(
                 "wall time per read (lower is better): raw {raw} reads from the master, \
                  ours {ours} reads spread over 2 replicas, {each}"
             ),
         );
-        note(
-            &name(", both spread"),
-            Some(per(spread)),
-            Some(per(ours)),
-            &format!(
+        line(
+            ", both spread",
+            (1, 2),
+            format!(
                 "raw {spread} reads from two pools of 8, one per replica; ours {ours} as above"
             ),
         );
-        note(
-            &name(", both spread, replica_affinity"),
-            Some(per(spread)),
-            Some(per(affinity)),
-            &format!(
+        line(
+            ", both spread, replica_affinity",
+            (1, 4),
+            format!(
                 "ours {affinity} reads with replica_affinity: each connection keeps one \
                  replica, the pool's connections spread over both"
             ),
         );
-        note(
-            &name(", master scope"),
-            Some(per(raw)),
-            Some(per(master)),
-            &format!("ours {master} reads from the master, as raw's"),
+        line(
+            ", master scope",
+            (0, 3),
+            format!("ours {master} reads from the master, as raw's"),
         );
     };
     rt.block_on(async {

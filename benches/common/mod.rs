@@ -443,7 +443,8 @@ pub fn criterion_cpu() -> Criterion<ThreadCpuTime> {
     criterion().with_measurement(ThreadCpuTime)
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median of `v` (sorted in place).
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     let n = v.len();
     if n % 2 == 1 {
