@@ -370,19 +370,33 @@ impl Pools {
     }
 
     /// Reads taken by each of [`SIDES`] in each of `rounds` alternations of `time` each
-    /// (so that drift in the machine's load hits all of them alike).
-    async fn alternate(&self, time: Duration, rounds: u32) -> Vec<[u64; 5]> {
+    /// (so that drift in the machine's load hits all of them alike), and the statements
+    /// the `servers` counted for each side over all rounds (`Questions`).
+    async fn alternate(
+        &self,
+        time: Duration,
+        rounds: u32,
+        servers: &[&str],
+    ) -> (Vec<[u64; 5]>, [u64; 5]) {
+        // What reading the counters adds to them.
+        let baseline = {
+            let a = questions(servers);
+            questions(servers) - a
+        };
         let mut all = Vec::new();
+        let mut statements = [0; 5];
         for _ in 0..rounds {
             let mut reads = [0; 5];
             for (n, side) in SIDES.into_iter().enumerate() {
+                let before = questions(servers);
                 reads[n] = self
                     .read(side, Until::Deadline(Instant::now() + time))
                     .await;
+                statements[n] += questions(servers) - before - baseline;
             }
             all.push(reads);
         }
-        all
+        (all, statements)
     }
 }
 
@@ -412,10 +426,11 @@ fn throughput(sides: &Sides) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(25);
     let per = |reads: u64| (f64::from(rounds) * time.as_nanos() as f64) / reads as f64;
-    let report = |case: &str, all: Vec<[u64; 5]>| {
+    let report = |case: &str, (all, statements): (Vec<[u64; 5]>, [u64; 5])| {
         let name = |what: &str| format!("async throughput/64 tasks, pool of 16{case}{what}");
         let total = |n: usize| all.iter().map(|round| round[n]).sum::<u64>();
         let [raw, spread, ours, master, affinity] = [0, 1, 2, 3, 4].map(total);
+        let asked = |n: usize| statements[n] as f64 / total(n) as f64;
         let each = format!("in {rounds} rounds of {time:?} per side");
         // `(raw side, ours side)`: the ratio of their per-read times, round by round.
         let line = |what: &str, (r, o): (usize, usize), detail: String| {
@@ -425,7 +440,12 @@ fn throughput(sides: &Sides) {
                 Some(per(total(r))),
                 Some(per(total(o))),
                 Some(median),
-                &format!("{detail}; per-read ours/raw by round {low:.3}..{high:.3}"),
+                &format!(
+                    "{detail}; per-read ours/raw by round {low:.3}..{high:.3}; statements \
+                     per read counted by the servers: raw {:.2}, ours {:.2}",
+                    asked(r),
+                    asked(o)
+                ),
             );
         };
         line(
@@ -459,16 +479,21 @@ fn throughput(sides: &Sides) {
     };
     rt.block_on(async {
         let pools = Pools::new(&sides.urls, &sides.cluster).await;
+        let servers = [
+            sides.urls.master.as_str(),
+            &sides.urls.replica1,
+            &sides.urls.replica2,
+        ];
         // The client and the three servers share this machine's cores: spreading the
         // reads can't add capacity, so this measures the client's overhead.
-        report("", pools.alternate(time, rounds).await);
+        report("", pools.alternate(time, rounds, &servers).await);
         // Each server held to `cap`% of a CPU, as if on a small machine of its own
         // (the client keeps the rest): the servers bound the throughput, as in a
         // deployment, and spreading reads over the replicas adds capacity.
         match common::Capped::all(cap) {
             Ok(_capped) => report(
                 &format!(", each server capped at {cap}% of a CPU"),
-                pools.alternate(time, rounds).await,
+                pools.alternate(time, rounds, &servers).await,
             ),
             Err(e) => note(
                 &format!("async throughput/64 tasks, pool of 16, servers capped at {cap}%"),
