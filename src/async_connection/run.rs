@@ -81,7 +81,7 @@ impl AsyncClusterConnection {
         // `Engine::first_attempt`, with its common case in this future's own code.
         let mut plan = match self.engine.quick_attempt(class, sql)? {
             Quick::Ready(plan) => plan,
-            slow => Box::pin(self.engine.slow_attempt(slow, class, sql)).await?,
+            Quick::Slow(slow) => Box::pin(self.engine.slow_attempt(slow, class, sql)).await?,
         };
         plan.text = text;
         loop {
@@ -159,7 +159,7 @@ impl AsyncClusterConnection {
         let mut tried: Vec<usize> = Vec::new();
         let mut plan = match self.engine.quick_attempt(class, sql)? {
             Quick::Ready(plan) => plan,
-            slow => Box::pin(self.engine.slow_attempt(slow, class, sql)).await?,
+            Quick::Slow(slow) => Box::pin(self.engine.slow_attempt(slow, class, sql)).await?,
         };
         loop {
             let started = self.engine.log_clock();

@@ -19,6 +19,12 @@ use crate::transport;
 pub(crate) enum Quick {
     /// Decided.
     Ready(Plan),
+    /// Not yet: [`Engine::slow_attempt`] finishes it.
+    Slow(Slow),
+}
+
+/// What a first plan still waits for.
+pub(crate) enum Slow {
     /// The monitor's first round is still running: plan after it.
     FirstRound,
     /// The route is the master, which is ejected.
@@ -239,7 +245,7 @@ impl<L: Link> Engine<L> {
     ) -> QueryResult<Plan> {
         match self.quick_attempt(class, sql)? {
             Quick::Ready(plan) => Ok(plan),
-            slow => Box::pin(self.slow_attempt(slow, class, sql)).await,
+            Quick::Slow(slow) => Box::pin(self.slow_attempt(slow, class, sql)).await,
         }
     }
 
@@ -255,17 +261,17 @@ impl<L: Link> Engine<L> {
     }
 
     fn quick(&mut self, class: Classification, sql: Option<&str>) -> Result<Quick, Error> {
-        if self.inconsistent.is_none() && self.cluster.topology().first_round.pending().is_some() {
-            return Ok(Quick::FirstRound);
+        if self.waits_for_first_round() {
+            return Ok(Quick::Slow(Slow::FirstRound));
         }
         let mut plan = match self.plan_now(class, sql)? {
             Decided::Plan(plan) => plan,
-            Decided::NeedsMaster(plan) => return Ok(Quick::NeedsMaster(plan)),
+            Decided::NeedsMaster(plan) => return Ok(Quick::Slow(Slow::NeedsMaster(plan))),
         };
         if plan.replica_read {
             match self.read_node_now(plan.node, plan.consistency, plan.scope_token) {
                 Some(node) => plan.node = node,
-                None => return Ok(Quick::NeedsRead(plan)),
+                None => return Ok(Quick::Slow(Slow::NeedsRead(plan))),
             }
         }
         self.log_route(&plan, class);
@@ -273,21 +279,20 @@ impl<L: Link> Engine<L> {
     }
 
     /// The rest of [`first_attempt`](Self::first_attempt) after
-    /// [`quick_attempt`](Self::quick_attempt) stopped at `quick`.
+    /// [`quick_attempt`](Self::quick_attempt) stopped at `slow`.
     pub(crate) async fn slow_attempt(
         &mut self,
-        quick: Quick,
+        slow: Slow,
         class: Classification,
         sql: Option<&str>,
     ) -> QueryResult<Plan> {
-        let plan = match quick {
-            Quick::Ready(plan) => return Ok(plan),
-            Quick::FirstRound => self.planned(class, sql).await?,
-            Quick::NeedsMaster(mut plan) => {
+        let plan = match slow {
+            Slow::FirstRound => self.planned(class, sql).await?,
+            Slow::NeedsMaster(mut plan) => {
                 plan.node = self.master_node().await.map_err(Error::into_diesel)?;
                 plan
             }
-            Quick::NeedsRead(plan) => plan,
+            Slow::NeedsRead(plan) => plan,
         };
         self.attempt(plan, &[], class).await
     }

@@ -101,7 +101,7 @@ impl<L: Link> Engine<L> {
         class: Classification,
         sql: Option<&str>,
     ) -> Result<Plan, Error> {
-        if self.inconsistent.is_none() && self.cluster.topology().first_round.pending().is_some() {
+        if self.waits_for_first_round() {
             Box::pin(L::first_round(self.cluster.topology())).await;
         }
         match self.plan_now(class, sql)? {
@@ -111,6 +111,13 @@ impl<L: Link> Engine<L> {
                 Ok(plan)
             }
         }
+    }
+
+    /// Whether a plan waits for the monitor's first round first (a connection whose
+    /// session is inconsistent refuses at once instead).
+    #[inline]
+    pub(crate) fn waits_for_first_round(&self) -> bool {
+        self.inconsistent.is_none() && self.cluster.topology().first_round.pending().is_some()
     }
 
     /// [`plan`](Self::plan) up to what needs I/O: the master's node when the master is
