@@ -314,7 +314,21 @@ impl Node {
     #[inline]
     pub(crate) fn is_up(&self) -> bool {
         let until = self.ejected_until.load(Relaxed);
-        (until == 0 || self.now_nanos() >= until) && !self.not_serving.load(Relaxed)
+        (until == 0 || self.ejection_ran_out(until)) && !self.not_serving.load(Relaxed)
+    }
+
+    /// Whether the ejection that lasts until `until` is over; if so it is cleared (unless
+    /// the node was ejected again meanwhile), so that [`glance`](Node::glance) can tell
+    /// again without the clock (with the monitor off, no check readmits the node).
+    #[cold]
+    fn ejection_ran_out(&self, until: u64) -> bool {
+        let over = self.now_nanos() >= until;
+        if over {
+            let _ = self
+                .ejected_until
+                .compare_exchange(until, 0, Relaxed, Relaxed);
+        }
+        over
     }
 
     /// Whether the node is a Galera node found unfit to serve.
