@@ -301,6 +301,25 @@ mod tests {
         }
     }
 
+    /// More nodes than the pick keeps on its stack: every usable replica is still a
+    /// candidate, in turn, and the master and an excluded or ejected one never are.
+    #[test]
+    fn a_cluster_of_many_replicas_picks_among_all_of_them() {
+        let topology = Topology::for_tests(20);
+        topology.nodes[7].eject(std::time::Duration::from_secs(60));
+        let mut seen = vec![0; 21];
+        for _ in 0..18 * 10 {
+            let i = topology
+                .pick_replica(Consistency::Eventual, &[3])
+                .expect("a replica");
+            seen[i] += 1;
+        }
+        let want: Vec<i32> = (0..21)
+            .map(|i| if [0, 3, 7].contains(&i) { 0 } else { 10 })
+            .collect();
+        assert_eq!(seen, want);
+    }
+
     /// A node's state as the monitor and the connections leave it: ejection (none,
     /// running, run out), Galera's not-serving flag, lag (never measured, unknown,
     /// steady, growing, forgotten) against the monitor's `max_lag`, and latency.
