@@ -245,7 +245,7 @@ const PLAIN_READ_FLAGS: Flags = Flags::PLACEHOLDER.union(Flags::CALC_FOUND_ROWS)
 
 /// The placement of a plain `SELECT` (no flag but a placeholder or
 /// `SQL_CALC_FOUND_ROWS`: no side effect, reads no per-connection state, sets none) on a
-/// connection with no transaction pin and no temporary table: what [`place`] of
+/// connection with no transaction pin and no temporary table: what [`place()`] of
 /// [`decide`] gives it, without building their input. `None` for any other statement,
 /// which takes the full decision. It is the common statement; the caller vouches for the
 /// two absent pins, and the unit test `a_plain_read_is_placed_as_decide_and_place_place_it`
