@@ -201,7 +201,7 @@ impl diesel::r2d2::R2D2Connection for ClusterConnection {
     /// Reporting it invalid would make r2d2 discard it and validate fresh ones that fail
     /// the same way, in a busy loop until the pool's timeout, during a master outage.
     fn ping(&mut self) -> QueryResult<()> {
-        let node = if self.engine.effective_role() == Role::Master {
+        let node = if self.engine.ambient_now().role == Role::Master {
             match now(self.engine.master_node()) {
                 Ok(node) => node,
                 Err(_) => return Ok(()),

@@ -153,17 +153,6 @@ impl<L: Link> Engine<L> {
         scope::with_top(f)
     }
 
-    pub(crate) fn effective_role(&self) -> Role {
-        Self::ambient(|f| f.and_then(|f| f.role))
-            .or(self.own_role)
-            .unwrap_or(self.cluster.topology().config.default_role)
-    }
-
-    pub(crate) fn effective_consistency(&self) -> Consistency {
-        Self::ambient(|f| f.and_then(|f| f.consistency))
-            .unwrap_or(self.cluster.topology().config.consistency)
-    }
-
     /// The role, consistency and token presence in effect now, read from the scope in
     /// one lookup: what one statement's routing reads (a scope can't change while one
     /// statement runs, so reading it once is reading it at every step).

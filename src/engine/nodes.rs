@@ -56,7 +56,7 @@ impl<L: Link> Engine<L> {
     pub(crate) async fn open_at_establish(&mut self) -> Result<(), Error> {
         let shared = self.cluster.topology().clone();
         let master = shared.master();
-        let first = match self.effective_role() {
+        let first = match self.ambient_now().role {
             Role::Replica => self.pick_read_node(&[]).0,
             _ => master,
         };
@@ -170,7 +170,7 @@ impl<L: Link> Engine<L> {
     /// A node to read from: a usable replica under the current consistency, or the
     /// master when there is none. The flag says whether it fell back to the master.
     pub(crate) fn pick_read_node(&mut self, exclude: &[usize]) -> (usize, bool) {
-        self.pick_read_node_under(exclude, self.effective_consistency())
+        self.pick_read_node_under(exclude, self.ambient_now().consistency)
     }
 
     /// [`pick_read_node`](Self::pick_read_node) under `consistency`, already read.
