@@ -135,10 +135,10 @@ impl<L: Link> Engine<L> {
         }
         let ambient = self.ambient_now();
         let role = ambient.role;
-        let shared = self.cluster.topology();
+        let has_replicas = self.cluster.topology().has_replicas();
         // The common statement, a plain read with no transaction and no temporary table,
         // skips building the decision's input (see `routing::plain_read`).
-        let quick = routing::plain_read(role, class, shared.has_replicas()).filter(|_| {
+        let quick = routing::plain_read(role, class, has_replicas).filter(|_| {
             self.tx.pinned.is_none() && !self.pins.raw.is_open() && self.pins.temp_tables.is_empty()
         });
         let (placement, session) = match quick {
@@ -219,7 +219,7 @@ impl<L: Link> Engine<L> {
                 replicas: shared.has_replicas(),
                 // Only a session statement stays where the previous one ran.
                 previous: self.last_node.filter(|&i| {
-                    effect == Effect::Session && self.nodes[i].is_some() && !self.unfit[i]
+                    effect == Effect::Session && self.nodes[i].is_some() && !self.unfit.contains(i)
                 }),
                 reads_data,
             },
