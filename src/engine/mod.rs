@@ -86,11 +86,9 @@ pub(crate) struct Engine<L> {
     first_pick: Option<usize>,
     pub(crate) last_node: Option<usize>,
     session: Session,
-    /// Per slot: this connection's session state can't be applied there (e.g. its `USE`
+    /// The slots where this connection's session state can't be applied (e.g. its `USE`
     /// names a database that node doesn't have), so it reads elsewhere.
-    unfit: Vec<bool>,
-    /// Whether any slot of `unfit` is set.
-    any_unfit: bool,
+    unfit: Unfit,
     /// Why the session state differs between nodes (a session statement failed half-way
     /// and could not be undone): the connection refuses statements and reports broken.
     pub(crate) inconsistent: Option<String>,
@@ -129,8 +127,7 @@ impl<L: Link> Engine<L> {
             first_pick: None,
             last_node: None,
             session: Session::default(),
-            unfit: vec![false; n],
-            any_unfit: false,
+            unfit: Unfit::new(n),
             inconsistent: None,
             class_cache: ClassCache::default(),
             cache_size: None,
@@ -218,6 +215,48 @@ impl<L: Link> Engine<L> {
             || self.inconsistent.is_some()
             || self.pins.named_locks
             || self.transaction_manager_broken()
+    }
+}
+
+/// Per node slot: whether this connection's session can't be replayed there; with
+/// whether any slot is set, which the replica pick asks at every read.
+#[derive(Debug)]
+struct Unfit {
+    slots: Vec<bool>,
+    any: bool,
+}
+
+impl Unfit {
+    fn new(n: usize) -> Unfit {
+        Unfit {
+            slots: vec![false; n],
+            any: false,
+        }
+    }
+
+    fn mark(&mut self, i: usize) {
+        self.slots[i] = true;
+        self.any = true;
+    }
+
+    /// The session changed: every node may take it again.
+    fn clear(&mut self) {
+        self.slots.iter_mut().for_each(|u| *u = false);
+        self.any = false;
+    }
+
+    #[inline]
+    fn any(&self) -> bool {
+        self.any
+    }
+
+    fn contains(&self, i: usize) -> bool {
+        self.slots.get(i).copied().unwrap_or(false)
+    }
+
+    /// The unfit slots.
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.slots.len()).filter(|&i| self.slots[i])
     }
 }
 

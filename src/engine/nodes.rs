@@ -125,8 +125,7 @@ impl<L: Link> Engine<L> {
                     // This connection's session can't live on that node (the node is
                     // fine: nothing is ejected). Reads go elsewhere until the session
                     // changes.
-                    self.unfit[i] = true;
-                    self.any_unfit = true;
+                    self.unfit.mark(i);
                     return Err(Error::SessionState {
                         node: node.label.clone(),
                         statement: stmt.to_string(),
@@ -184,7 +183,7 @@ impl<L: Link> Engine<L> {
         // at establish waiting for its first read, no affinity, and a replica usable.
         // Everything else takes the whole way, which comes to the same choice here.
         let shared = self.cluster.topology();
-        if !self.any_unfit
+        if !self.unfit.any()
             && self.first_pick.is_none()
             && !shared.config.replica_affinity
             && !matches!(consistency, Consistency::Strong)
@@ -204,10 +203,10 @@ impl<L: Link> Engine<L> {
         exclude: &[usize],
         consistency: Consistency,
     ) -> (usize, bool) {
-        if self.any_unfit {
+        if self.unfit.any() {
             // Replicas this connection's session can't be replayed on are never picked.
             let mut excluded = exclude.to_vec();
-            excluded.extend((0..self.unfit.len()).filter(|&i| self.unfit[i]));
+            excluded.extend(self.unfit.iter());
             return self.pick_from(&excluded, consistency);
         }
         self.pick_from(exclude, consistency)
@@ -284,7 +283,7 @@ impl<L: Link> Engine<L> {
             .filter(|&i| {
                 i != mine
                     && shared.nodes[i].weight > 0
-                    && !self.unfit.get(i).copied().unwrap_or(false)
+                    && !self.unfit.contains(i)
                     && shared.is_usable_replica(i, master, consistency)
             })
             .min_by(|&a, &b| per_weight(load(a), load(b)));

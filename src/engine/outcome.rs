@@ -175,7 +175,7 @@ impl<L: Link> Engine<L> {
         let node = plan.node;
         let connection_level = transport::is_connection_error(&error);
         if !connection_level {
-            if plan.replica_read && self.unfit[node] && tried.len() < self.nodes.len() {
+            if plan.replica_read && self.unfit.contains(node) && tried.len() < self.nodes.len() {
                 // This connection's session can't live on that replica (opening it failed
                 // to replay the session): read elsewhere, as a replica read may.
                 tried.push(node);

@@ -158,8 +158,7 @@ impl<L: Link> Engine<L> {
         }
         // The session changed: a node where the old one could not be replayed may take
         // the new one.
-        self.unfit.iter_mut().for_each(|u| *u = false);
-        self.any_unfit = false;
+        self.unfit.clear();
         Ok(())
     }
 
