@@ -371,28 +371,23 @@ impl Pools {
 
     /// Reads taken by each of [`SIDES`] in each of `rounds` alternations of `time` each
     /// (so that drift in the machine's load hits all of them alike), and the statements
-    /// the `servers` counted for each side over all rounds (`Questions`).
+    /// the servers counted for each side over all rounds.
     async fn alternate(
         &self,
         time: Duration,
         rounds: u32,
-        servers: &[&str],
+        counted: &Statements<'_>,
     ) -> (Vec<[u64; 5]>, [u64; 5]) {
-        // What reading the counters adds to them.
-        let baseline = {
-            let a = questions(servers);
-            questions(servers) - a
-        };
         let mut all = Vec::new();
         let mut statements = [0; 5];
         for _ in 0..rounds {
             let mut reads = [0; 5];
             for (n, side) in SIDES.into_iter().enumerate() {
-                let before = questions(servers);
+                let before = counted.now();
                 reads[n] = self
                     .read(side, Until::Deadline(Instant::now() + time))
                     .await;
-                statements[n] += questions(servers) - before - baseline;
+                statements[n] += counted.since(before);
             }
             all.push(reads);
         }
@@ -479,21 +474,17 @@ fn throughput(sides: &Sides) {
     };
     rt.block_on(async {
         let pools = Pools::new(&sides.urls, &sides.cluster).await;
-        let servers = [
-            sides.urls.master.as_str(),
-            &sides.urls.replica1,
-            &sides.urls.replica2,
-        ];
+        let counted = Statements::new(&sides.urls);
         // The client and the three servers share this machine's cores: spreading the
         // reads can't add capacity, so this measures the client's overhead.
-        report("", pools.alternate(time, rounds, &servers).await);
+        report("", pools.alternate(time, rounds, &counted).await);
         // Each server held to `cap`% of a CPU, as if on a small machine of its own
         // (the client keeps the rest): the servers bound the throughput, as in a
         // deployment, and spreading reads over the replicas adds capacity.
         match common::Capped::all(cap) {
             Ok(_capped) => report(
                 &format!(", each server capped at {cap}% of a CPU"),
-                pools.alternate(time, rounds, &servers).await,
+                pools.alternate(time, rounds, &counted).await,
             ),
             Err(e) => note(
                 &format!("async throughput/64 tasks, pool of 16, servers capped at {cap}%"),
@@ -526,22 +517,41 @@ fn questions(urls: &[&str]) -> u64 {
     total
 }
 
+/// The statements the three servers count (`Questions`), less what reading the counters
+/// adds to them.
+struct Statements<'a> {
+    servers: [&'a str; 3],
+    baseline: u64,
+}
+
+impl<'a> Statements<'a> {
+    fn new(urls: &'a Urls) -> Statements<'a> {
+        let servers = [urls.master.as_str(), &urls.replica1, &urls.replica2];
+        let baseline = {
+            let a = questions(&servers);
+            questions(&servers) - a
+        };
+        Statements { servers, baseline }
+    }
+
+    fn now(&self) -> u64 {
+        questions(&self.servers)
+    }
+
+    /// The statements run since `before` (from [`now`](Self::now)).
+    fn since(&self, before: u64) -> u64 {
+        self.now() - before - self.baseline
+    }
+}
+
 fn causal_round_trips(sides: &Sides) {
     let rt = runtime();
-    let servers = [
-        sides.urls.master.as_str(),
-        &sides.urls.replica1,
-        &sides.urls.replica2,
-    ];
     const PAIRS: u64 = 200;
-    let baseline = {
-        let a = questions(&servers);
-        questions(&servers) - a
-    };
+    let counted = Statements::new(&sides.urls);
     let count = |f: &mut dyn FnMut()| {
-        let before = questions(&servers);
+        let before = counted.now();
         f();
-        questions(&servers) - before - baseline
+        counted.since(before)
     };
     let mut raw = sides.raw(&rt, "master");
     let raw_q = count(&mut || {
